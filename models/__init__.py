@@ -1,0 +1,1 @@
+"""regrade models package."""

@@ -1,0 +1,79 @@
+"""Architecture rules: runtime code never imports training/, and importing has no side effects."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+RUNTIME = ("features", "models", "serving")
+
+
+def imported_modules(path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("package", RUNTIME)
+def test_runtime_never_imports_training(package):
+    offenders = {
+        str(path.relative_to(REPO)): sorted(
+            m for m in imported_modules(path) if m.split(".")[0] == "training"
+        )
+        for path in (REPO / package).rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_layout_packages_and_files_exist():
+    for name in ("features", "models", "training", "serving"):
+        assert (REPO / name / "__init__.py").is_file()
+    for name in ("notebooks", "data", "tests", "benchmarks"):
+        assert (REPO / name).is_dir()
+    for name in ("pyproject.toml", "README.md", "Makefile", ".ci/run"):
+        assert (REPO / name).is_file()
+
+
+def test_importing_every_module_creates_nothing(tmp_path):
+    modules = sorted(
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for package in (*RUNTIME, "training")
+        for p in (REPO / package).rglob("*.py")
+        if p.name != "__main__.py"
+    )
+    code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\n"
+    subprocess.run(
+        [sys.executable, "-c", code, *modules],
+        cwd=tmp_path,
+        check=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_console_script_exit_codes(tmp_path):
+    bad = tmp_path / "t.csv"
+    bad.write_text("item_id,category,grade\nu1,phone,Z\n")
+    regrade = [sys.executable, "-m", "training"]
+    result = subprocess.run(
+        [*regrade, "data", "validate", str(bad)], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert f"{bad}, row 1, column 'grade'" in result.stdout
+    bad.write_text("item_id,category,grade\nu1,phone,A\n")
+    result = subprocess.run(
+        [*regrade, "data", "validate", str(bad)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run([*regrade, "no-such-verb"], capture_output=True, text=True)
+    assert result.returncode == 2

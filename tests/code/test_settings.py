@@ -1,0 +1,79 @@
+"""Settings: defaults, the settings file, environment overrides and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from serving.settings import SettingsError, load_settings
+
+
+def test_defaults_live_under_var_and_nothing_is_created(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({})
+    assert settings.home == Path("var")
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'var' / 'regrade.db'}"
+    assert settings.resolved_mlflow_uri == f"sqlite:///{tmp_path / 'var' / 'mlflow.db'}"
+    assert settings.api_keys == {}
+    assert settings.policy is None
+    assert list(tmp_path.iterdir()) == []
+    settings.ensure_dirs()
+    assert (tmp_path / "var" / "runs").is_dir()
+
+
+def test_environment_overrides(tmp_path):
+    env = {
+        "REGRADE_HOME": str(tmp_path / "h"),
+        "REGRADE_DATABASE_URL": "postgresql+psycopg://127.0.0.1:5432/test",
+        "REGRADE_MLFLOW_URI": "http://127.0.0.1:5000",
+        "REGRADE_API_KEYS": '{"k1": ["intake"], "k2": ["grader", "pricing"]}',
+        "REGRADE_POLICY": "policy.toml",
+    }
+    settings = load_settings(env)
+    assert settings.home == tmp_path / "h"
+    assert settings.resolved_database_url == env["REGRADE_DATABASE_URL"]
+    assert settings.resolved_mlflow_uri == env["REGRADE_MLFLOW_URI"]
+    assert settings.api_keys == {"k1": ["intake"], "k2": ["grader", "pricing"]}
+    assert settings.policy == Path("policy.toml")
+
+
+def test_settings_file_under_home_and_environment_wins(tmp_path):
+    (tmp_path / "settings.toml").write_text(
+        'database_url = "sqlite:///from-file.db"\n[api_keys]\nfilekey = ["admin"]\n'
+    )
+    settings = load_settings({"REGRADE_HOME": str(tmp_path)})
+    assert settings.database_url == "sqlite:///from-file.db"
+    assert settings.api_keys == {"filekey": ["admin"]}
+    settings = load_settings(
+        {"REGRADE_HOME": str(tmp_path), "REGRADE_API_KEYS": '{"e": ["grader"]}'}
+    )
+    assert settings.api_keys == {"e": ["grader"]}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REGRADE_API_KEYS": "{not json"}, "REGRADE_API_KEYS: not valid JSON"),
+        (
+            {"REGRADE_API_KEYS": '{"k": ["boss"]}'},
+            "REGRADE_API_KEYS (api_keys): Value error, unknown",
+        ),
+        ({"REGRADE_API_KEYS": '["k"]'}, "REGRADE_API_KEYS (api_keys)"),
+        ({"REGRADE_SETTINGS": "/nonexistent/settings.toml"}, "REGRADE_SETTINGS: file not found"),
+    ],
+)
+def test_bad_settings_name_the_variable(env, message):
+    with pytest.raises(SettingsError) as info:
+        load_settings(env)
+    assert message in str(info.value)
+
+
+def test_bad_settings_file(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("home = [unclosed")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings({"REGRADE_SETTINGS": str(path)})
+    path.write_text('colour = "blue"\n')
+    with pytest.raises(SettingsError, match="colour"):
+        load_settings({"REGRADE_SETTINGS": str(path)})

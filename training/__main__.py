@@ -1,0 +1,5 @@
+"""`python -m training` runs the `regrade` command line."""
+
+from training.cli import main
+
+main()
