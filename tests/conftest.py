@@ -25,6 +25,23 @@ def write_image(path: Path, *, size=(32, 24), mode="RGB", fmt=None, seed=0, exif
     return path
 
 
+@pytest.fixture(scope="session")
+def mlflow_home(tmp_path_factory) -> Path:
+    """One MLflow store for the whole session: creating a SQLite store takes seconds.
+
+    Tests that register models use names of their own so they do not see each other.
+    """
+    return tmp_path_factory.mktemp("regrade-home")
+
+
+@pytest.fixture
+def settings(mlflow_home):
+    """Settings whose home (database, MLflow store, runs, cache) is the session's store."""
+    from serving.settings import load_settings
+
+    return load_settings({"REGRADE_HOME": str(mlflow_home)})
+
+
 @pytest.fixture
 def real_data() -> Path:
     """The public real data sets, or a skip saying why they are not here."""

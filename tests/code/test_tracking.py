@@ -1,0 +1,99 @@
+"""MLflow runs, registration with aliases, promotion and resolving model URIs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from models.store import ModelNotFoundError, resolve_model_dir
+from training.tracking import promote, tracked_run
+
+
+def fake_model(path, value):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(json.dumps({"value": value}))
+    return path
+
+
+def test_run_writes_config_and_metrics_and_logs_them(tmp_path, settings):
+    import mlflow
+
+    out = tmp_path / "run"
+    with tracked_run(
+        "pricing", out=out, config={"seed": 3, "lgbm": {"lr": 0.1}}, settings=settings
+    ) as ctx:
+        ctx.write_metrics({"rmsle": 0.25, "tts_cindex": None, "mape": math.nan, "n_test": 10})
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["seed"] == 3 and saved["kind"] == "pricing" and "git_sha" in saved
+    assert json.loads((out / "metrics.json").read_text()) == {
+        "rmsle": 0.25,
+        "tts_cindex": None,
+        "mape": None,
+        "n_test": 10,
+    }
+    run = mlflow.get_run(ctx.run_id)
+    assert run.data.metrics == {"rmsle": 0.25, "n_test": 10.0}
+    assert run.data.params["lgbm.lr"] == "0.1"
+    assert run.info.status == "FINISHED"
+
+
+def test_register_sets_challenger_then_promote_sets_champion(tmp_path, settings):
+    versions = []
+    for value in (1, 2):
+        with tracked_run("grader", out=tmp_path / f"r{value}", config={}, settings=settings) as ctx:
+            versions.append(ctx.register(fake_model(tmp_path / f"m{value}", value), "regrade-test"))
+    assert versions == ["1", "2"]
+    challenger = resolve_model_dir("models:/regrade-test@challenger", settings)
+    assert (challenger.name, challenger.version) == ("regrade-test", "2")
+    assert json.loads((challenger.path / "config.json").read_text()) == {"value": 2}
+    with pytest.raises(ModelNotFoundError, match="not in the registry"):
+        resolve_model_dir("models:/regrade-test@champion", settings)
+    assert promote("regrade-test", settings=settings) == "2"
+    assert resolve_model_dir("models:/regrade-test@champion", settings).version == "2"
+    assert promote("regrade-test", version="1", settings=settings) == "1"
+    champion = resolve_model_dir("models:/regrade-test@champion", settings)
+    assert json.loads((champion.path / "config.json").read_text()) == {"value": 1}
+    assert resolve_model_dir("models:/regrade-test/2", settings).version == "2"
+    with pytest.raises(LookupError, match="no version 9"):
+        promote("regrade-test", version="9", settings=settings)
+
+
+def test_promote_on_train_sets_both_aliases(tmp_path, settings):
+    with tracked_run("grader", out=tmp_path / "r", config={}, settings=settings) as ctx:
+        ctx.register(fake_model(tmp_path / "m", 7), "regrade-x", promote=True)
+    assert resolve_model_dir("models:/regrade-x@champion", settings).version == "1"
+    assert resolve_model_dir("models:/regrade-x@challenger", settings).version == "1"
+
+
+def test_cached_copy_serves_when_the_registry_is_unreachable(tmp_path, settings):
+    with tracked_run("grader", out=tmp_path / "r", config={}, settings=settings) as ctx:
+        ctx.register(fake_model(tmp_path / "m", 5), "regrade-y", promote=True)
+    first = resolve_model_dir("models:/regrade-y@champion", settings)
+    offline = settings.model_copy(update={"mlflow_uri": "http://127.0.0.1:9/unreachable"})
+    again = resolve_model_dir("models:/regrade-y@champion", offline)
+    assert again == first
+    with pytest.raises(ModelNotFoundError, match="unreachable and no cached copy"):
+        resolve_model_dir("models:/regrade-other@champion", offline)
+
+
+def test_run_and_model_folders(tmp_path, settings):
+    model = fake_model(tmp_path / "run" / "model", 1)
+    assert resolve_model_dir(tmp_path / "run", settings).path == model
+    assert resolve_model_dir(model, settings).path == model
+    with pytest.raises(ModelNotFoundError, match="no such model folder"):
+        resolve_model_dir(tmp_path / "missing", settings)
+    with pytest.raises(ModelNotFoundError, match="expected models:/NAME@ALIAS"):
+        resolve_model_dir("models:/a/b/c", settings)
+
+
+def test_failed_body_marks_the_run_failed(tmp_path, settings):
+    import mlflow
+
+    with (
+        pytest.raises(RuntimeError),
+        tracked_run("grader", out=tmp_path / "r", config={}, settings=settings) as ctx,
+    ):
+        raise RuntimeError("boom")
+    assert mlflow.get_run(ctx.run_id).info.status == "FAILED"
