@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -140,8 +140,12 @@ def coerce_column(
                 bad(pos, f"not a boolean (true/false, 1/0): {_shown(value)}")
         return pd.Series(out, index=values.index, name=values.name), problems
 
-    text = values.astype(object).where(~missing, None)
-    text = text.map(lambda v: v if v is None else str(v).strip())
+    text = pd.Series(
+        [None if gone else str(v).strip() for v, gone in zip(values, missing, strict=True)],
+        index=values.index,
+        name=values.name,
+        dtype=object,
+    )
     if column.kind == "choice":
         allowed = set(column.choices)
         for pos, value in enumerate(text):
@@ -305,3 +309,122 @@ def table_capabilities(frame: pd.DataFrame) -> dict[str, bool]:
         "price model (sold_price)": "sold_price" in cols and frame["sold_price"].notna().any(),
         "time-to-sell model (days_listed, sold)": {"days_listed", "sold"} <= cols,
     }
+
+
+def count_rows(path: Path | str) -> int | None:
+    """Data rows in a table without loading it (CSV: lines minus the header), or None."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except (OSError, ValueError):
+            return None
+    lines = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            lines += block.count(b"\n")
+    return max(lines - 1, 0)
+
+
+def iter_table(path: Path | str, chunksize: int = 50_000) -> Iterator[pd.DataFrame]:
+    """Read a table in chunks of at most `chunksize` rows, indexed by their 0-based row number.
+
+    CSV chunks are read as text like `read_table`; Parquet chunks keep their types.
+
+    Raises:
+        DataError: the file cannot be opened or parsed (raised when the bad chunk is reached).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise DataError([Problem(path, f"unknown table type {suffix!r}: use .csv or .parquet")])
+    if not path.is_file():
+        raise DataError([Problem(path, "file not found")])
+    try:
+        if suffix == ".csv":
+            chunks = pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunksize
+            )
+        else:
+            import pyarrow.parquet as pq
+
+            batches = pq.ParquetFile(path).iter_batches(batch_size=chunksize)
+            chunks = (batch.to_pandas() for batch in batches)
+        start = 0
+        for chunk in chunks:
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            yield chunk
+    except UnicodeDecodeError as exc:
+        raise DataError([Problem(path, f"not UTF-8 text: {exc.reason}")]) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise DataError([Problem(path, "the file is empty (no header row)")]) from exc
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise DataError([Problem(path, f"cannot be parsed: {exc}")]) from exc
+
+
+class ChunkWriter:
+    """Write a table chunk by chunk into a temporary file; `commit` renames it into place.
+
+    Until `commit`, the destination is untouched; `discard` (or leaving the `with` block on an
+    exception) removes the temporary file.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.suffix = self.path.suffix.lower()
+        if self.suffix not in TABLE_SUFFIXES:
+            raise DataError(
+                [Problem(self.path, f"unknown table type {self.suffix!r}: use .csv or .parquet")]
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.rows = 0
+        self._parquet = None
+        self._schema = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append `frame` (its columns must match the first chunk's)."""
+        if self.suffix == ".csv":
+            frame.to_csv(self.tmp, mode="a", header=self.rows == 0, index=False)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            if self._parquet is None:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                fields = [
+                    pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
+                    for f in table.schema
+                ]
+                self._schema = pa.schema(fields)
+                self._parquet = pq.ParquetWriter(self.tmp, self._schema)
+            table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+            self._parquet.write_table(table)
+        self.rows += len(frame)
+
+    def commit(self) -> Path:
+        """Close and move the finished table into place."""
+        if self._parquet is not None:
+            self._parquet.close()
+        elif self.rows == 0 and self.suffix == ".parquet":
+            pd.DataFrame().to_parquet(self.tmp)
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Drop the temporary file; the destination stays as it was."""
+        if self._parquet is not None:
+            self._parquet.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.discard()

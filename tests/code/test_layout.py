@@ -45,6 +45,10 @@ def test_layout_packages_and_files_exist():
 
 
 def test_importing_every_module_creates_nothing(tmp_path):
+    """Nothing appears in the working folder (libraries may keep caches under HOME)."""
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
     modules = sorted(
         ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
         for package in (*RUNTIME, "training")
@@ -54,11 +58,11 @@ def test_importing_every_module_creates_nothing(tmp_path):
     code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\n"
     subprocess.run(
         [sys.executable, "-c", code, *modules],
-        cwd=tmp_path,
+        cwd=work,
         check=True,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(home)},
     )
-    assert list(tmp_path.iterdir()) == []
+    assert list(work.iterdir()) == []
 
 
 def test_console_script_exit_codes(tmp_path):

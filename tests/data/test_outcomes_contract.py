@@ -185,3 +185,14 @@ def test_cli_clean_table_exits_0(tmp_path):
     assert result.exit_code == 0, result.output
     assert "3 rows" in result.output
     assert "price model" in result.output and "time-to-sell" in result.output
+
+
+def test_missing_text_values_stay_missing(tmp_path):
+    path = write_csv(
+        tmp_path,
+        ["u1,phone,A,", "u2,phone,B,defect"],
+        header="item_id,category,grade,return_reason",
+    )
+    frame = load_outcomes(path)
+    assert pd.isna(frame["return_reason"].iloc[0])
+    assert frame["return_reason"].iloc[1] == "defect"
