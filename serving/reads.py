@@ -1,0 +1,146 @@
+"""The read side of the store: cases, the review and pricing queues, audit trails, exports.
+
+`Reader` opens one read transaction per call and returns detached records; `serving.store.Store`
+adds the writes on top of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pandas as pd
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from features.provenance import normalise_serial
+from serving import checks
+from serving.db import WRITE_OPTION, Case, CaseEvent, CaseReviewKind, Outcome, Photo
+from serving.exports import grader_decisions, outcomes_table
+from serving.photostore import PhotoStore
+from serving.queries import case_query, case_record, event_record, photo_record
+from serving.records import CaseRecord, EventRecord, NotFoundError, PhotoRecord
+
+
+class Reader:
+    """Reads of the service's database and photo store."""
+
+    def __init__(self, engine: Engine, photos: PhotoStore):
+        """Use a migrated database (`serving.migrate.migrate`) and a photo store."""
+        self.engine = engine
+        self.photos = photos
+
+    @contextmanager
+    def _session(self, *, write: bool = False) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            if write:
+                session.connection(execution_options={WRITE_OPTION: True})
+            yield session
+
+    def _case(self, session: Session, case_id: str) -> Case:
+        case = session.scalar(case_query().where(Case.case_id == case_id))
+        if case is None:
+            raise NotFoundError(f"no case {case_id!r}")
+        return case
+
+    def get_case(self, case_id: str) -> CaseRecord:
+        """The case with this id.
+
+        Raises:
+            NotFoundError: no such case.
+        """
+        with self._session() as session:
+            return case_record(self._case(session, case_id), self.photos)
+
+    def list_reviews(
+        self,
+        status: str | None = "open",
+        kind: str | None = None,
+        limit: int = checks.DEFAULT_PAGE,
+        offset: int = 0,
+    ) -> list[CaseRecord]:
+        """Cases in the review queue, oldest first.
+
+        Args:
+            status: open, resolved, or None for both.
+            kind: Only cases queued for this reason (e.g. counterfeit_flagged).
+            limit: At most this many (1 to `checks.MAX_PAGE`).
+            offset: Skip this many first.
+
+        Raises:
+            InvalidInput: a bad status, kind, limit or offset.
+        """
+        checks.page(limit, offset)
+        query = case_query().where(Case.review_status.in_(checks.review_statuses(status)))
+        if kind is not None:
+            checks.code(kind, "kind")
+            kinds = select(CaseReviewKind.case_id).where(CaseReviewKind.kind == kind)
+            query = query.where(Case.case_id.in_(kinds))
+        query = query.order_by(Case.created_at, Case.case_id).limit(limit).offset(offset)
+        with self._session() as session:
+            return [case_record(c, self.photos) for c in session.scalars(query)]
+
+    def pending_pricing(
+        self, limit: int = checks.DEFAULT_PAGE, offset: int = 0, *, include_in_review: bool = False
+    ) -> list[CaseRecord]:
+        """Cases whose recommended price waits for an analyst, oldest first.
+
+        Cases still in the review queue are left out unless `include_in_review`: their grade,
+        and so their price, may still change.
+
+        Raises:
+            InvalidInput: a bad limit or offset.
+        """
+        checks.page(limit, offset)
+        query = case_query().where(Case.pricing_status == "pending")
+        if not include_in_review:
+            query = query.where(Case.review_status != "open")
+        query = query.order_by(Case.created_at, Case.case_id).limit(limit).offset(offset)
+        with self._session() as session:
+            return [case_record(c, self.photos) for c in session.scalars(query)]
+
+    def open_serials(self, exclude_case_id: str | None = None) -> set[str]:
+        """Serial numbers (normalised) of open cases: in review or pricing, no outcome yet."""
+        query = select(Case.serial_number).where(
+            Case.serial_number.is_not(None),
+            (Case.review_status == "open") | (Case.pricing_status == "pending"),
+            Case.case_id.not_in(select(Outcome.case_id).where(Outcome.case_id.is_not(None))),
+        )
+        if exclude_case_id is not None:
+            query = query.where(Case.case_id != exclude_case_id)
+        with self._session() as session:
+            return {s for s in map(normalise_serial, session.scalars(query)) if s}
+
+    def events(self, case_id: str) -> list[EventRecord]:
+        """A case's audit trail, oldest first.
+
+        Raises:
+            NotFoundError: no such case.
+        """
+        with self._session() as session:
+            self._case(session, case_id)
+            query = select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
+            return [event_record(e) for e in session.scalars(query)]
+
+    def get_photo(self, sha256: str) -> PhotoRecord:
+        """A stored photo's metadata (read its bytes with `self.photos.read`).
+
+        Raises:
+            NotFoundError: no such photo.
+        """
+        with self._session() as session:
+            photo = session.get(Photo, sha256)
+            if photo is None:
+                raise NotFoundError(f"no photo {sha256!r}")
+            return photo_record(photo, self.photos)
+
+    def export_grader_decisions(self, *, absolute_paths: bool = False) -> pd.DataFrame:
+        """Graders' decisions as a photo-dataset manifest (see `serving.exports`)."""
+        with self._session() as session:
+            return grader_decisions(session, self.photos, absolute_paths=absolute_paths)
+
+    def export_outcomes(self) -> pd.DataFrame:
+        """Outcomes joined with their cases' item fields, as an outcomes table."""
+        with self._session() as session:
+            return outcomes_table(session)

@@ -1,0 +1,194 @@
+"""What `serving.store.Store` takes and returns: plain frozen dataclasses and its errors.
+
+Records are detached copies of database rows, so the HTTP layer never touches a session.
+Errors map onto HTTP statuses: `InvalidInput` 422 (naming the field), `NotFoundError` 404,
+`ConflictError` 409, `PolicyViolation` 422 (an override below the floor).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from features.schema import GRADES
+
+
+class StoreError(Exception):
+    """Base of the errors the store raises on purpose."""
+
+
+class InvalidInput(StoreError, ValueError):
+    """A value the store refuses; `field` names it (e.g. `sold_price`, `photos[1]`)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class NotFoundError(StoreError, LookupError):
+    """No case (or photo) with the given id."""
+
+
+class ConflictError(StoreError):
+    """The request contradicts what is already recorded (e.g. a different resolution)."""
+
+
+class PolicyViolation(StoreError):
+    """A pricing decision the guardrails refuse: an override below the floor price."""
+
+    def __init__(self, message: str, *, price: float, floor_price: float):
+        self.price = price
+        self.floor_price = floor_price
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class PhotoInput:
+    """One posted photo: its bytes, the name it was uploaded under and the model's result on it."""
+
+    data: bytes
+    filename: str | None = None
+    result: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """A stored photo; `path` is relative to the photo store's root (`ab/cd...jpg`).
+
+    `position` (0-based), `filename` and `result` are set when the photo is read as part of a case.
+    """
+
+    position: int | None
+    sha256: str
+    content_type: str
+    size: int
+    width: int | None
+    height: int | None
+    path: str
+    filename: str | None = None
+    result: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ResolutionRecord:
+    """A grader's decision on a case."""
+
+    grade: str
+    counterfeit: bool
+    grader_id: str
+    note: str | None
+    resolved_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A pricing analyst's decision: approve the recommended price or override it."""
+
+    action: str
+    price: float
+    reason: str | None
+    analyst_id: str
+    decided_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """One assessed unit as stored, with its photos and the decisions taken on it."""
+
+    case_id: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    item_id: str
+    category: str | None
+    brand: str | None
+    order_id: str | None
+    serial_number: str | None
+    item: dict[str, Any]
+    grade_result: dict[str, Any] | None
+    price_result: dict[str, Any] | None
+    route: str
+    reasons: list[str]
+    review_status: str
+    review_kinds: list[str]
+    final_grade: str | None
+    final_counterfeit: bool | None
+    pricing_status: str
+    recommended_price: float | None
+    floor_price: float | None
+    final_price: float | None
+    model_versions: dict[str, Any]
+    photos: list[PhotoRecord]
+    resolution: ResolutionRecord | None
+    decision: DecisionRecord | None
+
+    @property
+    def grade(self) -> str | None:
+        """The grade in force: the grader's after review, else the model's, else the posted one."""
+        return effective_grade(self.final_grade, self.grade_result, self.item)
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One entry of a case's audit trail."""
+
+    id: int
+    case_id: str
+    kind: str
+    actor: str | None
+    payload: dict[str, Any]
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    """A stored sale outcome."""
+
+    id: int
+    case_id: str | None
+    item_id: str
+    sold_price: float | None
+    days_listed: float
+    sold: int
+    recorded_at: dt.datetime
+
+
+def effective_grade(
+    final_grade: str | None, grade_result: dict[str, Any] | None, item: dict[str, Any]
+) -> str | None:
+    """The grader's grade, else the model's (`grade_result["grade"]`), else the posted one."""
+    for grade in (final_grade, (grade_result or {}).get("grade"), item.get("grade")):
+        if grade in GRADES:
+            return grade
+    return None
+
+
+def jsonable(value: Any, field: str) -> Any:
+    """A copy of `value` that JSON stores the same on every backend.
+
+    NumPy scalars and arrays become Python numbers and lists, NaN and infinities become None
+    (PostgreSQL's json refuses them), tuples become lists, dates ISO strings.
+
+    Raises:
+        InvalidInput: naming `field`, for a value JSON cannot hold.
+    """
+    if value is None or isinstance(value, bool | str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInput(field, f"keys must be text, got {key!r}")
+            out[key] = jsonable(item, f"{field}.{key}")
+        return out
+    if isinstance(value, list | tuple):
+        return [jsonable(item, f"{field}[{pos}]") for pos, item in enumerate(value)]
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # NumPy scalar or array
+        return jsonable(value.tolist(), field)
+    raise InvalidInput(field, f"cannot be stored as JSON: {type(value).__name__}")

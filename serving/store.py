@@ -1,0 +1,240 @@
+"""The repository the service calls: cases, the review queue, pricing decisions and outcomes.
+
+One transaction per operation, so nothing is half-written: a case is stored with its photos,
+review kinds and first audit event, or not at all. Every state change appends a `case_events`
+row in the same transaction (the writes are in `serving.operations`). A resolution or decision
+sent twice is applied once: the same one again returns the case unchanged and records nothing;
+a different one raises `ConflictError`. The unique keys on `review_resolutions.case_id` and
+`pricing_decisions.case_id` make this hold between concurrent sessions too: the loser's insert
+fails, and the store retries, re-reads and answers as if it had come second. Photo bytes go to
+the `PhotoStore` before the database transaction; a failed transaction can leave an unreferenced
+photo file, never a row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from serving import checks, operations
+from serving.db import Case, make_engine, utcnow
+from serving.migrate import migrate
+from serving.photostore import PhotoFormatError, PhotoStore, sniff
+from serving.queries import case_record, outcome_record
+from serving.reads import Reader
+from serving.records import CaseRecord, InvalidInput, OutcomeRecord, PhotoInput, jsonable
+from serving.settings import Settings
+
+T = TypeVar("T")
+
+RACE_RETRIES = 2
+"""Attempts of a write that lost a race on a unique key (the next attempt sees the winner)."""
+
+
+class Store(Reader):
+    """Cases, reviews, pricing decisions and outcomes: the reads of `Reader` and the writes."""
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in a write transaction, again if it lost a race on a unique key."""
+        for attempt in range(RACE_RETRIES):
+            try:
+                with self._session(write=True) as session:
+                    return work(session)
+            except IntegrityError:
+                if attempt == RACE_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def create_case(
+        self,
+        item: dict[str, Any],
+        photos: list[PhotoInput | bytes],
+        grade_result: dict[str, Any] | None,
+        price_result: dict[str, Any] | None,
+        route: str,
+        reasons: list[str],
+        review_kinds: list[str],
+        model_versions: dict[str, Any],
+        *,
+        actor: str | None = None,
+    ) -> CaseRecord:
+        """Store a new case with its photos; it joins the review queue when `review_kinds` is set.
+
+        Photos are `PhotoInput`s (bytes, upload name, per-photo result) or plain bytes; their
+        type and size are read from the bytes. Pricing waits for an analyst (`pending`) when
+        `price_result` has a `recommended_price`, and is `not_applicable` otherwise.
+
+        Raises:
+            InvalidInput: naming the field at fault (e.g. `item.item_id`, `photos[2]`, `route`).
+        """
+        columns, kinds = checks.case_fields(item, route, reasons, review_kinds)
+        photos = [p if isinstance(p, PhotoInput) else PhotoInput(p) for p in photos]
+        item = jsonable(item, "item")
+        grade_result = jsonable(grade_result, "grade_result")
+        price_result = jsonable(price_result, "price_result")
+        columns.update(checks.result_prices(price_result))
+        versions = jsonable(model_versions or {}, "model_versions")
+        results = [jsonable(p.result, f"photos[{pos}].result") for pos, p in enumerate(photos)]
+        for pos, photo in enumerate(photos):  # every photo is checked before any is written
+            try:
+                sniff(photo.data)
+            except PhotoFormatError as exc:
+                raise InvalidInput(f"photos[{pos}]", str(exc)) from exc
+        stored = [self.photos.put(photo.data) for photo in photos]
+
+        def work(session: Session) -> CaseRecord:
+            now = utcnow()
+            case = Case(
+                case_id=str(uuid.uuid4()),
+                created_at=now,
+                updated_at=now,
+                item=item,
+                grade_result=grade_result,
+                price_result=price_result,
+                model_versions=versions,
+                **columns,
+            )
+            operations.insert_case(session, case, kinds, stored, photos, results, actor)
+            return case_record(self._case(session, case.case_id), self.photos)
+
+        return self._write(work)  # a retry covers another case storing the same new photo
+
+    def resolve_review(
+        self,
+        case_id: str,
+        *,
+        grade: str,
+        counterfeit: bool,
+        grader_id: str,
+        note: str | None = None,
+        route: str | None = None,
+        reasons: list[str] | None = None,
+        price_result: dict[str, Any] | None = None,
+    ) -> CaseRecord:
+        """Record a grader's decision; the same decision again changes nothing.
+
+        Args:
+            case_id: A case in the review queue.
+            grade: A, B or C.
+            counterfeit: The grader's verdict.
+            grader_id: Who decided.
+            note: Free text kept with the decision.
+            route: The case re-routed at the grader's grade, when the service computed it.
+            reasons: The reasons of that route.
+            price_result: The case re-priced at the grader's grade (sets the pricing status
+                and prices as `create_case` does).
+
+        Raises:
+            NotFoundError: no such case.
+            ConflictError: the case was never queued, or was resolved differently.
+            InvalidInput: a bad grade, counterfeit flag, grader id, route or price result.
+        """
+        counterfeit, grader_id = checks.resolution(grade, counterfeit, grader_id, note)
+        update = checks.reroute(route, reasons, jsonable(price_result, "price_result"))
+
+        def work(session: Session) -> CaseRecord:
+            case = self._case(session, case_id)
+            operations.resolve(
+                session,
+                case,
+                grade=grade,
+                counterfeit=counterfeit,
+                grader_id=grader_id,
+                note=note,
+                update=update,
+            )
+            return case_record(case, self.photos)
+
+        return self._write(work)
+
+    def decide_pricing(
+        self,
+        case_id: str,
+        *,
+        action: str,
+        analyst_id: str,
+        price: float | None = None,
+        reason: str | None = None,
+        floor_price: float | None = None,
+    ) -> CaseRecord:
+        """Approve the recommended price or override it; the same decision again changes nothing.
+
+        Args:
+            case_id: A case with a recommended price.
+            action: approve or override.
+            analyst_id: Who decided.
+            price: The new price of an override (an approval keeps the recommended price).
+            reason: Why the price was overridden (required for an override).
+            floor_price: The floor in force; the case's stored floor when None.
+
+        Raises:
+            NotFoundError: no such case.
+            ConflictError: the case has no price to decide, or was decided differently.
+            PolicyViolation: a price below the floor (recorded as a `pricing_refused` event).
+            InvalidInput: a bad action, price, reason or analyst id.
+        """
+        analyst_id = checks.decision_fields(action, analyst_id, price, reason)
+
+        def work(session: Session) -> tuple[CaseRecord, Exception | None]:
+            case = self._case(session, case_id)
+            refused = operations.decide(
+                session,
+                case,
+                action=action,
+                analyst_id=analyst_id,
+                price=price,
+                reason=reason,
+                floor_price=floor_price,
+            )
+            return case_record(case, self.photos), refused
+
+        record, refused = self._write(work)  # commits the refusal's event before raising it
+        if refused is not None:
+            raise refused
+        return record
+
+    def record_outcome(
+        self,
+        *,
+        case_id: str | None = None,
+        item_id: str | None = None,
+        sold_price: float | None,
+        days_listed: float,
+        sold: int | bool,
+        actor: str | None = None,
+    ) -> OutcomeRecord:
+        """Store what happened to a listed unit, for retraining.
+
+        The unit is named by its case, or by its item id (then its newest case). The same
+        outcome again returns the stored one; a different one is stored and supersedes it.
+
+        Raises:
+            InvalidInput: naming the field: a negative number, sold not 0/1, a sold unit
+                without a sold_price or an unsold one with one, or neither id given.
+            NotFoundError: no case with this id, or no case for this item id.
+        """
+        values = checks.outcome(sold_price, days_listed, sold)
+
+        def work(session: Session) -> OutcomeRecord:
+            case = operations.outcome_case(session, case_id, item_id)
+            return outcome_record(operations.add_outcome(session, case, values, actor))
+
+        return self._write(work)
+
+
+def open_store(settings: Settings, *, upgrade: bool = True) -> Store:
+    """The store of the settings' database and photo folder (folders created, schema migrated).
+
+    Args:
+        settings: Where the database (`resolved_database_url`) and photos (`photos_dir`) are.
+        upgrade: Bring the database to the newest migration first.
+    """
+    settings.ensure_dirs()
+    engine = make_engine(settings.resolved_database_url)
+    if upgrade:
+        migrate(engine)
+    return Store(engine, PhotoStore(settings.photos_dir))
