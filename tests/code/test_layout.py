@@ -53,7 +53,7 @@ def test_importing_every_module_creates_nothing(tmp_path):
         ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
         for package in (*RUNTIME, "training")
         for p in (REPO / package).rglob("*.py")
-        if p.name != "__main__.py"
+        if p.name != "__main__.py" and "migrations" not in p.parts
     )
     code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\n"
     subprocess.run(

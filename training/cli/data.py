@@ -11,7 +11,9 @@ import typer
 from features.photos import MANIFEST, check_photo_dataset, is_photo_dataset
 from features.problems import Problem
 from features.tables import TABLE_SUFFIXES, check_outcomes, table_capabilities
-from training.cli.common import out, report_problems, tracked
+from training.cli.common import out as stdout
+from training.cli.common import report_problems, tracked
+from training.synth import TRUTH
 
 app = typer.Typer(help="Check and make data sets.", no_args_is_help=True)
 
@@ -31,7 +33,7 @@ def _validate_photos(root: Path) -> list[Problem]:
             line += f", {int(items['counterfeit'].sum())} counterfeit"
         if items["split"].notna().any():
             line += f", splits: {_counts(items['split'])}"
-        out.print(line)
+        stdout.print(line)
     return problems
 
 
@@ -39,7 +41,7 @@ def _validate_table(path: Path) -> list[Problem]:
     frame, problems = check_outcomes(path)
     if frame is not None and not problems:
         usable = [name for name, ok in table_capabilities(frame).items() if ok]
-        out.print(
+        stdout.print(
             f"ok: {path}: outcomes table, {len(frame)} rows, {frame.shape[1]} columns; "
             f"trains: {', '.join(usable) or 'nothing (no targets: an items table)'}"
         )
@@ -47,7 +49,10 @@ def _validate_table(path: Path) -> list[Problem]:
 
 
 def _parts(path: Path) -> list[Path]:
-    """What to check under `path`: itself, or the photos/ and tables of a data folder."""
+    """What to check under `path`: itself, or the photos/ and tables of a data folder.
+
+    A synthetic data folder's truth.csv (the generator's hidden truth) is not an outcomes table.
+    """
     if path.is_file():
         if path.name == MANIFEST:
             return [path.parent]
@@ -55,7 +60,9 @@ def _parts(path: Path) -> list[Path]:
     if is_photo_dataset(path):
         return [path]
     parts = [p for p in (path / "photos",) if is_photo_dataset(p)]
-    parts += sorted(p for p in path.glob("*") if p.suffix.lower() in TABLE_SUFFIXES)
+    parts += sorted(
+        p for p in path.glob("*") if p.suffix.lower() in TABLE_SUFFIXES and p.name != TRUTH
+    )
     return parts
 
 
@@ -82,3 +89,52 @@ def validate(
     for part in parts:
         problems += _validate_photos(part) if part.is_dir() else _validate_table(part)
     report_problems(problems, str(path))
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option(help="Destination folder (must be new or empty).")],
+    items: Annotated[int, typer.Option(help="Number of units.")] = 1000,
+    photos_per_item: Annotated[int, typer.Option(help="Views per unit; 0 writes no photos.")] = 3,
+    image_size: Annotated[int, typer.Option(help="Photo side in pixels.")] = 224,
+    counterfeit_rate: Annotated[float, typer.Option(help="Share of counterfeit units.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same bytes.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty destination.")] = False,
+) -> None:
+    """Generate synthetic intake photos, sales outcomes and the generator's hidden truth.
+
+    Writes OUT/photos/ (images and manifest.csv), OUT/outcomes.csv and OUT/truth.csv.
+    """
+    from training.synth import synthesize
+
+    summary = synthesize(
+        out,
+        items=items,
+        photos_per_item=photos_per_item,
+        image_size=image_size,
+        counterfeit_rate=counterfeit_rate,
+        seed=seed,
+        overwrite=overwrite,
+        progress=tracked(f"drawing {items} items"),
+    )
+    stdout.print(
+        f"wrote {summary.out}: {summary.items} items, {summary.photos} photos, "
+        f"{summary.outcome_rows} outcome rows ({summary.sold} sold)"
+    )
+
+
+@app.command("contact-sheet")
+def contact_sheet(
+    path: Annotated[Path, typer.Argument(help="A synthetic data folder or its photos/ folder.")],
+    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("contact-sheet.png"),
+    per_cell: Annotated[int, typer.Option(help="Photos per grade x counterfeit cell.")] = 4,
+    seed: Annotated[int, typer.Option(help="Which samples to show.")] = 0,
+) -> None:
+    """Tile sample photos by grade and counterfeit into one PNG for a person to look at."""
+    from training.synth.contact_sheet import make_contact_sheet
+
+    photos = path / "photos" if (path / "photos" / MANIFEST).is_file() else path
+    if not (photos / MANIFEST).is_file():
+        report_problems([Problem(path, f"no {MANIFEST} here or in photos/")], str(path))
+    written = make_contact_sheet(photos, out, per_cell=per_cell, seed=seed)
+    stdout.print(f"wrote {written}")
