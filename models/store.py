@@ -52,10 +52,11 @@ def _cached(settings: Settings, name: str, alias: str | None, version: str | Non
 
 @contextmanager
 def _fail_fast() -> Iterator[None]:
-    """MLflow retries an unreachable server for minutes by default; ask once, briefly."""
+    """MLflow retries an unreachable server for minutes by default; ask once, briefly, quietly."""
     wanted = {
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
         "MLFLOW_HTTP_REQUEST_TIMEOUT": REGISTRY_TIMEOUT_S,
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }
     saved = {k: os.environ.get(k) for k in wanted}
     os.environ.update({k: v for k, v in wanted.items() if saved[k] is None})

@@ -1,0 +1,171 @@
+"""`PricingPredictor`: price band, days to sell, survival curves and explanations for items.
+
+Serving and batch pricing load one from an artifact folder and call it with an items frame
+(the "Item to price or assess" columns; absent columns are treated as missing). The same fitted
+feature transform as in training turns the frame into the models' matrix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.pricing.artifact import PricingArtifact, load_artifact
+from models.pricing.listing import LABELS, listing_matrix, listing_names
+
+LISTING_ROWS = 65_536
+"""Most candidate listings built at once by `days_at_prices`."""
+OUTPUT_COLUMNS = ("price_p10", "price_p50", "price_p90", "days_to_sell_p50", "days_to_sell_p90")
+
+
+class PricingPredictor:
+    """Predictions from one pricing artifact."""
+
+    def __init__(self, artifact: PricingArtifact):
+        self.artifact = artifact
+        self.features = artifact.features
+        self.price_model = artifact.price
+        self.tts_model = artifact.tts
+
+    @classmethod
+    def load(cls, model_dir: Path | str) -> PricingPredictor:
+        """Load from an artifact folder (see `models.pricing.artifact`).
+
+        Raises:
+            ArtifactError: the folder is not a complete pricing artifact.
+        """
+        return cls(load_artifact(Path(model_dir)))
+
+    @property
+    def has_time_to_sell(self) -> bool:
+        """Whether the model predicts days to sell (its training data had them)."""
+        return self.tts_model is not None
+
+    @property
+    def metrics(self) -> dict:
+        """The metrics recorded in the artifact at training time."""
+        return dict(self.artifact.info.get("metrics") or {})
+
+    def matrix(self, items: pd.DataFrame) -> np.ndarray:
+        """[n, d] feature matrix for `items`."""
+        return self.features.transform(items)[0]
+
+    def predict(self, items: pd.DataFrame) -> pd.DataFrame:
+        """Price band and days to sell per item.
+
+        Days are predicted at the item's `list_price` where it is given, else at its predicted
+        P50 price; they are NaN when the model has no time-to-sell part.
+
+        Returns:
+            A frame indexed like `items` with OUTPUT_COLUMNS.
+        """
+        if len(items) == 0:
+            return pd.DataFrame(index=items.index, columns=list(OUTPUT_COLUMNS), dtype="float64")
+        x = self.matrix(items)
+        low, mid, high = self.price_model.predict_log(x)
+        out = pd.DataFrame(
+            {"price_p10": np.expm1(low), "price_p50": np.expm1(mid), "price_p90": np.expm1(high)},
+            index=items.index,
+        )
+        days50 = days90 = np.full(len(items), np.nan)
+        if self.tts_model is not None:
+            price = self._listing_price(items, out["price_p50"].to_numpy())
+            survival = self.tts_model.survival(listing_matrix(self.features, x, mid, price))
+            days50 = self.tts_model.quantile_days(survival, 0.5)
+            days90 = self.tts_model.quantile_days(survival, 0.9)
+        out["days_to_sell_p50"] = days50
+        out["days_to_sell_p90"] = days90
+        return out
+
+    @staticmethod
+    def _listing_price(items: pd.DataFrame, fallback: np.ndarray) -> np.ndarray:
+        if "list_price" not in items.columns:
+            return fallback
+        given = pd.to_numeric(items["list_price"], errors="coerce").to_numpy(dtype="float64")
+        return np.where(np.isfinite(given) & (given > 0), given, fallback)
+
+    def days_at_prices(self, items: pd.DataFrame, prices: np.ndarray) -> np.ndarray:
+        """P50 days to sell at each candidate price (for the guardrails' price search).
+
+        Args:
+            items: n items.
+            prices: [n, k] candidate list prices per item.
+
+        Returns:
+            [n, k] P50 days; NaN everywhere when the model has no time-to-sell part.
+        """
+        prices = np.asarray(prices, dtype="float64")
+        if prices.ndim != 2 or prices.shape[0] != len(items):
+            raise ValueError(f"prices must be [n_items, k], got {prices.shape} for {len(items)}")
+        if self.tts_model is None:
+            return np.full(prices.shape, np.nan)
+        x = self.matrix(items)
+        log_value = self.price_model.p50.predict(x) if len(x) else np.empty(0)
+        out = np.empty(prices.shape)
+        step = max(1, LISTING_ROWS // max(1, prices.shape[1]))  # bounds memory on big batches
+        for lo in range(0, len(items), step):
+            block = slice(lo, lo + step)
+            rows = listing_matrix(self.features, x[block], log_value[block], prices[block])
+            survival = self.tts_model.survival(rows)
+            out[block] = self.tts_model.quantile_days(survival, 0.5).reshape(prices[block].shape)
+        return out
+
+    def survival_curve(
+        self,
+        items: pd.DataFrame,
+        days: np.ndarray | None = None,
+        prices: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Chance of still being unsold after each number of days.
+
+        Args:
+            items: n items.
+            days: Days to evaluate at; default the model's period edges.
+            prices: [n] list prices; default `list_price` where given, else the predicted P50.
+
+        Returns:
+            (days [m], survival [n, m]); survival is NaN when there is no time-to-sell model.
+        """
+        if self.tts_model is None:
+            grid = np.asarray(days if days is not None else [0.0], dtype="float64")
+            return grid, np.full((len(items), len(grid)), np.nan)
+        grid = self.tts_model.edges if days is None else np.asarray(days, dtype="float64")
+        x = self.matrix(items)
+        log_value = self.price_model.p50.predict(x)
+        if prices is None:
+            prices = self._listing_price(items, np.expm1(log_value))
+        rows = listing_matrix(self.features, x, log_value, np.asarray(prices, dtype="float64"))
+        return grid, self.tts_model.survival_at(rows, grid)
+
+    def contributions(self, items: pd.DataFrame, top: int = 5) -> list[list[tuple[str, float]]]:
+        """The largest feature contributions to each item's P50 price.
+
+        Returns:
+            Per item, up to `top` pairs (readable "feature = value", contribution to log price),
+            largest magnitude first. exp(contribution) is the factor it applies to the price.
+        """
+        x = self.matrix(items)
+        contrib = self.price_model.contributions(x)[:, :-1]  # drop the bias column
+        names = self.features.names
+        order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :top]
+        result = []
+        for i, row in enumerate(order):
+            result.append(
+                [
+                    (self.features.describe(names[j], x[i, j]), round(float(contrib[i, j]), 4))
+                    for j in row
+                    if contrib[i, j] != 0.0
+                ]
+            )
+        return result
+
+    def readable(self, name: str) -> str:
+        """Readable label for any item or listing feature name."""
+        return LABELS.get(name) or self.features.label(name)
+
+    @property
+    def listing_feature_names(self) -> list[str]:
+        """Feature names of the time-to-sell model's listing rows (without the period)."""
+        return listing_names(self.features)

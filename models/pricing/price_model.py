@@ -1,0 +1,195 @@
+"""Resale price band: LightGBM P50 plus conformalised P10/P90 (CQR), all monotone in age and grade.
+
+All three boosters work on log1p(price). P50 is a least-squares fit (it minimises the squared
+log error, i.e. RMSLE). P10 and P90 are pinball-loss fits with a custom objective, because
+LightGBM's built-in quantile objective refuses monotone constraints; they boost from P50 plus the
+residual quantile, so P10 = P50 + a monotone offset stays monotone. Conformalised quantile
+regression (Romano et al., 2019) then widens or narrows the band by one constant on the log scale,
+chosen on held-out calibration rows so that the band covers the target share of prices. Every
+booster is constrained to be non-increasing in age and in grade (A=0 < B=1 < C=2), and the
+correction is a constant, so P10, P50 and P90 are never higher for an older unit or a worse grade,
+all else equal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from models.pricing.boosting import (
+    BoostParams,
+    booster_from_text,
+    dataset,
+    monotone_vector,
+    pinball_metric,
+    pinball_objective,
+    train,
+)
+
+PRICE_MONOTONE: dict[str, int] = {"grade": -1, "age_months": -1}
+"""Price never rises with a worse grade or an older unit."""
+
+
+@dataclass
+class PriceBand:
+    """Price quantiles per row, in money."""
+
+    p10: np.ndarray
+    p50: np.ndarray
+    p90: np.ndarray
+
+
+class PriceModel:
+    """P50 booster, P10/P90 boosters and the conformal correction, on the log1p scale."""
+
+    def __init__(
+        self,
+        p50: lgb.Booster,
+        low: lgb.Booster,
+        high: lgb.Booster,
+        *,
+        base_low: float,
+        base_high: float,
+        correction: float,
+        coverage: float,
+    ):
+        self.p50 = p50
+        self.low = low
+        self.high = high
+        self.base_low = base_low
+        self.base_high = base_high
+        self.correction = correction
+        self.coverage = coverage
+
+    @classmethod
+    def fit(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        names: list[str],
+        categorical: list[str],
+        *,
+        valid: tuple[np.ndarray, np.ndarray],
+        calibration: tuple[np.ndarray, np.ndarray],
+        boost: BoostParams,
+        coverage: float = 0.8,
+        seed: int = 0,
+    ) -> PriceModel:
+        """Fit the three boosters and calibrate the band.
+
+        Args:
+            x: [n, d] training features; y: [n] sold prices (money).
+            names: Feature names; categorical: the names holding category codes.
+            valid: (x, y) for early stopping.
+            calibration: (x, y) for the conformal correction (not used for anything else).
+            boost: LightGBM settings.
+            coverage: Target share of prices inside [P10, P90].
+            seed: LightGBM seed.
+        """
+        target = np.log1p(y)
+        valid_target = np.log1p(valid[1])
+        params = boost.lgb_params(seed, monotone_constraints=monotone_vector(names, PRICE_MONOTONE))
+        train_set = dataset(x, target, names, categorical)
+        valid_set = dataset(valid[0], valid_target, names, categorical, reference=train_set)
+        p50 = train({**params, "objective": "regression"}, train_set, valid_set, boost)
+
+        tail = (1.0 - coverage) / 2.0
+        fit_mid, valid_mid = p50.predict(x), p50.predict(valid[0])
+        residual = target - fit_mid
+        scale = float(np.std(residual)) or 1.0
+        quantiles = []
+        for alpha in (tail, 1.0 - tail):
+            # Boost from P50 plus the residual quantile: the booster learns only the band's shape.
+            base = float(np.quantile(residual, alpha))
+            q_train = dataset(x, target, names, categorical, init_score=fit_mid + base)
+            q_valid = dataset(
+                valid[0],
+                valid_target,
+                names,
+                categorical,
+                init_score=valid_mid + base,
+                reference=q_train,
+            )
+            q_params = {**params, "objective": pinball_objective(alpha, scale), "metric": "None"}
+            booster = train(q_params, q_train, q_valid, boost, feval=pinball_metric(alpha))
+            quantiles.append((booster, base))
+        (low, base_low), (high, base_high) = quantiles
+        model = cls(
+            p50,
+            low,
+            high,
+            base_low=base_low,
+            base_high=base_high,
+            correction=0.0,
+            coverage=coverage,
+        )
+        model.correction = model._conformal_correction(*calibration)
+        return model
+
+    def _raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mid = self.p50.predict(x)
+        low = np.minimum(mid + self.base_low + self.low.predict(x), mid)
+        high = np.maximum(mid + self.base_high + self.high.predict(x), mid)
+        return low, mid, high
+
+    def _conformal_correction(self, x: np.ndarray, y: np.ndarray) -> float:
+        """The CQR constant: the finite-sample (1 - miscoverage) quantile of the band's misses."""
+        low, _, high = self._raw(x)
+        target = np.log1p(y)
+        scores = np.maximum(low - target, target - high)
+        n = len(scores)
+        if n == 0:
+            return 0.0
+        level = min(1.0, math.ceil((n + 1) * self.coverage) / n)
+        return float(np.quantile(scores, level, method="higher"))
+
+    def predict_log(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(P10, P50, P90) on the log1p scale; the band always contains P50."""
+        low, mid, high = self._raw(x)
+        low = np.minimum(low - self.correction, mid)
+        high = np.maximum(high + self.correction, mid)
+        return low, mid, high
+
+    def predict(self, x: np.ndarray) -> PriceBand:
+        """Price band in money for a feature matrix [n, d]."""
+        low, mid, high = self.predict_log(x)
+        return PriceBand(np.expm1(low), np.expm1(mid), np.expm1(high))
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """[n, d + 1] per-feature contributions to log1p(P50); the last column is the bias."""
+        return self.p50.predict(x, pred_contrib=True)
+
+    def to_texts(self) -> dict[str, str]:
+        """LightGBM text models by file name."""
+        return {
+            "price_p50.txt": self.p50.model_to_string(),
+            "price_p10.txt": self.low.model_to_string(),
+            "price_p90.txt": self.high.model_to_string(),
+        }
+
+    def meta(self) -> dict[str, Any]:
+        """The JSON part of the model: quantile bases and the conformal correction."""
+        return {
+            "base_low": self.base_low,
+            "base_high": self.base_high,
+            "correction": self.correction,
+            "coverage": self.coverage,
+            "monotone": PRICE_MONOTONE,
+        }
+
+    @classmethod
+    def from_texts(cls, texts: dict[str, str], meta: dict[str, Any]) -> PriceModel:
+        """Rebuild from `to_texts` and `meta` output."""
+        return cls(
+            booster_from_text(texts["price_p50.txt"]),
+            booster_from_text(texts["price_p10.txt"]),
+            booster_from_text(texts["price_p90.txt"]),
+            base_low=float(meta["base_low"]),
+            base_high=float(meta["base_high"]),
+            correction=float(meta["correction"]),
+            coverage=float(meta["coverage"]),
+        )

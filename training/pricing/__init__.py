@@ -1,0 +1,1 @@
+"""Training and evaluation of the resale price band and time-to-sell models."""

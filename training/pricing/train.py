@@ -1,0 +1,207 @@
+"""Train the price band and time-to-sell models from an outcomes table into one artifact.
+
+Rows outside the fixed holdout (see `data.holdout_mask`) train the models: sold rows are split
+(seeded) into fit, early-stopping and calibration parts for the price band; all rows, sold and
+unsold, train time-to-sell, which sees the listing price relative to an out-of-fold predicted value.
+A naive time-to-sell model of the same family fitted on sold rows only is kept in the artifact
+as the reference for `tts_cindex_naive`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.pricing_features import PricingFeatures
+from models.pricing.artifact import PricingArtifact
+from models.pricing.boosting import dataset, monotone_vector
+from models.pricing.listing import TTS_MONOTONE, listing_matrix, listing_names
+from models.pricing.price_model import PRICE_MONOTONE, PriceModel
+from models.pricing.tts_model import TimeToSellModel, choose_edges
+from training.pricing.config import PricingTrainConfig
+from training.pricing.data import has_time_to_sell, holdout_mask, require_trainable, sold_rows
+
+Progress = Callable[[Iterable[Any], int], Iterator[Any]]
+
+
+@dataclass
+class TrainedPricing:
+    """A trained artifact (without metrics yet) and the rows used."""
+
+    artifact: PricingArtifact
+    train_rows: pd.DataFrame
+    holdout_rows: pd.DataFrame
+    seconds: float
+
+
+def _split(n: int, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    """Seeded random partition of range(n): one index array per fraction, the rest last."""
+    order = np.random.default_rng(seed).permutation(n)
+    cuts = np.cumsum([round(f * n) for f in fractions])
+    return np.split(order, cuts)
+
+
+def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def fit_price(
+    features: PricingFeatures, sold: pd.DataFrame, config: PricingTrainConfig
+) -> PriceModel:
+    """The price band model from sold rows (fit / early-stopping / calibration split)."""
+    x, names = features.transform(sold)
+    y = _numbers(sold, "sold_price")
+    valid, calib, fit = _split(
+        len(sold), (config.valid_fraction, config.calibration_fraction), config.seed
+    )
+    return PriceModel.fit(
+        x[fit],
+        y[fit],
+        names,
+        features.categorical,
+        valid=(x[valid], y[valid]),
+        calibration=(x[calib], y[calib]),
+        boost=config.price,
+        coverage=config.coverage,
+        seed=config.seed,
+    )
+
+
+def out_of_fold_value(
+    features: PricingFeatures,
+    rows: pd.DataFrame,
+    price: PriceModel,
+    config: PricingTrainConfig,
+) -> np.ndarray:
+    """log1p(P50) for every row from a P50 booster that never saw that row's price.
+
+    Rows are cut into `value_folds` folds; each fold is predicted by a least-squares booster fit
+    on the sold rows of the other folds (with the final model's number of rounds).
+    """
+    x, names = features.transform(rows)
+    y = np.log1p(_numbers(rows, "sold_price")) if "sold_price" in rows.columns else None
+    folds = config.value_folds
+    if folds < 2 or y is None:
+        return price.p50.predict(x)
+    rounds = max(1, price.p50.current_iteration())
+    boost = config.price
+    params = boost.lgb_params(
+        config.seed,
+        objective="regression",
+        monotone_constraints=monotone_vector(names, PRICE_MONOTONE),
+    )
+    fold_of = np.random.default_rng(config.seed + 1).integers(0, folds, len(rows))
+    out = np.empty(len(rows))
+    for fold in range(folds):
+        fit = (fold_of != fold) & np.isfinite(y) & (y > 0)
+        booster = lgb.train(
+            params, dataset(x[fit], y[fit], names, features.categorical), num_boost_round=rounds
+        )
+        out[fold_of == fold] = booster.predict(x[fold_of == fold])
+    return out
+
+
+def fit_time_to_sell(
+    features: PricingFeatures,
+    rows: pd.DataFrame,
+    log_value: np.ndarray,
+    config: PricingTrainConfig,
+    *,
+    sold_only: bool = False,
+) -> TimeToSellModel:
+    """The hazard model from listings at their list price (predicted value where none is given).
+
+    Args:
+        features: The fitted transform.
+        rows: Listings with days_listed and sold.
+        log_value: [len(rows)] out-of-fold log1p(P50) per listing.
+        config: The run config.
+        sold_only: Fit on sold rows only (the naive reference that ignores censoring).
+    """
+    days, sold = _numbers(rows, "days_listed"), _numbers(rows, "sold")
+    keep = np.isfinite(days) & np.isfinite(sold)
+    if sold_only:
+        keep &= sold == 1
+    index = np.flatnonzero(keep)
+    if len(index) > config.tts_max_items:
+        rng = np.random.default_rng(config.seed + 2)
+        index = np.sort(rng.choice(index, config.tts_max_items, replace=False))
+    rows = rows.iloc[index]
+    log_value, days, sold = log_value[index], days[index], sold[index]
+    price = listing_price(rows, np.expm1(log_value))
+    x = listing_matrix(features, features.transform(rows)[0], log_value, price)
+    valid, fit = _split(len(rows), (config.valid_fraction,), config.seed + 3)
+    edges = choose_edges(days, sold, config.tts_periods, config.tts_top_quantile)
+    return TimeToSellModel.fit(
+        x[fit],
+        days[fit],
+        sold[fit],
+        listing_names(features),
+        features.categorical,
+        TTS_MONOTONE,
+        edges=edges,
+        boost=config.tts,
+        valid=(x[valid], days[valid], sold[valid]),
+        max_days=config.tts_max_days,
+        seed=config.seed,
+    )
+
+
+def listing_price(rows: pd.DataFrame, fallback: np.ndarray) -> np.ndarray:
+    """The price each listing was offered at: its list_price, else `fallback` (predicted value).
+
+    Serving does the same (list_price where given, else P50), and a sold price is never used:
+    only sold rows have one, so it would tell the model which rows sold.
+    """
+    if "list_price" not in rows.columns:
+        return fallback
+    given = _numbers(rows, "list_price")
+    return np.where(np.isfinite(given) & (given > 0), given, fallback)
+
+
+def train_pricing(
+    frame: pd.DataFrame,
+    config: PricingTrainConfig,
+    *,
+    file: str = "table",
+    progress: Progress | None = None,
+) -> TrainedPricing:
+    """Train every part of the pricing model on the non-holdout rows of an outcomes table.
+
+    Raises:
+        DataError: the table has too few sold rows to train a price model.
+    """
+    started = time.perf_counter()
+    held = holdout_mask(frame, config.holdout_fraction)
+    train_rows, holdout_rows = frame[~held], frame[held]
+    require_trainable(train_rows, file, config.min_sold_rows)
+    state: dict[str, Any] = {}
+
+    def stage_features() -> None:
+        state["features"] = PricingFeatures(
+            min_level_count=config.min_level_count, max_category_depth=config.max_category_depth
+        ).fit(train_rows)
+
+    def stage_price() -> None:
+        state["price"] = fit_price(state["features"], sold_rows(train_rows), config)
+
+    def stage_tts() -> None:
+        state["tts"] = state["naive"] = None
+        if has_time_to_sell(train_rows):
+            value = out_of_fold_value(state["features"], train_rows, state["price"], config)
+            state["tts"] = fit_time_to_sell(state["features"], train_rows, value, config)
+            state["naive"] = fit_time_to_sell(
+                state["features"], train_rows, value, config, sold_only=True
+            )
+
+    stages = [stage_features, stage_price, stage_tts]
+    for stage in progress(stages, len(stages)) if progress else stages:
+        stage()
+    artifact = PricingArtifact(state["features"], state["price"], state["tts"], state["naive"])
+    return TrainedPricing(artifact, train_rows, holdout_rows, time.perf_counter() - started)
