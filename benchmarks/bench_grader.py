@@ -1,0 +1,153 @@
+"""Grader inference speed: item images/s at batch 1 and 16, against the same timm model in plain
+eager PyTorch, and achieved FLOP/s as a share of a matmul peak measured in the same run.
+
+Variants: plain eager timm (the baseline), our predictor's network path (channels_last +
+inference_mode, with and without the flip test-time augmentation), bf16 autocast, torch.compile,
+and ONNX Runtime when installed. Each variant's severity scores are compared with fp32 eager so
+a speed-up that changes answers shows up.
+
+    .venv/bin/python benchmarks/bench_grader.py [--model MODEL_DIR] [--threads 2] [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import timm
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from models.grader.artifact import load_artifact
+from models.grader.backbones import DEFAULT_BACKBONE, backbone_spec
+from models.grader.heads import GraderNet
+
+Fn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def rate(fn: Fn, x: torch.Tensor, seconds: float) -> float:
+    """Images per second of `fn` on batch `x` (after warm-up)."""
+    for _ in range(3):
+        fn(x)
+    n, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        fn(x)
+        n += 1
+    return n * len(x) / (time.perf_counter() - started)
+
+
+def matmul_peak(seconds: float) -> float:
+    """FLOP/s of a square fp32 matmul, the machine's practical peak."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    per = 2 * 1024**3
+    return rate(lambda _: a @ b, torch.empty(1), seconds) * per
+
+
+def flops_per_image(net: torch.nn.Module, size: int) -> float:
+    """Forward FLOPs of one image (torch's flop counter)."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.randn(1, 3, size, size))
+    return float(counter.get_total_flops())
+
+
+def variants(net: GraderNet, baseline: torch.nn.Module, size: int) -> dict[str, Fn]:
+    """Name -> function from a normalised batch to severity scores (or logits for the baseline)."""
+    cl = net.to(memory_format=torch.channels_last)
+
+    def eager_timm(x):
+        with torch.no_grad():
+            return baseline(x)[:, 0]
+
+    def ours(x):
+        with torch.inference_mode():
+            return cl(x.contiguous(memory_format=torch.channels_last))["score"]
+
+    def ours_tta(x):
+        with torch.inference_mode():
+            both = torch.cat([x, x.flip(-1)]).contiguous(memory_format=torch.channels_last)
+            s = cl(both)["score"]
+            return (s[: len(x)] + s[len(x) :]) / 2
+
+    def ours_bf16(x):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return cl(x.contiguous(memory_format=torch.channels_last))["score"].float()
+
+    found = {"eager_timm": eager_timm, "ours": ours, "ours_tta": ours_tta, "ours_bf16": ours_bf16}
+    try:
+        compiled = torch.compile(cl, dynamic=False)
+
+        def ours_compiled(x):
+            with torch.inference_mode():
+                return compiled(x.contiguous(memory_format=torch.channels_last))["score"]
+
+        ours_compiled(torch.randn(1, 3, size, size))
+        found["ours_compile"] = ours_compiled
+    except Exception as exc:  # compile needs a C compiler; report and go on
+        print(f"torch.compile unavailable: {type(exc).__name__}: {exc}")
+    try:
+        found["ours_onnxruntime"] = _onnx(net, size)
+    except ImportError:
+        print("onnxruntime not installed: skipped")
+    return found
+
+
+def _onnx(net: GraderNet, size: int) -> Fn:
+    import io
+
+    import onnxruntime as ort
+
+    class Score(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x)["score"]
+
+    buf = io.BytesIO()
+    torch.onnx.export(Score().eval(), torch.randn(1, 3, size, size), buf, dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "n"}})  # fmt: skip
+    session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    return lambda x: torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="grader model folder (default: untrained default net)")
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.model:
+        art = load_artifact(args.model)
+        net, size, name = art.net.eval(), art.preprocess.image_size, art.backbone
+    else:
+        net, size, name = GraderNet(DEFAULT_BACKBONE).eval(), args.image_size, DEFAULT_BACKBONE
+    spec = backbone_spec(name)
+    baseline = timm.create_model(spec.arch, num_classes=3, **spec.kwargs).eval()
+    peak = matmul_peak(args.seconds)
+    flops = flops_per_image(net, size)
+    print(f"backbone {name} at {size}px, {args.threads} threads; {flops / 1e6:.1f} MFLOP/image; "
+          f"matmul peak {peak / 1e9:.1f} GFLOP/s")  # fmt: skip
+    fns = variants(net, baseline, size)
+    probe = torch.randn(16, 3, size, size)
+    reference = fns["ours"](probe)
+    print(
+        f"{'variant':18s} {'batch':>5s} {'img/s':>9s} {'vs eager':>8s} {'%peak':>6s} "
+        f"{'max|ds|':>8s}"
+    )
+    for batch in (1, 16):
+        x = torch.randn(batch, 3, size, size)
+        base = rate(fns["eager_timm"], x, args.seconds)
+        for key, fn in fns.items():
+            speed = base if key == "eager_timm" else rate(fn, x, args.seconds)
+            work = 2 if key == "ours_tta" else 1
+            share = 100 * speed * flops * work / peak
+            diff = "" if key == "eager_timm" else f"{(fn(probe) - reference).abs().max():.1e}"
+            print(f"{key:18s} {batch:5d} {speed:9.1f} {speed / base:8.2f} {share:6.1f} {diff:>8s}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The grader artifact: a plain folder, no pickle.
+
+config.json            backbone, label map, preprocessing, calibration, counterfeit settings,
+                       metrics, provenance
+weights.safetensors    the network's state dict
+references.safetensors the one-class reference banks (brand names listed in config.json)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+from features.schema import GRADES
+from models.grader.calibration import Calibration
+from models.grader.counterfeit import ReferenceBank
+from models.grader.heads import GraderNet
+from models.grader.preprocess import PreprocessConfig
+
+FORMAT = "regrade-grader/1"
+CONFIG = "config.json"
+WEIGHTS = "weights.safetensors"
+REFERENCES = "references.safetensors"
+
+
+@dataclass(frozen=True)
+class CounterfeitConfig:
+    """How the counterfeit score is made and where the flag starts.
+
+    Attributes:
+        kind: "supervised" (the network's head, trained on labels) or "oneclass" (patch distance).
+        threshold: Flag when the score is above this (set on held-out authentic items).
+        target_fpr: The false-positive rate the threshold was set for.
+        oneclass_threshold: The same, for the one-class score (always reported).
+    """
+
+    kind: str
+    threshold: float
+    target_fpr: float
+    oneclass_threshold: float
+
+
+@dataclass
+class GraderArtifact:
+    """Everything a predictor needs, in memory."""
+
+    backbone: str
+    preprocess: PreprocessConfig
+    calibration: Calibration
+    counterfeit: CounterfeitConfig
+    net: GraderNet
+    references: ReferenceBank
+    labels: tuple[str, ...] = GRADES
+    tta_hflip: bool = True
+    metrics: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def save_artifact(artifact: GraderArtifact, model_dir: Path | str) -> Path:
+    """Write the artifact folder (created if needed) and return it."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in artifact.net.state_dict().items()}
+    save_file(state, str(model_dir / WEIGHTS))
+    tensors, names = artifact.references.tensors()
+    save_file(tensors, str(model_dir / REFERENCES))
+    config = {
+        "format": FORMAT,
+        "backbone": artifact.backbone,
+        "labels": list(artifact.labels),
+        "preprocess": artifact.preprocess.to_dict(),
+        "calibration": artifact.calibration.to_dict(),
+        "counterfeit": {**artifact.counterfeit.__dict__, "reference_brands": names},
+        "tta_hflip": artifact.tta_hflip,
+        "metrics": artifact.metrics,
+        "info": artifact.info,
+    }
+    (model_dir / CONFIG).write_text(json.dumps(config, indent=2, allow_nan=True) + "\n")
+    return model_dir
+
+
+def load_artifact(model_dir: Path | str) -> GraderArtifact:
+    """Read an artifact folder written by `save_artifact`.
+
+    Raises:
+        ValueError: when the folder is not a grader artifact.
+    """
+    model_dir = Path(model_dir)
+    path = model_dir / CONFIG
+    if not path.is_file():
+        raise ValueError(f"{model_dir}: not a grader model folder (no {CONFIG})")
+    config = json.loads(path.read_text())
+    if config.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {config.get('format')!r}, expected {FORMAT!r}")
+    net = GraderNet(config["backbone"], n_classes=len(config["labels"]))
+    net.load_state_dict(load_file(str(model_dir / WEIGHTS)))
+    net.eval()
+    fake = dict(config["counterfeit"])
+    names = fake.pop("reference_brands")
+    references = ReferenceBank.from_tensors(load_file(str(model_dir / REFERENCES)), names)
+    return GraderArtifact(
+        backbone=config["backbone"],
+        preprocess=PreprocessConfig.from_dict(config["preprocess"]),
+        calibration=Calibration.from_dict(config["calibration"]),
+        counterfeit=CounterfeitConfig(**fake),
+        net=net,
+        references=references,
+        labels=tuple(config["labels"]),
+        tta_hflip=bool(config.get("tta_hflip", True)),
+        metrics=config.get("metrics", {}),
+        info=config.get("info", {}),
+    )

@@ -1,0 +1,164 @@
+"""Calibration fitted on held-out items: cumulative-link recalibration, review threshold, ECE.
+
+`fit_calibration` refits the temperature (and the two ordinal thresholds: a 3-parameter
+"temperature scaling or better") on the validation items' scores by maximum likelihood. Then a
+selective threshold on confidence is chosen so that validation items answered without review
+reach the target accuracy, and a split-conformal quantile gives prediction sets with
+`1 - alpha` coverage.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+
+from models.grader.heads import class_probs
+
+ECE_BINS = 15
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted calibration state, stored in the model artifact.
+
+    Attributes:
+        temperature: Divides `score - threshold` before the sigmoid.
+        thresholds: Ordered cut points on the severity score (best grade first).
+        review_confidence: Items whose top probability is below this go to review.
+        conformal_qhat: A class is in the prediction set when `1 - p >= ...` is within qhat.
+        target_accuracy: Accuracy wanted on items answered without review.
+    """
+
+    temperature: float
+    thresholds: tuple[float, ...]
+    review_confidence: float
+    conformal_qhat: float
+    target_accuracy: float
+
+    def probs(self, score: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities `[N, K]` for severity scores `[N]`."""
+        t = torch.as_tensor(np.asarray(score, dtype=np.float64))
+        th = torch.tensor(self.thresholds, dtype=torch.float64)
+        return class_probs(t, th, self.temperature).numpy()
+
+    def grade_index(self, score: np.ndarray) -> np.ndarray:
+        """Median-class decision, monotone in the score (0 = best grade)."""
+        score = np.asarray(score, dtype=np.float64)
+        return (score[:, None] > np.asarray(self.thresholds)[None, :]).sum(axis=1)
+
+    def prediction_sets(self, probs: np.ndarray) -> list[list[int]]:
+        """Split-conformal sets: every class with `1 - p <= qhat`, never empty."""
+        sets = []
+        for row in probs:
+            members = [k for k, p in enumerate(row) if 1.0 - p <= self.conformal_qhat]
+            sets.append(members or [int(np.argmax(row))])
+        return sets
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        """Rebuild from `to_dict` output."""
+        return cls(**{**data, "thresholds": tuple(data["thresholds"])})
+
+
+def _fit_cumulative(score: np.ndarray, target: np.ndarray, thresholds: np.ndarray):
+    """Maximum-likelihood temperature and thresholds, starting from the trained ones."""
+    s = torch.as_tensor(score, dtype=torch.float64)
+    y = torch.as_tensor(np.array(target, dtype=np.int64))
+
+    def unpack(theta):
+        t = torch.as_tensor(theta, dtype=torch.float64)
+        temp = torch.exp(t[0])
+        cuts = torch.cat([t[1:2], t[1:2] + torch.cumsum(torch.exp(t[2:]), 0)])
+        return temp, cuts
+
+    def loss(theta):
+        t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+        temp, cuts = unpack(t)
+        # a weak prior keeps the fit sane when validation has few items of a grade
+        value = -torch.log(class_probs(s, cuts, temp).gather(1, y[:, None])).mean()
+        value = value + 1e-3 * t[0] ** 2
+        value.backward()
+        return value.item(), t.grad.numpy().copy()
+
+    start = np.concatenate([[0.0], thresholds[:1], np.log(np.maximum(np.diff(thresholds), 1e-3))])
+    result = minimize(loss, start, jac=True, method="L-BFGS-B")
+    temp, cuts = unpack(result.x)
+    return float(temp), tuple(float(c) for c in cuts)
+
+
+def selective_threshold(confidence: np.ndarray, correct: np.ndarray, target: float) -> float:
+    """Lowest confidence cut whose answered items reach `target` accuracy on calibration data.
+
+    Items are answered from the most confident down; the cut is the confidence of the last item
+    of the longest prefix that still reaches the target. Nothing reaching it gives a cut above 1.
+    """
+    order = np.argsort(-confidence, kind="stable")
+    conf, ok = confidence[order], correct[order].astype(float)
+    running = np.cumsum(ok) / np.arange(1, len(ok) + 1)
+    good = np.nonzero(running >= target)[0]
+    if len(good) == 0:
+        return 1.0 + 1e-9
+    return float(conf[good[-1]])
+
+
+def fit_calibration(
+    score: np.ndarray, target: np.ndarray, thresholds: np.ndarray, *, target_accuracy: float
+) -> Calibration:
+    """Fit temperature, thresholds, review cut and conformal quantile on held-out items.
+
+    Args:
+        score: Item severity scores `[N]` (max over views).
+        target: True grade index `[N]` (0 = best).
+        thresholds: The network's trained thresholds (starting point).
+        target_accuracy: Wanted accuracy on auto-answered items (e.g. 0.97).
+    """
+    score = np.asarray(score, dtype=np.float64)
+    target = np.asarray(target, dtype=np.int64)
+    temp, cuts = _fit_cumulative(score, target, np.asarray(thresholds, dtype=np.float64))
+    partial = Calibration(temp, cuts, 0.0, 1.0, target_accuracy)
+    probs = partial.probs(score)
+    pred = partial.grade_index(score)
+    confidence = probs[np.arange(len(pred)), pred]
+    review = selective_threshold(confidence, pred == target, target_accuracy)
+    nonconformity = 1.0 - probs[np.arange(len(target)), target]
+    n = len(target)
+    level = min(1.0, np.ceil((n + 1) * target_accuracy) / n)
+    qhat = float(np.quantile(nonconformity, level, method="higher"))
+    return Calibration(temp, cuts, review, qhat, target_accuracy)
+
+
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS
+) -> float:
+    """ECE: bin-weighted |accuracy - confidence| of the decided grade, equal-width bins."""
+    return float(
+        sum(
+            n / len(confidence) * abs(acc - conf)
+            for conf, acc, n in reliability_table(confidence, correct, bins)
+        )
+    )
+
+
+def reliability_table(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS
+) -> list[tuple[float, float, int]]:
+    """Per non-empty bin: (mean confidence, accuracy, count), for ECE and a reliability diagram."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    rows = []
+    for lo, hi in itertools.pairwise(edges):
+        inside = (confidence > lo) & (confidence <= hi)
+        if inside.any():
+            rows.append(
+                (float(confidence[inside].mean()), float(correct[inside].mean()), int(inside.sum()))
+            )
+    return rows

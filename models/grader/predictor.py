@@ -1,0 +1,233 @@
+"""`GraderPredictor`: photos in, one item result out; what serving and evaluation call.
+
+All photos of a batch of items go through the network together (in chunks of `batch_size`);
+item results combine their photos by the worst view (maximum severity score and counterfeit
+evidence) and keep each photo's own result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from models.grader.artifact import GraderArtifact, load_artifact
+from models.grader.preprocess import normalize, to_uint8
+
+DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class CounterfeitResult:
+    """Counterfeit evidence for an item: `flagged` when `score > threshold`."""
+
+    score: float
+    flagged: bool
+    threshold: float
+    kind: str
+    oneclass_score: float
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """One photo's own grade, probabilities and scores."""
+
+    index: int
+    grade: str
+    probabilities: dict[str, float]
+    severity: float
+    counterfeit_score: float
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The grader's answer for one item."""
+
+    grade: str
+    probabilities: dict[str, float]
+    confidence: float
+    prediction_set: list[str]
+    needs_review: bool
+    counterfeit: CounterfeitResult
+    photos: list[PhotoResult]
+    severity: float
+    model_name: str
+    model_version: str | None
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class GraderPredictor:
+    """Grades items from their photos with a loaded artifact.
+
+    Args:
+        artifact: A loaded grader artifact.
+        name: Registered model name reported in results.
+        version: Registered model version reported in results.
+        batch_size: Photos per forward pass.
+    """
+
+    def __init__(
+        self,
+        artifact: GraderArtifact,
+        *,
+        name: str = "regrade-grader",
+        version: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ):
+        self.artifact = artifact
+        self.name = name
+        self.version = version
+        self.batch_size = batch_size
+        self.net = artifact.net.eval().to(memory_format=torch.channels_last)
+        self._normalize = normalize(artifact.preprocess)
+
+    @classmethod
+    def load(
+        cls, model_dir: Path | str, *, name: str = "regrade-grader", version: str | None = None
+    ) -> GraderPredictor:
+        """Load from an artifact folder alone."""
+        return cls(load_artifact(model_dir), name=name, version=version)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Grade letters, best first."""
+        return self.artifact.labels
+
+    def to_uint8(self, photo: Image.Image | bytes) -> torch.Tensor:
+        """Decode and resize one photo as the model expects, `[3, S, S]` uint8."""
+        return to_uint8(photo, self.artifact.preprocess.image_size)
+
+    @torch.inference_mode()
+    def photo_outputs(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """Raw per-photo outputs for uint8 photos `[N, 3, S, S]`.
+
+        Returns:
+            `score` `[N]`, `counterfeit` logit `[N]`, `oneclass` score `[N]` (before brands are
+            known this is against the all-brands bank) and `patches` `[N, P, D]` (torch).
+        """
+        scores, logits, patches = [], [], []
+        for chunk in images.split(self.batch_size):
+            x = self._normalize(chunk).contiguous(memory_format=torch.channels_last)
+            n = len(x)
+            if self.artifact.tta_hflip:
+                x = torch.cat([x, x.flip(-1)])
+            out = self.net(x, with_patches=True)
+            score, logit = out["score"], out["counterfeit"]
+            if self.artifact.tta_hflip:
+                score = (score[:n] + score[n:]) / 2
+                logit = (logit[:n] + logit[n:]) / 2
+            scores.append(score.float())
+            logits.append(logit.float())
+            patches.append(out["patches"][:n].float())
+        return {
+            "score": torch.cat(scores).numpy().astype(np.float64),
+            "counterfeit": torch.cat(logits).numpy().astype(np.float64),
+            "patches": torch.cat(patches),
+        }
+
+    def predict_tensors(
+        self, images: torch.Tensor, item_index: Sequence[int], brands: Sequence[str | None]
+    ) -> list[ItemResult]:
+        """Item results for already decoded photos.
+
+        Args:
+            images: uint8 photos `[N, 3, S, S]`.
+            item_index: The item (0..n_items-1) of each photo.
+            brands: The brand of each item (None when unknown).
+        """
+        art = self.artifact
+        outputs = self.photo_outputs(images)
+        item_index = np.asarray(item_index, dtype=np.int64)
+        photo_brands = [brands[i] for i in item_index]
+        oneclass = art.references.score(outputs["patches"], photo_brands)
+        photo_probs = art.calibration.probs(outputs["score"])
+        photo_grade = art.calibration.grade_index(outputs["score"])
+        results = []
+        for item in range(len(brands)):
+            rows = np.nonzero(item_index == item)[0]
+            if len(rows) == 0:
+                raise ValueError(f"item {item} has no photos")
+            severity = float(outputs["score"][rows].max())
+            results.append(
+                self._item_result(severity, outputs, oneclass, rows, photo_probs, photo_grade)
+            )
+        return results
+
+    def _item_result(self, severity, outputs, oneclass, rows, photo_probs, photo_grade):
+        art = self.artifact
+        cal = art.calibration
+        probs = cal.probs(np.array([severity]))[0]
+        grade = int(cal.grade_index(np.array([severity]))[0])
+        confidence = float(probs[grade])
+        item_oneclass = float(oneclass[rows].max())
+        if art.counterfeit.kind == "supervised":
+            score = float(_sigmoid(outputs["counterfeit"][rows].max()))
+        else:
+            score = item_oneclass
+        photos = [
+            PhotoResult(
+                index=int(k),
+                grade=self.labels[int(photo_grade[r])],
+                probabilities=dict(zip(self.labels, map(float, photo_probs[r]), strict=True)),
+                severity=float(outputs["score"][r]),
+                counterfeit_score=float(oneclass[r]),
+            )
+            for k, r in enumerate(rows)
+        ]
+        return ItemResult(
+            grade=self.labels[grade],
+            probabilities=dict(zip(self.labels, map(float, probs), strict=True)),
+            confidence=confidence,
+            prediction_set=[self.labels[k] for k in cal.prediction_sets(probs[None])[0]],
+            needs_review=confidence < cal.review_confidence,
+            counterfeit=CounterfeitResult(
+                score=score,
+                flagged=score > art.counterfeit.threshold,
+                threshold=art.counterfeit.threshold,
+                kind=art.counterfeit.kind,
+                oneclass_score=item_oneclass,
+            ),
+            photos=photos,
+            severity=severity,
+            model_name=self.name,
+            model_version=self.version,
+        )
+
+    def predict_items(
+        self,
+        items: Sequence[Sequence[Image.Image | bytes]],
+        metadata: Sequence[Mapping] | None = None,
+    ) -> list[ItemResult]:
+        """Grade items from their photos.
+
+        Args:
+            items: Per item, 1..N photos (PIL images or encoded bytes).
+            metadata: Per item, facts such as `brand` (used to pick the reference bank).
+
+        Raises:
+            features.images.ImageError: a photo cannot be decoded.
+            ValueError: an item has no photos.
+        """
+        metadata = metadata or [{} for _ in items]
+        if len(metadata) != len(items):
+            raise ValueError("metadata must have one entry per item")
+        tensors, index = [], []
+        for i, photos in enumerate(items):
+            if not photos:
+                raise ValueError(f"item {i} has no photos")
+            for photo in photos:
+                tensors.append(self.to_uint8(photo))
+                index.append(i)
+        brands = [m.get("brand") or None for m in metadata]
+        return self.predict_tensors(torch.stack(tensors), index, brands)

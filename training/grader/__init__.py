@@ -1,0 +1,1 @@
+"""Training and evaluation of the condition grader (`regrade train grader`, `evaluate grader`)."""

@@ -1,0 +1,140 @@
+"""Train a grader end to end: network, calibration, thresholds, references, artifact.
+
+`train_grader_model` is the library entry point the CLI calls inside an MLflow run; it needs no
+tracking server, so tests call it directly on tiny data.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from features.schema import GRADES
+from models.grader.artifact import CounterfeitConfig, GraderArtifact, save_artifact
+from models.grader.calibration import fit_calibration
+from models.grader.counterfeit import ReferenceBank, fit_threshold
+from models.grader.heads import GraderNet
+from models.grader.predictor import GraderPredictor
+from models.grader.preprocess import PreprocessConfig, fit_stats
+from training.grader.config import GraderConfig
+from training.grader.data import PhotoSet
+from training.grader.loop import EpochHook, train_network
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    model_dir: Path
+    history: list[dict[str, float]]
+    val_metrics: dict[str, float]
+    train_seconds: float
+
+
+def _reference_bank(
+    predictor: GraderPredictor, train: PhotoSet, config: GraderConfig
+) -> ReferenceBank:
+    """One-class banks from authentic training photos of the reference grades."""
+    items = train.items
+    authentic = items["counterfeit"].fillna(0).to_numpy() == 0
+    graded = items["grade"].isin(config.reference_grades).to_numpy()
+    chosen = np.nonzero(authentic & graded)[0]
+    if len(chosen) == 0:
+        chosen = np.arange(len(items))
+    refs = train.take(chosen)
+    patches = predictor.photo_outputs(refs.images)["patches"]
+    brands = [refs.brands[i] for i in refs.item_index]
+    return ReferenceBank.fit(patches, brands, size=config.reference_bank_size, seed=config.seed)
+
+
+def _item_scores(predictor: GraderPredictor, data: PhotoSet) -> dict[str, np.ndarray]:
+    """Item-level severity, supervised counterfeit logit and one-class score."""
+    outputs = predictor.photo_outputs(data.images)
+    brands = [data.brands[i] for i in data.item_index]
+    oneclass = predictor.artifact.references.score(outputs["patches"], brands)
+    result = {}
+    for key, values in (
+        ("score", outputs["score"]),
+        ("logit", outputs["counterfeit"]),
+        ("oneclass", oneclass),
+    ):
+        pooled = np.full(len(data), -np.inf)
+        np.maximum.at(pooled, data.item_index, values)
+        result[key] = pooled
+    return result
+
+
+def train_grader_model(
+    config: GraderConfig,
+    data: PhotoSet,
+    model_dir: Path | str,
+    *,
+    on_epoch: EpochHook | None = None,
+) -> TrainResult:
+    """Train, calibrate and save a grader artifact into `model_dir`.
+
+    Args:
+        config: Run settings.
+        data: All items with their `split` (train, val for calibration, test untouched).
+        model_dir: Folder to write the artifact into.
+        on_epoch: Called with (epoch, metrics) after every epoch.
+    """
+    torch.set_num_threads(config.threads)
+    started = time.perf_counter()
+    train, val = data.subset("train"), data.subset("val")
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError("the grader needs items in both the train and the val split")
+    mean, std = fit_stats(train.images)
+    prep = PreprocessConfig(image_size=int(data.images.shape[-1]), mean=mean, std=std)
+    torch.manual_seed(config.seed)
+    net = GraderNet(config.backbone, n_classes=len(GRADES), pretrained_file=config.pretrained_file)
+    history = train_network(net, train, val, prep, config, on_epoch)
+
+    supervised = train.has_counterfeit_labels and config.counterfeit_weight > 0
+    artifact = GraderArtifact(
+        backbone=config.backbone,
+        preprocess=prep,
+        calibration=None,  # filled below from validation items
+        counterfeit=CounterfeitConfig(
+            "supervised" if supervised else "oneclass", 0.0, config.target_fpr, 0.0
+        ),
+        net=net,
+        references=ReferenceBank({}),
+        tta_hflip=config.tta_hflip,
+    )
+    predictor = GraderPredictor(artifact)
+    artifact.references = _reference_bank(predictor, train, config)
+
+    scores = _item_scores(predictor, val)
+    target = val.items["target"].to_numpy()
+    thresholds = net.grade.thresholds().detach().double().numpy()
+    artifact.calibration = fit_calibration(
+        scores["score"], target, thresholds, target_accuracy=config.target_accuracy
+    )
+    authentic = val.items["counterfeit"].fillna(0).to_numpy() == 0
+    sup = 1.0 / (1.0 + np.exp(-scores["logit"]))
+    oneclass_threshold = fit_threshold(scores["oneclass"][authentic], config.target_fpr)
+    artifact.counterfeit = CounterfeitConfig(
+        kind=artifact.counterfeit.kind,
+        threshold=fit_threshold(
+            (sup if supervised else scores["oneclass"])[authentic], config.target_fpr
+        ),
+        target_fpr=config.target_fpr,
+        oneclass_threshold=oneclass_threshold,
+    )
+    val_accuracy = float((artifact.calibration.grade_index(scores["score"]) == target).mean())
+    val_metrics = {"val_accuracy": val_accuracy, "val_items": float(len(val))}
+    artifact.info = {
+        "seed": config.seed,
+        "train_items": len(train),
+        "val_items": len(val),
+        "train_photos": len(train.images),
+        "epochs": config.epochs,
+    }
+    artifact.metrics = dict(val_metrics)
+    save_artifact(artifact, model_dir)
+    return TrainResult(Path(model_dir), history, val_metrics, time.perf_counter() - started)
