@@ -7,22 +7,75 @@ Exit codes: 0 on success, 2 on bad input (the message names the file, row and co
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from features.problems import DataError
+from features.problems import DataError, Problem
+from models.pricing.artifact import ArtifactError
+from models.store import ModelNotFoundError
 from serving.settings import SettingsError
-from training.cli.common import console
+from training.cli import grader, pricing
+from training.cli.common import console, out
 from training.cli.data import app as data_app
+from training.cli.price import price_command
+
+BAD_INPUT = (DataError, SettingsError, ModelNotFoundError, ArtifactError)
+
+
+class RegradeGroup(TyperGroup):
+    """The top-level group: bad input anywhere below it exits 2 with the problems printed."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BAD_INPUT as exc:
+            console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+            raise typer.Exit(2) from exc
+
 
 app = typer.Typer(
     name="regrade",
+    cls=RegradeGroup,
     help="Grade, price and route returned, traded-in and excess goods.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+train_app = typer.Typer(help="Train a model, log the run to MLflow and register it.")
+evaluate_app = typer.Typer(help="Evaluate a model on held-out data.")
+for module in (grader, pricing):
+    train_app.registered_commands += module.train_app.registered_commands
+    evaluate_app.registered_commands += module.evaluate_app.registered_commands
 app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train", no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate", no_args_is_help=True)
+app.command("price")(price_command)
+
+MODEL_NAMES = {"grader": "regrade-grader", "pricing": "regrade-pricing"}
+
+
+@app.command()
+def promote(
+    model: Annotated[str, typer.Argument(help="grader or pricing.")],
+    version: Annotated[
+        str | None, typer.Option(help="Version to make @champion (default: the @challenger).")
+    ] = None,
+) -> None:
+    """Make a registered model version the @champion (default: the newest @challenger)."""
+    from serving.settings import load_settings
+    from training.tracking import promote as set_champion
+
+    if model not in MODEL_NAMES:
+        raise DataError([Problem("MODEL", f"{model!r} is not one of grader|pricing")])
+    name = MODEL_NAMES[model]
+    try:
+        done = set_champion(name, version, load_settings())
+    except LookupError as exc:
+        raise DataError([Problem("--version", str(exc))]) from exc
+    out.print(f"{name} version {done} is now @champion")
 
 
 @app.command()
@@ -34,12 +87,9 @@ def demo() -> None:
 
 
 def main() -> None:
-    """Console entry point: maps bad input to exit 2 and internal failures to exit 1."""
+    """Console entry point: internal failures exit 1 with a one-line report."""
     try:
         app()
-    except (DataError, SettingsError) as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        sys.exit(2)
     except Exception as exc:  # the CLI's last line of defence: report, exit 1
         console.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}", highlight=False)
         sys.exit(1)

@@ -1,0 +1,124 @@
+"""`regrade price`: the output contract, bad rows to the errors file, no half-written output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from models.decisions import DECISION_COLUMNS, LIST_COLUMNS
+from models.pricing.artifact import save_artifact
+from tests.pricing_data import fast_config
+from training.cli import app
+from training.pricing.train import train_pricing
+from training.synth.items import make_items
+from training.synth.outcomes import make_outcomes
+
+TARGETS = ["sold_price", "days_listed", "sold"]
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> pd.DataFrame:
+    return make_outcomes(make_items(1500, seed=4), seed=4)[0]
+
+
+@pytest.fixture(scope="module")
+def model_dir(outcomes, tmp_path_factory):
+    trained = train_pricing(outcomes, fast_config())
+    return save_artifact(trained.artifact, tmp_path_factory.mktemp("pricing") / "model")
+
+
+@pytest.fixture
+def items(outcomes) -> pd.DataFrame:
+    return outcomes.drop(columns=TARGETS).head(120).reset_index(drop=True)
+
+
+def price(tmp_path, model_dir, frame: pd.DataFrame, *extra: str, suffix: str = ".csv"):
+    source, target = tmp_path / f"items{suffix}", tmp_path / f"priced{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(source, index=False)
+    else:
+        frame.to_parquet(source, index=False)
+    args = ["price", "--input", str(source), "--output", str(target), "--model", str(model_dir)]
+    result = CliRunner().invoke(app, [*args, *extra])
+    return result, target
+
+
+def read(path):
+    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+
+
+def test_output_has_the_input_then_the_contract_columns(tmp_path, model_dir, items):
+    result, target = price(tmp_path, model_dir, items)
+    assert result.exit_code == 0, result.output
+    priced = read(target)
+    assert list(priced.columns) == [*items.columns, *DECISION_COLUMNS, *LIST_COLUMNS]
+    assert priced["item_id"].tolist() == items["item_id"].tolist()
+    assert not (tmp_path / "priced.csv.errors.csv").exists()
+
+
+def test_guardrails_hold_on_every_priced_row(tmp_path, model_dir, items):
+    _, target = price(tmp_path, model_dir, items)
+    priced = read(target)
+    has_price = priced["recommended_price"].notna()
+    assert has_price.mean() > 0.8
+    rows = priced[has_price]
+    assert (rows["recommended_price"] >= rows["floor_price"] - 0.01).all()
+    capped = rows["ceiling_price"].notna()
+    assert (rows.loc[capped, "recommended_price"] <= rows.loc[capped, "ceiling_price"] + 0.01).all()
+    cost = rows[["acquisition_cost", "refurb_cost", "logistics_cost"]].fillna(0).sum(axis=1)
+    np.testing.assert_allclose(rows["margin"], rows["recommended_price"] - cost, atol=0.011)
+    assert set(priced["route"]) <= {"refurbish", "resell", "liquidate", "scrap", "restock"}
+    assert priced["reasons"].notna().all()
+
+
+def test_list_price_violations_are_reported(tmp_path, model_dir, items):
+    items = items.copy()
+    items.loc[0, "list_price"] = 0.01
+    _, target = price(tmp_path, model_dir, items)
+    first = read(target).iloc[0]
+    assert "below_floor" in first["list_violations"]
+    assert first["list_margin"] < 0
+
+
+def test_bad_rows_go_to_the_errors_file_and_the_rest_are_priced(tmp_path, model_dir, items):
+    items = items.astype({"acquisition_cost": object, "grade": object})
+    items.loc[4, "acquisition_cost"] = -3
+    items.loc[9, "grade"] = "Z"
+    result, target = price(tmp_path, model_dir, items, "--chunk-rows", "7")
+    assert result.exit_code == 0, result.output
+    assert len(read(target)) == len(items) - 2
+    errors = pd.read_csv(tmp_path / "priced.csv.errors.csv")
+    assert errors[["row", "column"]].values.tolist() == [[5, "acquisition_cost"], [10, "grade"]]
+    assert "negative value" in errors["message"].iloc[0]
+
+
+def test_chunking_does_not_change_the_answer(tmp_path, model_dir, items):
+    _, whole = price(tmp_path, model_dir, items)
+    expected = read(whole)
+    (tmp_path / "chunked").mkdir()
+    _, chunked = price(tmp_path / "chunked", model_dir, items, "--chunk-rows", "13")
+    pd.testing.assert_frame_equal(read(chunked), expected)
+
+
+def test_parquet_in_and_out(tmp_path, model_dir, items):
+    result, target = price(tmp_path, model_dir, items, suffix=".parquet")
+    assert result.exit_code == 0, result.output
+    assert len(read(target)) == len(items)
+
+
+def test_whole_file_problem_leaves_the_old_output_untouched(tmp_path, model_dir, items):
+    target = tmp_path / "priced.csv"
+    target.write_text("previous,run\n1,2\n")
+    result, _ = price(tmp_path, model_dir, items.drop(columns=["grade"]))
+    assert result.exit_code == 2
+    assert "column 'grade': required column is missing" in result.output
+    assert target.read_text() == "previous,run\n1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["items.csv", "priced.csv"]
+
+
+def test_missing_model_is_bad_input(tmp_path, items):
+    result, _ = price(tmp_path, tmp_path / "no-model", items)
+    assert result.exit_code == 2
+    assert "no such model folder" in result.output
