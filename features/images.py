@@ -57,7 +57,8 @@ def open_image(source: Path | str | bytes, *, max_pixels: int = MAX_PIXELS) -> I
         raise ImageError("file not found") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         text = str(exc)
-        if "truncated" in text or "broken data stream" in text or "incomplete" in text:
+        lowered = text.lower()
+        if "truncated" in lowered or "broken data stream" in lowered or "incomplete" in lowered:
             raise ImageError(f"truncated image: {text}") from exc
         raise ImageError(f"unreadable image: {text}") from exc
     image = ImageOps.exif_transpose(image)

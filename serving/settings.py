@@ -11,6 +11,13 @@ connected here; `Settings.ensure_dirs` makes the folders when a command needs th
 | api_keys | REGRADE_API_KEYS (JSON) | none |
 | policy | REGRADE_POLICY | built-in defaults |
 | settings file | REGRADE_SETTINGS | home/settings.toml when it exists |
+| grader_model | REGRADE_GRADER_MODEL | models:/regrade-grader@champion |
+| pricing_model | REGRADE_PRICING_MODEL | models:/regrade-pricing@champion |
+| ledger | REGRADE_LEDGER | none (no sale can be verified) |
+| max_photos | REGRADE_MAX_PHOTOS | 8 per request |
+| max_photo_bytes | REGRADE_MAX_PHOTO_BYTES | 10 MiB per photo |
+| max_request_bytes | REGRADE_MAX_REQUEST_BYTES | 48 MiB per request body |
+| batching | REGRADE_BATCHING | on (1); 0 grades in the API worker without adaptive batching |
 """
 
 from __future__ import annotations
@@ -48,6 +55,27 @@ class Settings(BaseModel):
         default_factory=dict, description="API key -> roles (intake, grader, pricing, admin)."
     )
     policy: Path | None = Field(None, description="Guardrail policy file (TOML or YAML).")
+    grader_model: str = Field(
+        "models:/regrade-grader@champion",
+        description="The grader the service loads: a registry URI, run folder or model folder.",
+    )
+    pricing_model: str = Field(
+        "models:/regrade-pricing@champion",
+        description="The pricing model the service loads (same forms as grader_model).",
+    )
+    ledger: Path | None = Field(
+        None, description="Sales ledger file (CSV or Parquet) for the provenance check."
+    )
+    max_photos: int = Field(8, ge=1, description="Most photos one /grade or /assess may post.")
+    max_photo_bytes: int = Field(
+        10 * 2**20, ge=1024, description="Largest photo file accepted, in bytes."
+    )
+    max_request_bytes: int = Field(
+        48 * 2**20, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    batching: bool = Field(
+        True, description="Grade photos through the adaptive-batching runner (off: in-line)."
+    )
 
     @field_validator("api_keys")
     @classmethod
@@ -102,6 +130,13 @@ _ENV = {
     "REGRADE_MLFLOW_URI": "mlflow_uri",
     "REGRADE_API_KEYS": "api_keys",
     "REGRADE_POLICY": "policy",
+    "REGRADE_GRADER_MODEL": "grader_model",
+    "REGRADE_PRICING_MODEL": "pricing_model",
+    "REGRADE_LEDGER": "ledger",
+    "REGRADE_MAX_PHOTOS": "max_photos",
+    "REGRADE_MAX_PHOTO_BYTES": "max_photo_bytes",
+    "REGRADE_MAX_REQUEST_BYTES": "max_request_bytes",
+    "REGRADE_BATCHING": "batching",
 }
 
 

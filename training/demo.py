@@ -1,19 +1,129 @@
 """`regrade demo`: set up, make a sample, train small models, register them and serve.
 
-Each step reuses what a previous run left behind.
+Every step reuses what an earlier run left: the sample in `data/sample/`, the `@champion` models
+in the registry, the demo API keys in `REGRADE_HOME/demo-keys.json`. Sizes are small so the
+whole first run takes minutes on a laptop CPU; real training uses `regrade train ...` directly.
 """
 
 from __future__ import annotations
 
-import typer
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
 
-from training.cli.common import console
+from serving.settings import ROLES, Settings, load_settings
+from training.cli.common import console, out
+
+SAMPLE = Path("data/sample")
+KEYS_FILE = "demo-keys.json"
 
 
-def run_demo() -> None:
-    """Run the demo steps that exist so far; say plainly which ones do not yet."""
-    console.print(
-        "[red]regrade demo: the sample-data generator, the models and the service are not built "
-        "yet; this checkout can only validate data (regrade data validate PATH).[/red]"
+@dataclass(frozen=True)
+class DemoConfig:
+    """Sizes of the demo's sample and models (small on purpose)."""
+
+    items: int = 600
+    photos_per_item: int = 2
+    image_size: int = 96
+    seed: int = 7
+    grader_epochs: int = 6
+    grader_image_size: int = 64
+
+
+def demo_keys(settings: Settings) -> dict[str, list[str]]:
+    """The API keys in force, or one demo key per role kept in `REGRADE_HOME/demo-keys.json`."""
+    if settings.api_keys:
+        return settings.api_keys
+    path = settings.home / KEYS_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    keys = {f"demo-{role}-{secrets.token_urlsafe(12)}": [role] for role in ROLES}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(keys, indent=2) + "\n")
+    path.chmod(0o600)
+    return keys
+
+
+def _has_champion(name: str, settings: Settings) -> str | None:
+    from models.store import ModelNotFoundError, resolve_model_dir
+
+    try:
+        return resolve_model_dir(f"models:/{name}@champion", settings).version
+    except ModelNotFoundError:
+        return None
+
+
+def ensure_sample(config: DemoConfig) -> Path:
+    """Generate the synthetic sample unless it is already there."""
+    from training.cli.common import tracked
+    from training.synth import synthesize
+
+    if (SAMPLE / "outcomes.csv").is_file() and (SAMPLE / "photos" / "manifest.csv").is_file():
+        out.print(f"sample: reusing {SAMPLE}")
+        return SAMPLE
+    summary = synthesize(
+        SAMPLE,
+        items=config.items,
+        photos_per_item=config.photos_per_item,
+        image_size=config.image_size,
+        seed=config.seed,
+        overwrite=True,
+        progress=tracked(f"drawing {config.items} items"),
     )
-    raise typer.Exit(code=1)
+    out.print(f"sample: wrote {summary.out} ({summary.items} items, {summary.photos} photos)")
+    return SAMPLE
+
+
+def ensure_models(settings: Settings, sample: Path, config: DemoConfig) -> None:
+    """Train and promote a small grader and pricing model where no @champion exists."""
+    from training.cli.grader import train_grader
+    from training.cli.pricing import train_pricing_command
+
+    version = _has_champion("regrade-grader", settings)
+    if version:
+        out.print(f"grader: reusing regrade-grader version {version} (@champion)")
+    else:
+        train_grader(
+            data=sample,
+            epochs=config.grader_epochs,
+            image_size=config.grader_image_size,
+            seed=config.seed,
+            promote=True,
+        )
+    version = _has_champion("regrade-pricing", settings)
+    if version:
+        out.print(f"pricing: reusing regrade-pricing version {version} (@champion)")
+    else:
+        train_pricing_command(data=sample / "outcomes.csv", seed=config.seed, promote=True)
+
+
+def run_demo(host: str = "127.0.0.1", port: int = 3000, serve: bool = True) -> None:
+    """Run the demo: sample, models, keys, then the service in the foreground."""
+    settings = load_settings()
+    settings.ensure_dirs()
+    config = DemoConfig()
+    sample = ensure_sample(config)
+    ensure_models(settings, sample, config)
+    keys = demo_keys(settings)
+    base = f"http://{host}:{port}"
+    out.print(f"\nregrade is ready at {base}")
+    out.print(f"  API docs   {base}/docs\n  readiness  {base}/readyz")
+    out.print("  API keys (Authorization: Bearer <key>):")
+    for key, roles in keys.items():
+        out.print(f"    {','.join(roles):<8} {key}")
+    intake = next((k for k, r in keys.items() if "intake" in r), "<intake key>")
+    photo = next((sample / "photos").rglob("*.jpg"), None)
+    out.print(
+        "  try:\n"
+        f"    curl -s -H 'Authorization: Bearer {intake}' -F photos=@{photo} "
+        f"-F category=phone -F brand=Kepler -F acquisition_cost=40 {base}/assess"
+    )
+    if not serve:
+        return
+    from training.cli.serve import serve as start_service
+
+    os.environ.setdefault("REGRADE_API_KEYS", json.dumps(keys))
+    console.print("starting the service (Ctrl-C stops it) ...")
+    start_service(host=host, port=port)

@@ -21,6 +21,7 @@ from training.cli import grader, pricing
 from training.cli.common import console, out
 from training.cli.data import app as data_app
 from training.cli.price import price_command
+from training.cli.serve import serve
 
 BAD_INPUT = (DataError, SettingsError, ModelNotFoundError, ArtifactError)
 
@@ -53,6 +54,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate", no_args_is_help=True)
 app.command("price")(price_command)
+app.command("serve")(serve)
 
 MODEL_NAMES = {"grader": "regrade-grader", "pricing": "regrade-pricing"}
 
@@ -79,11 +81,17 @@ def promote(
 
 
 @app.command()
-def demo() -> None:
-    """Set up, generate a sample, train small models, register them and serve on 127.0.0.1:3000."""
+def demo(
+    host: Annotated[str, typer.Option(help="Interface the service listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the service listens on.")] = 3000,
+    serve: Annotated[
+        bool, typer.Option(help="Start the service when the models are ready.")
+    ] = True,
+) -> None:
+    """Generate a sample, train small models, register them as @champion and serve them."""
     from training.demo import run_demo
 
-    run_demo()
+    run_demo(host=host, port=port, serve=serve)
 
 
 def main() -> None:

@@ -1,0 +1,211 @@
+"""Service load test on loopback: /grade with adaptive batching on and off, /price vs in-process.
+
+One run starts `regrade serve` twice on free loopback ports (REGRADE_BATCHING=1, then 0), and
+each time has `--clients` concurrent clients post `--requests` 3-photo /grade requests each;
+it reports requests/s and p50/p99 latency. It then times single-item /price requests against
+the same pricing work done in-process (`serving.pipeline.price_results`).
+
+    .venv/bin/python benchmarks/bench_service.py                 # throwaway models, in /tmp
+    .venv/bin/python benchmarks/bench_service.py --home var      # the champions under var/
+
+Numbers depend on the machine and its load; the JSON written to `--out` records the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+KEY = "bench-key"
+ITEM = {
+    "item_id": "b-1", "category": "phone", "grade": "B", "brand": "Nova", "age_months": 12,
+    "new_price": 600.0, "acquisition_cost": 40.0, "refurb_cost": 15.0, "logistics_cost": 10.0,
+}  # fmt: skip
+
+
+def photos(n: int, size: int, seed: int = 0) -> list[bytes]:
+    """`n` JPEG photos of `size` x `size` pixels (smooth noise, so they compress like photos)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        small = rng.integers(0, 255, (size // 8, size // 8, 3), dtype=np.uint8)
+        image = Image.fromarray(small).resize((size, size), Image.BILINEAR)
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=85)
+        out.append(buffer.getvalue())
+    return out
+
+
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    """p50 and p99 in milliseconds."""
+    values = np.asarray(latencies) * 1000
+    return {"p50_ms": float(np.percentile(values, 50)), "p99_ms": float(np.percentile(values, 99))}
+
+
+def start(home: Path, work: Path, batching: bool) -> tuple[subprocess.Popen, str]:
+    """A `regrade serve` on a free port; waits until /readyz answers."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "REGRADE_HOME": str(home),
+        "REGRADE_DATABASE_URL": f"sqlite:///{work / f'bench-{int(batching)}.db'}",
+        "REGRADE_API_KEYS": json.dumps({KEY: ["admin"]}),
+        "REGRADE_BATCHING": "1" if batching else "0",
+    }
+    log = open(work / f"serve-{int(batching)}.log", "w")  # noqa: SIM115 (kept open while it runs)
+    command = [sys.executable, "-m", "training.cli.serve", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited; see {log.name}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"server not ready; see {log.name}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate a server and wait for it."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def load(base: str, files: list[bytes], clients: int, requests: int) -> dict[str, float]:
+    """`clients` threads each posting `requests` /grade requests; throughput and latency."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    form = [("photos", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate(files)]
+    with httpx.Client(base_url=base, timeout=120) as warm:
+        for _ in range(3):
+            warm.post("/grade", files=form, headers=headers).raise_for_status()
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        with httpx.Client(base_url=base, timeout=120) as http:
+            for _ in range(requests):
+                began = time.perf_counter()
+                answer = http.post("/grade", files=form, headers=headers)
+                took = time.perf_counter() - began
+                with lock:
+                    if answer.status_code == 200:
+                        latencies.append(took)
+                    else:
+                        errors.append(answer.text[:200])
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests, e.g. {errors[0]}")
+    return {"requests": len(latencies), "rps": len(latencies) / wall, **percentiles(latencies)}
+
+
+def price_latency(base: str, n: int) -> dict[str, float]:
+    """Sequential single-item /price requests."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    latencies = []
+    with httpx.Client(base_url=base, timeout=60) as http:
+        for i in range(n + 3):
+            began = time.perf_counter()
+            http.post("/price", json={"items": [ITEM]}, headers=headers).raise_for_status()
+            if i >= 3:
+                latencies.append(time.perf_counter() - began)
+    return percentiles(latencies)
+
+
+def price_in_process(home: Path, work: Path, n: int) -> dict[str, float]:
+    """The same one-item pricing done in-process (no HTTP, no auth, no JSON)."""
+    from serving.pipeline import items_frame, price_results
+    from serving.runtime import load_runtime
+    from serving.settings import load_settings
+
+    database = f"sqlite:///{work / 'in-process.db'}"
+    settings = load_settings({"REGRADE_HOME": str(home), "REGRADE_DATABASE_URL": database})
+    runtime = load_runtime(settings, with_grader=False)
+    latencies = []
+    for i in range(n + 3):
+        began = time.perf_counter()
+        price_results(runtime, items_frame([ITEM]))
+        if i >= 3:
+            latencies.append(time.perf_counter() - began)
+    return percentiles(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, help="REGRADE_HOME with @champion models")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=15, help="per client")
+    parser.add_argument("--photos", type=int, default=3, help="per request")
+    parser.add_argument("--photo-size", type=int, default=256, help="pixels per side")
+    parser.add_argument("--price-requests", type=int, default=100)
+    parser.add_argument("--image-size", type=int, default=96, help="grader input (no --home)")
+    parser.add_argument("--backbone", default="resnet10t_half", help="grader backbone (no --home)")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "bench.json")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="regrade-bench-"))
+    home = args.home
+    if home is None:
+        from tests.serving.api_models import service_home
+
+        print(f"training throwaway champions ({args.backbone}, {args.image_size} px) ...")
+        home = service_home(
+            work / "models", image_size=args.image_size, backbone=args.backbone, tta_hflip=True
+        )
+    files = photos(args.photos, args.photo_size)
+    results: dict[str, object] = {"settings": {k: str(v) for k, v in vars(args).items()}}
+    for batching in (True, False):
+        process, base = start(home.resolve(), work, batching)
+        try:
+            name = "grade_batching_on" if batching else "grade_batching_off"
+            results[name] = load(base, files, args.clients, args.requests)
+            print(name, json.dumps(results[name]), flush=True)
+            if batching:
+                results["price_http"] = price_latency(base, args.price_requests)
+                print("price_http", json.dumps(results["price_http"]), flush=True)
+        finally:
+            stop(process)
+    results["price_in_process"] = price_in_process(home.resolve(), work, args.price_requests)
+    print("price_in_process", json.dumps(results["price_in_process"]), flush=True)
+    on, off = results["grade_batching_on"], results["grade_batching_off"]
+    print(f"batching speed-up: {on['rps'] / off['rps']:.2f}x requests/s")  # type: ignore[index]
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

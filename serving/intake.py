@@ -1,0 +1,256 @@
+"""Upload limits and photo checks for /grade and /assess; each error names the field at fault.
+
+Two layers: `UploadGuard`, an ASGI middleware, refuses a request body over `max_request_bytes`
+(413) before it is parsed, by its Content-Length or by counting a chunked body, and a malformed
+upload form (see the class); `read_photos` then checks the posted photos one by one: how
+many, each one's size, and that it decodes (`features.images.open_image`: not an image,
+truncated, decompression bomb).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+
+from features.images import ImageError, open_image
+from serving.settings import Settings
+
+UPLOAD_ROUTES = ("/grade", "/assess")
+"""Routes that take photos; the body limit applies to every route."""
+NAMES_KEY = "regrade.photo_names"
+"""Where `UploadGuard` leaves the posted photos' file names in the ASGI scope's state."""
+
+
+class IntakeError(ValueError):
+    """A posted value the service refuses; `field` names it, `status` is the HTTP status."""
+
+    def __init__(self, field: str, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST):
+        self.field = field
+        self.message = message
+        self.status = status
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upload limits (from the settings)."""
+
+    max_photos: int
+    max_photo_bytes: int
+    max_request_bytes: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The limits in force."""
+        return cls(settings.max_photos, settings.max_photo_bytes, settings.max_request_bytes)
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A posted photo that decodes: its bytes, upload name and pixel size."""
+
+    data: bytes
+    filename: str | None
+    width: int
+    height: int
+
+
+def read_photos(
+    paths: list[Path], limits: Limits, names: list[str | None] | None = None
+) -> list[Photo]:
+    """Read and check the posted photos of one unit.
+
+    Args:
+        paths: The uploaded files, as posted.
+        limits: How many photos and how large.
+        names: The client's file names (for the answer), when known.
+
+    Returns:
+        One `Photo` per path, in order.
+
+    Raises:
+        IntakeError: `photos` (none, or too many) or `photos[i]` (too large: 413; not a usable
+            image: 400).
+    """
+    if not paths:
+        raise IntakeError("photos", "at least one photo is required")
+    if len(paths) > limits.max_photos:
+        raise IntakeError("photos", f"{len(paths)} photos posted, at most {limits.max_photos}")
+    photos = []
+    for pos, path in enumerate(paths):
+        field = f"photos[{pos}]"
+        size = Path(path).stat().st_size
+        if size > limits.max_photo_bytes:
+            raise IntakeError(
+                field,
+                f"{size:,} bytes, over the limit of {limits.max_photo_bytes:,}",
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            )
+        if size == 0:
+            raise IntakeError(field, "empty file")
+        data = Path(path).read_bytes()
+        try:
+            image = open_image(data)
+        except ImageError as exc:
+            raise IntakeError(field, str(exc)) from exc
+        name = names[pos] if names and pos < len(names) else None
+        photos.append(Photo(data, name, image.width, image.height))
+    return photos
+
+
+def _reply(status: HTTPStatus, message: str, field: str = "body") -> tuple[dict, dict]:
+    body = json.dumps({"error": f"{field}: {message}", "field": field}).encode()
+    start = {
+        "type": "http.response.start",
+        "status": int(status),
+        "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+class BodyTooLarge(Exception):
+    """Raised inside `receive` when a body passes the limit."""
+
+
+async def _read_body(receive, limit: int, message: str) -> bytes:
+    chunks, seen = [], 0
+    while True:
+        event = await receive()
+        if event["type"] != "http.request":
+            break
+        chunks.append(event.get("body", b""))
+        seen += len(chunks[-1])
+        if seen > limit:
+            raise BodyTooLarge(message)
+        if not event.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _form_problem(scope, body: bytes) -> tuple[str, str] | None:
+    """The first field of a multipart body that is not as the upload routes expect, if any.
+
+    Leaves the photos' file names in the scope's state (BentoML hands the API nameless files).
+    """
+    from starlette.datastructures import UploadFile
+    from starlette.requests import Request
+
+    async def once():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(scope, once).form()
+    except Exception as exc:  # starlette's MultiPartException or HTTPException
+        return "body", f"not a valid multipart form ({getattr(exc, 'detail', exc)})"
+    names: list[str | None] = []
+    try:
+        for key, value in form.multi_items():
+            is_file = isinstance(value, UploadFile)
+            if key == "photos":
+                if not is_file:
+                    return f"photos[{len(names)}]", "must be a file upload, not a text field"
+                names.append(value.filename)
+            elif is_file:
+                return key, "must be a text field, not a file upload"
+    finally:
+        await form.close()
+    scope.setdefault("state", {})[NAMES_KEY] = names
+    return None
+
+
+class UploadGuard:
+    """ASGI middleware guarding request bodies before BentoML parses them.
+
+    Any route: 413 for a body over `max_bytes` (declared or counted). `/grade` and `/assess`:
+    415 unless the body is multipart; 400 for a malformed form, a `photos` entry that is not a
+    file (BentoML would fetch it as a URL or read it as a server path) or a file under another
+    field name.
+    """
+
+    def __init__(self, app, max_bytes: int | None = None):
+        """Wrap `app`; without `max_bytes`, the running service's setting is used."""
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _limit(self) -> int | None:
+        if self.max_bytes is not None:
+            return self.max_bytes
+        from serving.runtime import active
+
+        runtime = active()
+        return runtime.settings.max_request_bytes if runtime is not None else None
+
+    async def __call__(self, scope, receive, send):
+        limit = self._limit() if scope["type"] == "http" else None
+        if limit is None:
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        message = f"over the limit of {limit:,} bytes"
+        too_large = _reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)
+        refusal = None
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            refusal = too_large
+        elif scope.get("method") == "POST" and scope.get("path") in UPLOAD_ROUTES:
+            kind = headers.get(b"content-type", b"").decode("latin-1").lower()
+            if not kind.startswith("multipart/form-data"):
+                refusal = _reply(
+                    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                    "send photos and fields as multipart/form-data",
+                )
+            else:
+                try:
+                    body = await _read_body(receive, limit, message)
+                except BodyTooLarge:
+                    body, refusal = b"", too_large
+                problem = None if refusal else await _form_problem(scope, body)
+                if problem is not None:
+                    refusal = _reply(HTTPStatus.BAD_REQUEST, problem[1], problem[0])
+                receive = _replay(body, receive)
+        if refusal is not None:
+            for event in refusal:
+                await send(event)
+            return None
+        return await self._counted(scope, receive, send, limit, too_large)
+
+    async def _counted(self, scope, receive, send, limit, too_large):
+        seen, started = 0, False
+
+        async def counted():
+            nonlocal seen
+            event = await receive()
+            if event["type"] == "http.request":
+                seen += len(event.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge("body")
+            return event
+
+        async def tracked(event):
+            nonlocal started
+            started = started or event["type"] == "http.response.start"
+            await send(event)
+
+        try:
+            return await self.app(scope, counted, tracked)
+        except BodyTooLarge:
+            if started:
+                raise
+            for event in too_large:
+                await send(event)
+            return None
+
+
+def _replay(body: bytes, receive):
+    """A `receive` that gives `body` once, then whatever the client sends next (disconnect)."""
+    sent = False
+
+    async def replayed():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

@@ -1,0 +1,144 @@
+"""What the service loads at start-up: the champion models, the policy, the ledger and the store.
+
+Models come from the settings' URIs (by default the `@champion` aliases in the MLflow
+registry); `models.store.resolve_model_dir` stages them in the local model cache, so a service
+that started once starts again when the tracking store is unreachable. A missing champion is a
+`StartupError` saying how to make one. The loaded `Runtime` is registered as the active one for
+the routes mounted next to the BentoML APIs and for /readyz.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from features.provenance import SalesLedger, load_ledger
+from models.policy import Policy, load_policy
+from models.pricing.predictor import PricingPredictor
+from models.store import ModelNotFoundError, ResolvedModel, resolve_model_dir
+from serving.intake import Limits
+from serving.settings import Settings
+from serving.store import Store, open_store
+
+HOW_TO_FIX = {
+    "grader": "train and register one (`regrade train grader ...`), then `regrade promote grader`",
+    "pricing": "train and register one (`regrade train pricing ...`), then "
+    "`regrade promote pricing`",
+}
+
+
+class StartupError(RuntimeError):
+    """The service cannot start: a model, the policy or the ledger is missing or bad."""
+
+
+@dataclass
+class Runtime:
+    """Everything a request needs, loaded once per worker.
+
+    Attributes:
+        settings: The settings in force.
+        pricing: The pricing model.
+        policy: The guardrail policy.
+        ledger: The sales ledger (empty when none is configured: no sale can be verified).
+        store: Cases, reviews, decisions and outcomes.
+        models: "grader" and "pricing" -> the resolved models (name, version, folder).
+        grader: The grader, when this worker grades in-line (batching off or in-process).
+    """
+
+    settings: Settings
+    pricing: PricingPredictor
+    policy: Policy
+    ledger: SalesLedger
+    store: Store
+    models: dict[str, ResolvedModel]
+    grader: object | None = None
+    limits: Limits = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limits = Limits.from_settings(self.settings)
+
+    def versions(self) -> dict[str, dict[str, str | None]]:
+        """Model name and version per role, as reported in every answer and in /readyz."""
+        return {k: {"name": m.name, "version": m.version} for k, m in self.models.items()}
+
+
+def resolve(role: str, settings: Settings) -> ResolvedModel:
+    """The local folder of the grader or pricing model the settings name.
+
+    Raises:
+        StartupError: no such model (e.g. no `@champion` yet), saying how to make one.
+    """
+    uri = settings.grader_model if role == "grader" else settings.pricing_model
+    try:
+        return resolve_model_dir(uri, settings)
+    except ModelNotFoundError as exc:
+        raise StartupError(
+            f"cannot start: no {role} model at {uri} ({exc}); {HOW_TO_FIX[role]}"
+        ) from exc
+
+
+def load_grader(settings: Settings):
+    """The grader predictor the settings name (the champion by default).
+
+    Raises:
+        StartupError: no such model.
+    """
+    from models.grader.predictor import GraderPredictor
+
+    found = resolve("grader", settings)
+    name = found.name or "regrade-grader"
+    return GraderPredictor.load(found.path, name=name, version=found.version)
+
+
+def _ledger(settings: Settings) -> SalesLedger:
+    if settings.ledger is None:
+        return SalesLedger(pd.DataFrame({"order_id": [], "serial_number": []}), source="no ledger")
+    try:
+        return load_ledger(settings.ledger)
+    except Exception as exc:  # DataError, OSError: either way the service cannot check provenance
+        raise StartupError(f"cannot start: sales ledger {settings.ledger}: {exc}") from exc
+
+
+def load_runtime(settings: Settings, *, with_grader: bool) -> Runtime:
+    """Load the models, policy, ledger and store.
+
+    Args:
+        settings: The settings in force.
+        with_grader: Load the grader into this worker too (batching off, or in-process tests).
+
+    Raises:
+        StartupError: with what is missing and how to fix it.
+    """
+    models = {"grader": resolve("grader", settings), "pricing": resolve("pricing", settings)}
+    try:
+        policy = load_policy(settings.policy) if settings.policy else Policy()
+    except Exception as exc:
+        raise StartupError(f"cannot start: policy {settings.policy}: {exc}") from exc
+    grader = load_grader(settings) if with_grader else None
+    return Runtime(
+        settings=settings,
+        pricing=PricingPredictor.load(models["pricing"].path),
+        policy=policy,
+        ledger=_ledger(settings),
+        store=open_store(settings),
+        models=models,
+        grader=grader,
+    )
+
+
+_active: Runtime | None = None
+_lock = threading.Lock()
+
+
+def activate(runtime: Runtime | None) -> None:
+    """Make `runtime` the one the mounted routes and /readyz use (None: not ready)."""
+    global _active
+    with _lock:
+        _active = runtime
+
+
+def active() -> Runtime | None:
+    """The active runtime, or None before start-up finished."""
+    return _active

@@ -1,0 +1,55 @@
+"""`regrade serve`: run the BentoML service (`serving.service:Regrade`) with the settings in force.
+
+It first checks that the models the settings name (the `@champion`s by default) can be found,
+staging them in the local model cache, so a missing champion is one clear line and exit 2
+instead of a worker traceback. Then the process becomes `bentoml serve` (same pid, so stopping
+it stops the server and its workers).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from training.cli.common import console
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICE = "serving.service:Regrade"
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+) -> None:
+    """Serve /grade, /price, /assess, the review, pricing and outcome routes, and /docs."""
+    from serving.runtime import StartupError, resolve
+    from serving.settings import load_settings
+
+    settings = load_settings()
+    settings.ensure_dirs()
+    try:
+        found = {role: resolve(role, settings) for role in ("grader", "pricing")}
+    except StartupError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    for role, model in found.items():
+        console.print(f"{role}: {model.name or model.path} version {model.version or '-'}")
+    console.print(f"serving on http://{host}:{port} (API docs at /docs)")
+    command = [
+        sys.executable, "-m", "bentoml", "serve", SERVICE,
+        "--host", host, "--port", str(port), "--working-dir", str(REPO),
+    ]  # fmt: skip
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app.command()(serve)
+
+if __name__ == "__main__":
+    app()
