@@ -24,7 +24,7 @@ KEYS_FILE = "demo-keys.json"
 class DemoConfig:
     """Sizes of the demo's sample and models (small on purpose)."""
 
-    items: int = 600
+    items: int = 1500
     photos_per_item: int = 2
     image_size: int = 96
     seed: int = 7
@@ -118,7 +118,8 @@ def run_demo(host: str = "127.0.0.1", port: int = 3000, serve: bool = True) -> N
     out.print(
         "  try:\n"
         f"    curl -s -H 'Authorization: Bearer {intake}' -F photos=@{photo} "
-        f"-F category=phone -F brand=Kepler -F acquisition_cost=40 {base}/assess"
+        "-F item_id=demo-1 -F category=phone -F brand=Kepler -F age_months=12 "
+        f"-F new_price=700 -F acquisition_cost=40 {base}/assess"
     )
     if not serve:
         return

@@ -120,7 +120,7 @@ def test_grade_plans():
         d.severity for p in plans["C"] for d in p
     )
     structural = np.mean([any(d.kind in ("crack", "dent", "tear") for d in p) for p in plans["C"]])
-    assert 0.6 < structural < 0.95
+    assert 0.75 < structural < 0.97
     assert all(d.kind != "tear" for p in plans["C"] for d in p)  # phones crack, not tear
 
 
@@ -208,7 +208,7 @@ def grade_sample():
 def test_a_tiny_model_separates_grades(grade_sample):
     """A small CNN trained for seconds on 210 photos tells grades apart on 90 held-out units.
 
-    Seen: accuracy 0.58, spearman 0.58, A-vs-C auroc 0.89 (chance: 0.33, 0, 0.5); a CNN from
+    Seen: accuracy 0.53, spearman 0.59, A-vs-C auroc 0.90 (chance: 0.33, 0, 0.5); a CNN from
     scratch needs far more photos than this to reach the grader's targets.
     """
     torch = pytest.importorskip("torch")

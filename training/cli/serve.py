@@ -38,6 +38,7 @@ def serve(
         raise typer.Exit(2) from exc
     for role, model in found.items():
         console.print(f"{role}: {model.name or model.path} version {model.version or '-'}")
+    _pin_paths(settings)
     console.print(f"serving on http://{host}:{port} (API docs at /docs)")
     command = [
         sys.executable, "-m", "bentoml", "serve", SERVICE,
@@ -46,6 +47,17 @@ def serve(
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, command)
+
+
+def _pin_paths(settings) -> None:
+    """Hand the workers absolute paths: they run from the repository, not from this folder."""
+    os.environ["REGRADE_HOME"] = str(settings.home.resolve())
+    for var in ("REGRADE_SETTINGS", "REGRADE_POLICY", "REGRADE_LEDGER"):
+        value = os.environ.get(var)
+        if value and not value.startswith(("models:/", "http://", "https://")):
+            os.environ[var] = str(Path(value).resolve())
+    os.environ.setdefault("REGRADE_DATABASE_URL", settings.resolved_database_url)
+    os.environ.setdefault("REGRADE_MLFLOW_URI", settings.resolved_mlflow_uri)
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

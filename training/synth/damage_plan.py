@@ -65,11 +65,11 @@ BLEMISH_SEVERITY = (0.02, 0.08)
 
 GRADE_PLANS: dict[str, GradePlan] = {
     "A": GradePlan(blemish_rate=0.3),
-    "B": GradePlan(light_counts=(2, 2, 3), light_severity=(0.5, 0.65)),
+    "B": GradePlan(light_counts=(2, 2, 3), light_severity=(0.45, 0.6)),
     "C": GradePlan(
         light_counts=(1, 2, 2),
-        light_severity=(0.75, 1.0),
-        structural_rate=0.85,
+        light_severity=(0.8, 1.0),
+        structural_rate=0.9,
         structural_counts=(1, 2, 2),
         structural_severity=(0.85, 1.0),
         wear_only_counts=(4, 5),

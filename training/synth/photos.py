@@ -41,7 +41,7 @@ SCALE = (0.66, 0.88)
 ROTATION_DEG = 20.0
 SHIFT = 0.07
 """Largest offset of the product from the photo centre, as a share of the photo side."""
-VIEW_SHOWS_DAMAGE = 0.7
+VIEW_SHOWS_DAMAGE = 0.8
 """Chance that a view shows a given damage mark (each mark shows in at least one view)."""
 BRIGHTNESS = (0.82, 1.12)
 LIGHT_GRADIENT = (0.0, 0.3)
