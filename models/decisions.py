@@ -40,6 +40,10 @@ DECISION_COLUMNS = (
     "reasons",
 )
 LIST_COLUMNS = ("list_margin", "list_margin_pct", "list_violations")
+PRICE_CANDIDATES = 9
+"""Grid points of the price search (P50 is always added). Each candidate costs one time-to-sell
+prediction per item, the bulk of batch pricing time; 9 points keep the chosen price within about
+1/8 of the allowed range of the optimum while pricing over twice as fast as 21."""
 
 
 class PricePredictor(Protocol):
@@ -126,6 +130,7 @@ def decide(
         holding_cost_per_day=settings.holding_cost_per_day,
         target_days=settings.target_days,
         sell_horizon_days=settings.sell_horizon_days,
+        n_candidates=PRICE_CANDIDATES,
     )
     routing = route(
         RouteInputs(

@@ -1,0 +1,92 @@
+"""`regrade price` on a whole catalogue: rows/s against raw model scoring, and peak memory.
+
+Run: `.venv/bin/python benchmarks/bench_batch_price.py [--rows 100000 1000000] [--chunk-rows N]`.
+
+For each catalogue size it times, in the same run:
+- raw model scoring: `PricingPredictor.predict` (band and days) on the same rows, in memory, in
+  chunks of the same size (the baseline);
+- `regrade price --input items.csv --output priced.csv` as a user runs it (a subprocess reading and
+  writing CSV, checking every row, searching the price inside the guardrails, routing), with its
+  peak resident memory sampled every 50 ms.
+Memory should stay flat as the catalogue grows: the command streams chunks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from models.pricing.artifact import save_artifact
+from models.pricing.predictor import PricingPredictor
+from training.pricing.config import PricingTrainConfig
+from training.pricing.train import train_pricing
+from training.synth.items import make_items
+from training.synth.outcomes import make_outcomes
+
+TARGETS = ["sold_price", "days_listed", "sold"]
+TRAIN_ITEMS = 20_000
+
+
+def catalogue(rows: int, seed: int):
+    """About `rows` items to price from the synthetic generator (targets dropped)."""
+    items = make_items(round(rows / 0.9), seed=seed)
+    return make_outcomes(items, seed=seed)[0].drop(columns=TARGETS).head(rows)
+
+
+def peak_rss_mb(command: list[str]) -> tuple[float, float]:
+    """Run `command`; return (seconds, peak RSS of it and its children in MB)."""
+    start = time.perf_counter()
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree))
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(0.05)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} exited {process.returncode}")
+    return time.perf_counter() - start, peak / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-price-"))
+    train = make_outcomes(make_items(TRAIN_ITEMS, seed=args.seed + 1), seed=args.seed + 1)[0]
+    model = save_artifact(train_pricing(train, PricingTrainConfig(seed=args.seed)).artifact,
+                          work / "model")  # fmt: skip
+    predictor = PricingPredictor.load(model)
+    print(f"{'rows':>9} {'raw rows/s':>12} {'price rows/s':>13} {'ratio':>7} {'peak MB':>9}")
+    for rows in args.rows:
+        items = catalogue(rows, args.seed)
+        source = work / f"items-{rows}.csv"
+        items.to_csv(source, index=False)
+        start = time.perf_counter()
+        for begin in range(0, rows, args.chunk_rows):
+            predictor.predict(items.iloc[begin : begin + args.chunk_rows])
+        raw = rows / (time.perf_counter() - start)
+        del items
+        command = [
+            sys.executable, "-m", "training", "price", "--input", str(source),
+            "--output", str(work / f"priced-{rows}.csv"), "--model", str(model),
+            "--chunk-rows", str(args.chunk_rows),
+        ]  # fmt: skip
+        seconds, peak = peak_rss_mb(command)
+        rate = rows / seconds
+        print(f"{rows:>9,} {raw:>12,.0f} {rate:>13,.0f} {rate / raw:>7.3f} {peak:>9,.0f}")
+
+
+if __name__ == "__main__":
+    main()
