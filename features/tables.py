@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,24 +31,19 @@ _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
 
 
-def read_table(path: Path | str) -> pd.DataFrame:
-    """Read a CSV (all columns as text, empty cells as missing) or Parquet file.
-
-    Raises:
-        DataError: the file is missing, has an unknown extension or cannot be parsed.
-    """
-    path = Path(path)
+def _table_suffix(path: Path) -> str:
+    """The table type by extension, or DataError naming the file."""
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise DataError([Problem(path, f"unknown table type {suffix!r}: use .csv or .parquet")])
-    if not path.is_file():
-        raise DataError([Problem(path, "file not found")])
+    return suffix
+
+
+@contextmanager
+def _parse_errors(path: Path) -> Iterator[None]:
+    """Turn the reader's exceptions into a DataError naming the file."""
     try:
-        if suffix == ".csv":
-            return pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=False
-            )
-        return pd.read_parquet(path)
+        yield
     except UnicodeDecodeError as exc:
         raise DataError([Problem(path, f"not UTF-8 text: {exc.reason}")]) from exc
     except pd.errors.EmptyDataError as exc:
@@ -56,12 +52,31 @@ def read_table(path: Path | str) -> pd.DataFrame:
         raise DataError([Problem(path, f"cannot be parsed: {exc}")]) from exc
 
 
+def _readable_table(path: Path | str) -> tuple[Path, str]:
+    path = Path(path)
+    suffix = _table_suffix(path)
+    if not path.is_file():
+        raise DataError([Problem(path, "file not found")])
+    return path, suffix
+
+
+def read_table(path: Path | str) -> pd.DataFrame:
+    """Read a CSV (all columns as text, empty cells as missing) or Parquet file.
+
+    Raises:
+        DataError: the file is missing, has an unknown extension or cannot be parsed.
+    """
+    path, suffix = _readable_table(path)
+    with _parse_errors(path):
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        return pd.read_parquet(path)
+
+
 def write_table(frame: pd.DataFrame, path: Path | str) -> None:
     """Write a table atomically (temporary file renamed into place); CSV or Parquet by suffix."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise DataError([Problem(path, f"unknown table type {suffix!r}: use .csv or .parquet")])
+    suffix = _table_suffix(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
@@ -336,13 +351,8 @@ def iter_table(path: Path | str, chunksize: int = 50_000) -> Iterator[pd.DataFra
     Raises:
         DataError: the file cannot be opened or parsed (raised when the bad chunk is reached).
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise DataError([Problem(path, f"unknown table type {suffix!r}: use .csv or .parquet")])
-    if not path.is_file():
-        raise DataError([Problem(path, "file not found")])
-    try:
+    path, suffix = _readable_table(path)
+    with _parse_errors(path):
         if suffix == ".csv":
             chunks = pd.read_csv(
                 path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunksize
@@ -357,12 +367,6 @@ def iter_table(path: Path | str, chunksize: int = 50_000) -> Iterator[pd.DataFra
             chunk.index = pd.RangeIndex(start, start + len(chunk))
             start += len(chunk)
             yield chunk
-    except UnicodeDecodeError as exc:
-        raise DataError([Problem(path, f"not UTF-8 text: {exc.reason}")]) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise DataError([Problem(path, "the file is empty (no header row)")]) from exc
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise DataError([Problem(path, f"cannot be parsed: {exc}")]) from exc
 
 
 class ChunkWriter:
@@ -374,11 +378,7 @@ class ChunkWriter:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.suffix = self.path.suffix.lower()
-        if self.suffix not in TABLE_SUFFIXES:
-            raise DataError(
-                [Problem(self.path, f"unknown table type {self.suffix!r}: use .csv or .parquet")]
-            )
+        self.suffix = _table_suffix(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         os.close(fd)
