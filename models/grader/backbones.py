@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 DEFAULT_BACKBONE = "resnet10t_half"
-"""Best measured accuracy per millisecond on a 2-core CPU (see docs/grader.md)."""
+"""Best measured quality within the 10-minute training budget on a 2-core CPU (docs/grader.md)."""
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from models.grader.heads import GraderNet
+from models.grader.heads import GraderNet, ordinal_nll
 from models.grader.predictor import GraderPredictor
 from models.grader.preprocess import PreprocessConfig, normalize
 from training.grader.config import GraderConfig
@@ -80,6 +81,24 @@ def test_one_batch_overfits(toy):
     assert float(loss) < 0.1
     thresholds = net.grade.thresholds()
     assert ((score[:, None] > thresholds).sum(1) == target).all()
+
+
+def test_photo_losses_add_each_view_with_its_item_labels(toy):
+    _, data = toy
+    torch.manual_seed(0)
+    batch = data.take(np.arange(6))
+    net = GraderNet(TINY["backbone"]).eval()
+    x = normalize(PreprocessConfig(image_size=SIZE))(batch.images)
+    index = torch.as_tensor(batch.item_index)
+    target = torch.as_tensor(batch.items["target"].to_numpy().copy())
+    fakes = torch.as_tensor(batch.items["counterfeit"].to_numpy().copy(), dtype=torch.float32)
+    with torch.no_grad():
+        item_only, _, _ = batch_loss(net, x, index, target, fakes, GraderConfig(photo_weight=0))
+        both, _, _ = batch_loss(net, x, index, target, fakes, GraderConfig(photo_weight=0.5))
+        out = net(x)
+        photo = ordinal_nll(out["score"], net.grade.thresholds(), target[index])
+        photo = photo + F.binary_cross_entropy_with_logits(out["counterfeit"], fakes[index])
+    assert float(both - item_only) == pytest.approx(0.5 * float(photo), rel=1e-4)
 
 
 def test_artifact_round_trips_to_identical_outputs(trained):

@@ -1,11 +1,12 @@
-"""Behaviour of the grader on synthetic intake photos.
+"""Behaviour of the grader on synthetic intake photos, checked on a small model trained once.
 
-Structural guarantees (hold for any weights, checked on a quickly trained tiny model): a
-horizontal flip never changes a grade, and an item with one damaged view is graded no better
-than that view. Directional checks (need a trained model, so `slow`, or point
-REGRADE_GRADER_MODEL at a model folder): a crack drawn on an A photo never improves its grade
-and raises its severity; a counterfeit brand mark over the genuine one raises the counterfeit
-score.
+The module fixture trains a small grader (a few hundred synthetic items, 64 px, seconds on a
+2-core CPU) and every test runs in the default suite. Two behaviours hold by construction and
+are checked as such: flip invariance (test-time averaging over the photo and its mirror) and
+"an item is no better than its worst view" (item severity = maximum over views, decisions
+monotone in severity). Two are learned and checked directionally on fresh scenes: a crack drawn
+on an A photo never improves its grade, and a counterfeit brand mark raises the counterfeit
+score. Set REGRADE_GRADER_MODEL to a model folder to run the same checks on a full model.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ from training.synth.photos import item_rng, render_item_scenes
 
 SIZE = 64
 CATEGORIES = tuple(BRANDS)
+SMALL_ITEMS = 300
+SMALL_EPOCHS = 12
+ORDER = "ABC"
 
 
 def _train(tmp_path: Path, n_items: int, epochs: int, backbone: str) -> GraderPredictor:
     from training.synth.items import make_items
     from training.synth.photos import write_photos
 
-    items = make_items(n_items, counterfeit_rate=0.2, seed=11)
+    items = make_items(n_items, counterfeit_rate=0.3, seed=11)
     write_photos(items, tmp_path / "photos", photos_per_item=2, image_size=SIZE, seed=11)
     data, _ = load_photoset(tmp_path / "photos", SIZE)
     config = GraderConfig(
@@ -46,16 +50,11 @@ def _train(tmp_path: Path, n_items: int, epochs: int, backbone: str) -> GraderPr
 
 
 @pytest.fixture(scope="module")
-def tiny_predictor(tmp_path_factory):
-    return _train(tmp_path_factory.mktemp("tiny"), 36, 1, "resnet10t_quarter")
-
-
-@pytest.fixture(scope="module")
-def trained_predictor(tmp_path_factory):
+def predictor(tmp_path_factory) -> GraderPredictor:
     given = os.environ.get("REGRADE_GRADER_MODEL")
     if given:
         return GraderPredictor.load(given)
-    return _train(tmp_path_factory.mktemp("trained"), 600, 16, "resnet10t_half")
+    return _train(tmp_path_factory.mktemp("small"), SMALL_ITEMS, SMALL_EPOCHS, "resnet10t_half")
 
 
 def _scenes(grade: str, n: int, size: int, counterfeit: int = 0, seed: int = 5):
@@ -70,47 +69,49 @@ def _scenes(grade: str, n: int, size: int, counterfeit: int = 0, seed: int = 5):
     return out
 
 
-def test_horizontal_flip_never_changes_a_grade(tiny_predictor):
-    photos = [v.image for _, views in _scenes("B", 6, SIZE) for v in views]
+def test_horizontal_flip_never_changes_a_grade(predictor):
+    size = predictor.artifact.preprocess.image_size
+    photos = [v.image for g in "ABC" for _, views in _scenes(g, 4, size) for v in views]
     mirrored = [ImageOps.mirror(p) for p in photos]
-    plain = tiny_predictor.predict_items([[p] for p in photos])
-    flipped = tiny_predictor.predict_items([[p] for p in mirrored])
+    plain = predictor.predict_items([[p] for p in photos])
+    flipped = predictor.predict_items([[p] for p in mirrored])
     for a, b in zip(plain, flipped, strict=True):
         assert a.grade == b.grade
         assert a.severity == pytest.approx(b.severity, abs=1e-4)
+        assert a.counterfeit.score == pytest.approx(b.counterfeit.score, abs=1e-4)
 
 
-def test_item_with_one_damaged_view_is_no_better_than_that_view(tiny_predictor):
-    clean = [v.image for _, views in _scenes("A", 4, SIZE) for v in views[:1]]
-    damaged = [v.image for _, views in _scenes("C", 4, SIZE) for v in views[:1]]
-    order = "ABC"
+def test_item_with_one_damaged_view_is_no_better_than_that_view(predictor):
+    size = predictor.artifact.preprocess.image_size
+    clean = [v.image for _, views in _scenes("A", 6, size) for v in views[:1]]
+    damaged = [v.image for _, views in _scenes("C", 6, size) for v in views[:1]]
     for good, bad in zip(clean, damaged, strict=True):
-        alone = tiny_predictor.predict_items([[bad]])[0]
-        item = tiny_predictor.predict_items([[good, bad, good]])[0]
-        assert order.index(item.grade) >= order.index(alone.grade)
+        alone = predictor.predict_items([[bad]])[0]
+        item = predictor.predict_items([[good, bad, good]])[0]
+        assert ORDER.index(item.grade) >= ORDER.index(alone.grade)
         assert item.severity >= alone.severity - 1e-5
         assert item.probabilities["C"] >= alone.probabilities["C"] - 1e-6
         assert len(item.photos) == 3
 
 
-@pytest.mark.slow
-def test_a_crack_never_improves_a_grade(trained_predictor):
-    size = trained_predictor.artifact.preprocess.image_size
-    photos = [v.image for _, views in _scenes("A", 16, size) for v in views]
+def test_a_crack_never_improves_a_grade(predictor):
+    size = predictor.artifact.preprocess.image_size
+    photos = [v.image for _, views in _scenes("A", 12, size) for v in views]
     rng = np.random.default_rng(0)
-    cracked = [draw_crack(p, rng, 0.9) for p in photos]
-    before = trained_predictor.predict_items([[p] for p in photos])
-    after = trained_predictor.predict_items([[p] for p in cracked])
-    order = "ABC"
+    centre = (size // 4, size // 4, 3 * size // 4, 3 * size // 4)  # products sit mid-frame
+    cracked = [draw_crack(p, rng, 0.9, region=centre) for p in photos]
+    before = predictor.predict_items([[p] for p in photos])
+    after = predictor.predict_items([[p] for p in cracked])
     for b, a in zip(before, after, strict=True):
-        assert order.index(a.grade) >= order.index(b.grade)
+        assert ORDER.index(a.grade) >= ORDER.index(b.grade)
     lift = np.array([a.severity - b.severity for a, b in zip(after, before, strict=True)])
     assert lift.mean() > 0 and (lift > 0).mean() >= 0.8
+    # the crack is seen, not only tolerated: most cracked photos leave grade A
+    assert np.mean([a.grade != "A" for a in after]) >= 0.5
 
 
-@pytest.mark.slow
-def test_altering_the_brand_mark_raises_the_counterfeit_score(trained_predictor):
-    size = trained_predictor.artifact.preprocess.image_size
+def test_altering_the_brand_mark_raises_the_counterfeit_score(predictor):
+    size = predictor.artifact.preprocess.image_size
     rng = np.random.default_rng(1)
     genuine, altered, metadata = [], [], []
     for item, views in _scenes("A", 16, size, seed=9):
@@ -120,8 +121,8 @@ def test_altering_the_brand_mark_raises_the_counterfeit_score(trained_predictor)
         genuine.append([view.image])
         altered.append([fake])
         metadata.append({"brand": item["brand"]})
-    before = trained_predictor.predict_items(genuine, metadata)
-    after = trained_predictor.predict_items(altered, metadata)
+    before = predictor.predict_items(genuine, metadata)
+    after = predictor.predict_items(altered, metadata)
     lift = np.array(
         [a.counterfeit.score - b.counterfeit.score for a, b in zip(after, before, strict=True)]
     )

@@ -3,7 +3,9 @@
 Each batch holds `batch_items` items with all their photos. Photo severity scores are pooled by
 the maximum per item (one damaged view decides), and so are counterfeit logits; the grade loss is
 the cumulative-link negative log-likelihood, the counterfeit loss binary cross-entropy on the
-items that carry a label. The state with the lowest validation loss is kept.
+items that carry a label. With `photo_weight > 0` every view also gets both losses with its
+item's labels (a dense signal; the item loss reaches only the worst view). The state with the
+lowest validation loss is kept.
 """
 
 from __future__ import annotations
@@ -39,10 +41,24 @@ def batch_loss(
     score = item_max(out["score"], item_index, n_items)
     logit = item_max(out["counterfeit"], item_index, n_items)
     weight = None if class_weight is None else class_weight[target]
-    loss = ordinal_nll(score, net.grade.thresholds(), target, weight)
+    thresholds = net.grade.thresholds()
+    loss = ordinal_nll(score, thresholds, target, weight)
+    if config.photo_weight > 0:
+        # every view also carries its item's grade: a dense signal that speeds up learning
+        # (noisy for views that happen to show no damage, hence a weight below the item loss)
+        photo_target = target[item_index]
+        photo_w = None if weight is None else weight[item_index]
+        photo_loss = ordinal_nll(out["score"], thresholds, photo_target, photo_w)
+        loss = loss + config.photo_weight * photo_loss
     labelled = ~torch.isnan(counterfeit)
     if config.counterfeit_weight > 0 and labelled.any():
         cf_loss = F.binary_cross_entropy_with_logits(logit[labelled], counterfeit[labelled])
+        if config.photo_weight > 0:
+            photo_fake = counterfeit[item_index]
+            keep = ~torch.isnan(photo_fake)
+            cf_loss = cf_loss + config.photo_weight * F.binary_cross_entropy_with_logits(
+                out["counterfeit"][keep], photo_fake[keep]
+            )
         loss = loss + config.counterfeit_weight * cf_loss
     return loss, score, logit
 
