@@ -1,6 +1,6 @@
 """`regrade train pricing` and `regrade evaluate pricing`.
 
-The lead registers `train_app` under `regrade train` and `evaluate_app` under `regrade evaluate`;
+`training.cli` merges `train_app` into `regrade train` and `evaluate_app` into `regrade evaluate`;
 each holds one command named `pricing`.
 """
 
