@@ -31,4 +31,4 @@ demo: venv
 	$(BIN)/regrade demo
 
 clean-demo:
-	rm -rf var data/sample
+	rm -rf var data/sample data/sample-sales

@@ -17,6 +17,8 @@ from serving.settings import ROLES, Settings, load_settings
 from training.cli.common import console, out
 
 SAMPLE = Path("data/sample")
+SALES = Path("data/sample-sales")
+"""A larger outcomes-only sample (no photos) for the pricing model: prices need more rows."""
 KEYS_FILE = "demo-keys.json"
 
 
@@ -25,6 +27,7 @@ class DemoConfig:
     """Sizes of the demo's sample and models (small on purpose)."""
 
     items: int = 1500
+    sales_items: int = 20_000
     photos_per_item: int = 2
     image_size: int = 96
     seed: int = 7
@@ -55,28 +58,35 @@ def _has_champion(name: str, settings: Settings) -> str | None:
         return None
 
 
-def ensure_sample(config: DemoConfig) -> Path:
-    """Generate the synthetic sample unless it is already there."""
+def ensure_sample(config: DemoConfig) -> tuple[Path, Path]:
+    """Generate the synthetic samples unless they are already there: photos and sales."""
     from training.cli.common import tracked
     from training.synth import synthesize
 
     if (SAMPLE / "outcomes.csv").is_file() and (SAMPLE / "photos" / "manifest.csv").is_file():
         out.print(f"sample: reusing {SAMPLE}")
-        return SAMPLE
-    summary = synthesize(
-        SAMPLE,
-        items=config.items,
-        photos_per_item=config.photos_per_item,
-        image_size=config.image_size,
-        seed=config.seed,
-        overwrite=True,
-        progress=tracked(f"drawing {config.items} items"),
-    )
-    out.print(f"sample: wrote {summary.out} ({summary.items} items, {summary.photos} photos)")
-    return SAMPLE
+    else:
+        summary = synthesize(
+            SAMPLE,
+            items=config.items,
+            photos_per_item=config.photos_per_item,
+            image_size=config.image_size,
+            seed=config.seed,
+            overwrite=True,
+            progress=tracked(f"drawing {config.items} items"),
+        )
+        out.print(f"sample: wrote {summary.out} ({summary.items} items, {summary.photos} photos)")
+    if (SALES / "outcomes.csv").is_file():
+        out.print(f"sales: reusing {SALES}")
+    else:
+        summary = synthesize(
+            SALES, items=config.sales_items, photos_per_item=0, seed=config.seed, overwrite=True
+        )
+        out.print(f"sales: wrote {summary.out} ({summary.outcome_rows} outcome rows)")
+    return SAMPLE, SALES
 
 
-def ensure_models(settings: Settings, sample: Path, config: DemoConfig) -> None:
+def ensure_models(settings: Settings, sample: Path, sales: Path, config: DemoConfig) -> None:
     """Train and promote a small grader and pricing model where no @champion exists."""
     from training.cli.grader import train_grader
     from training.cli.pricing import train_pricing_command
@@ -96,7 +106,7 @@ def ensure_models(settings: Settings, sample: Path, config: DemoConfig) -> None:
     if version:
         out.print(f"pricing: reusing regrade-pricing version {version} (@champion)")
     else:
-        train_pricing_command(data=sample / "outcomes.csv", seed=config.seed, promote=True)
+        train_pricing_command(data=sales / "outcomes.csv", seed=config.seed, promote=True)
 
 
 def run_demo(host: str = "127.0.0.1", port: int = 3000, serve: bool = True) -> None:
@@ -104,8 +114,8 @@ def run_demo(host: str = "127.0.0.1", port: int = 3000, serve: bool = True) -> N
     settings = load_settings()
     settings.ensure_dirs()
     config = DemoConfig()
-    sample = ensure_sample(config)
-    ensure_models(settings, sample, config)
+    sample, sales = ensure_sample(config)
+    ensure_models(settings, sample, sales, config)
     keys = demo_keys(settings)
     base = f"http://{host}:{port}"
     out.print(f"\nregrade is ready at {base}")
