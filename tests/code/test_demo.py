@@ -1,0 +1,42 @@
+"""`regrade demo`: samples, champions and keys on the first run; everything reused on the next."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from training import demo
+from training.cli import app
+
+
+def test_demo_builds_once_and_reuses(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REGRADE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("REGRADE_API_KEYS", raising=False)
+    tiny = demo.DemoConfig(
+        items=60, sales_items=900, image_size=48, grader_epochs=1, grader_image_size=32
+    )
+    monkeypatch.setattr(demo, "DemoConfig", lambda: tiny)
+
+    first = CliRunner().invoke(app, ["demo", "--no-serve"])
+    assert first.exit_code == 0, first.output
+    assert "trained regrade-grader version 1 (@champion)" in first.output
+    assert "trained regrade-pricing version 1 (@champion)" in first.output
+    keys = json.loads((tmp_path / "home" / "demo-keys.json").read_text())
+    assert sorted(role for roles in keys.values() for role in roles) == [
+        "admin",
+        "grader",
+        "intake",
+        "pricing",
+    ]
+    for key in keys:
+        assert key in first.output
+    assert "item_id=demo-1" in first.output
+
+    again = CliRunner().invoke(app, ["demo", "--no-serve"])
+    assert again.exit_code == 0, again.output
+    assert "trained" not in again.output
+    assert "reusing regrade-grader version 1" in again.output
+    assert "reusing regrade-pricing version 1" in again.output
+    assert json.loads((tmp_path / "home" / "demo-keys.json").read_text()) == keys
