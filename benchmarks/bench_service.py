@@ -184,7 +184,7 @@ def main() -> None:
 
         print(f"training throwaway champions ({args.backbone}, {args.image_size} px) ...")
         home = service_home(
-            work / "models", image_size=args.image_size, backbone=args.backbone, tta_hflip=True
+            work / "models", image_size=args.image_size, backbone=args.backbone, tta="hflip"
         )
     files = photos(args.photos, args.photo_size)
     results: dict[str, object] = {"settings": {k: str(v) for k, v in vars(args).items()}}

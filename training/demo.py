@@ -95,11 +95,15 @@ def ensure_models(settings: Settings, sample: Path, sales: Path, config: DemoCon
     if version:
         out.print(f"grader: reusing regrade-grader version {version} (@champion)")
     else:
+        # a few epochs only: mirror-and-brightness augmentation learns faster than the default's
+        settings_file = settings.home / "demo-grader.toml"
+        settings_file.write_text('[grader]\naugment = "light"\n')
         train_grader(
             data=sample,
             epochs=config.grader_epochs,
             image_size=config.grader_image_size,
             seed=config.seed,
+            config=settings_file,
             promote=True,
         )
     version = _has_champion("regrade-pricing", settings)

@@ -55,7 +55,7 @@ class GraderArtifact:
     net: GraderNet
     references: ReferenceBank
     labels: tuple[str, ...] = GRADES
-    tta_hflip: bool = True
+    tta: str = "hflip"
     metrics: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -71,11 +71,12 @@ def save_artifact(artifact: GraderArtifact, model_dir: Path | str) -> Path:
     config = {
         "format": FORMAT,
         "backbone": artifact.backbone,
+        "head": artifact.net.head,
         "labels": list(artifact.labels),
         "preprocess": artifact.preprocess.to_dict(),
         "calibration": artifact.calibration.to_dict(),
         "counterfeit": {**artifact.counterfeit.__dict__, "reference_brands": names},
-        "tta_hflip": artifact.tta_hflip,
+        "tta": artifact.tta,
         "metrics": artifact.metrics,
         "info": artifact.info,
     }
@@ -96,7 +97,9 @@ def load_artifact(model_dir: Path | str) -> GraderArtifact:
     config = json.loads(path.read_text())
     if config.get("format") != FORMAT:
         raise ValueError(f"{path}: format {config.get('format')!r}, expected {FORMAT!r}")
-    net = GraderNet(config["backbone"], n_classes=len(config["labels"]))
+    net = GraderNet(
+        config["backbone"], n_classes=len(config["labels"]), head=config.get("head", "pooled")
+    )
     net.load_state_dict(load_file(str(model_dir / WEIGHTS)))
     net.eval()
     fake = dict(config["counterfeit"])
@@ -110,7 +113,7 @@ def load_artifact(model_dir: Path | str) -> GraderArtifact:
         net=net,
         references=references,
         labels=tuple(config["labels"]),
-        tta_hflip=bool(config.get("tta_hflip", True)),
+        tta=config.get("tta") or ("hflip" if config.get("tta_hflip", True) else "none"),
         metrics=config.get("metrics", {}),
         info=config.get("info", {}),
     )

@@ -79,6 +79,24 @@ def ordinal_nll(
     return (nll * weight).sum() / weight.sum()
 
 
+def ordinal_bound_nll(
+    score: torch.Tensor,
+    thresholds: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(Weighted) mean of `-log P(grade no worse than target)`: zero for the worst grade.
+
+    The right per-view loss when only the item's grade is known: no view of an item can look
+    worse than the item, but a view may miss the damage another view shows.
+    """
+    padded = torch.cat([thresholds, thresholds.new_full((1,), float("inf"))])
+    nll = F.softplus(score - padded[target])
+    if weight is None:
+        return nll.mean()
+    return (nll * weight).sum() / weight.sum()
+
+
 def decode(score: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
     """Median-class decision: the number of thresholds the score exceeds."""
     return (score[:, None] > thresholds[None, :]).sum(dim=1)
@@ -90,6 +108,13 @@ def item_max(values: torch.Tensor, item_index: torch.Tensor, n_items: int) -> to
     return out.scatter_reduce(0, item_index, values, reduce="amax", include_self=True)
 
 
+HEADS = ("pooled", "spatial")
+"""`pooled`: a linear score of the photo's pooled features. `spatial`: a score per location of
+the mid-stage grid (mid features joined with the upsampled last stage) and its maximum, so
+one damaged spot decides, as one damaged view decides for the item."""
+SPATIAL_HIDDEN = 64
+
+
 class GraderNet(nn.Module):
     """Photo -> severity score, counterfeit logit and embeddings.
 
@@ -99,14 +124,27 @@ class GraderNet(nn.Module):
         pretrained_file: Optional local backbone weights.
     """
 
-    def __init__(self, backbone: str, n_classes: int = N_GRADES, pretrained_file=None):
+    def __init__(
+        self, backbone: str, n_classes: int = N_GRADES, pretrained_file=None, head: str = "pooled"
+    ):
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"unknown grade head {head!r}: expected one of {HEADS}")
+        self.head = head
         self.backbone = create_backbone(backbone, pretrained_file=pretrained_file)
         mid, last = self.backbone.feature_info.channels()
         self.embed_dim = 2 * last
         self.patch_dim = mid + last
         self.grade = OrdinalHead(self.embed_dim, n_classes)
         self.counterfeit = nn.Linear(self.embed_dim, 1)
+        # training-only auxiliary grade classifier: a K-way signal that shapes the features
+        self.aux = nn.Linear(self.embed_dim, n_classes)
+        if head == "spatial":
+            self.score_map = nn.Sequential(
+                nn.Conv2d(self.patch_dim, SPATIAL_HIDDEN, 1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(SPATIAL_HIDDEN, 1, 1),
+            )
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled embedding `[N, 2C]` (mean and max over space: damage is local) and the mid map."""
@@ -123,8 +161,13 @@ class GraderNet(nn.Module):
             mid stage's grid (3x3 local average joined with the upsampled last stage, L2-normed).
         """
         pooled, (mid, last) = self.features(x)
+        if self.head == "spatial":
+            up = F.interpolate(last, size=mid.shape[-2:], mode="bilinear", align_corners=False)
+            score = self.score_map(torch.cat([mid, up], dim=1)).amax(dim=(1, 2, 3))
+        else:
+            score = self.grade(pooled)
         out = {
-            "score": self.grade(pooled),
+            "score": score,
             "counterfeit": self.counterfeit(pooled).squeeze(-1),
             "embedding": pooled,
         }

@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from models.grader.artifact import GraderArtifact, load_artifact
-from models.grader.preprocess import normalize, to_uint8
+from models.grader.engine import make_engine
+from models.grader.preprocess import normalize, to_uint8, tta_views
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -75,6 +76,8 @@ class GraderPredictor:
         name: Registered model name reported in results.
         version: Registered model version reported in results.
         batch_size: Photos per forward pass.
+        engine: `onnxruntime` (default: same scores, several times faster on a CPU) or `torch`
+            (see `models.grader.engine`).
     """
 
     def __init__(
@@ -84,20 +87,28 @@ class GraderPredictor:
         name: str = "regrade-grader",
         version: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        engine: str = "onnxruntime",
     ):
         self.artifact = artifact
         self.name = name
         self.version = version
         self.batch_size = batch_size
-        self.net = artifact.net.eval().to(memory_format=torch.channels_last)
+        self.net = artifact.net.eval()
+        self.engine = engine
+        self._run = make_engine(self.net, artifact.preprocess.image_size, engine)
         self._normalize = normalize(artifact.preprocess)
 
     @classmethod
     def load(
-        cls, model_dir: Path | str, *, name: str = "regrade-grader", version: str | None = None
+        cls,
+        model_dir: Path | str,
+        *,
+        name: str = "regrade-grader",
+        version: str | None = None,
+        engine: str = "onnxruntime",
     ) -> GraderPredictor:
         """Load from an artifact folder alone."""
-        return cls(load_artifact(model_dir), name=name, version=version)
+        return cls(load_artifact(model_dir), name=name, version=version, engine=engine)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -118,15 +129,12 @@ class GraderPredictor:
         """
         scores, logits, patches = [], [], []
         for chunk in images.split(self.batch_size):
-            x = self._normalize(chunk).contiguous(memory_format=torch.channels_last)
+            x = self._normalize(chunk)
             n = len(x)
-            if self.artifact.tta_hflip:
-                x = torch.cat([x, x.flip(-1)])
-            out = self.net(x, with_patches=True)
-            score, logit = out["score"], out["counterfeit"]
-            if self.artifact.tta_hflip:
-                score = (score[:n] + score[n:]) / 2
-                logit = (logit[:n] + logit[n:]) / 2
+            views = tta_views(x, self.artifact.tta)
+            out = self._run(torch.cat(views))
+            score = out["score"].view(len(views), n).mean(dim=0)
+            logit = out["counterfeit"].view(len(views), n).mean(dim=0)
             scores.append(score.float())
             logits.append(logit.float())
             patches.append(out["patches"][:n].float())

@@ -8,10 +8,12 @@ adds torchvision v2 augmentation on top of the same resize.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torchvision.transforms import v2
 
@@ -73,20 +75,96 @@ def eval_transform(config: PreprocessConfig):
     return transform
 
 
-def train_augment(config: PreprocessConfig) -> v2.Compose:
-    """Augmentation of a resized uint8 `[3, S, S]` photo, followed by normalisation.
+AUGMENTATIONS = ("light", "geometric")
+"""`light`: mirror and brightness. `geometric`: also vertical mirror, quarter turns, whole-pixel
+shifts (at most `MAX_SHIFT` of the side, so only the outer margin can leave the frame) and
+contrast/saturation jitter; damage and brand marks keep their meaning under all of them, and
+none resamples (blur would wipe thin scratches out at 64-96 px)."""
 
-    Mirror and brightness only: no crops that could cut damage out of view, and no affine
-    resampling, which at 64-96 px blurred thin cracks and blowholes away (with it the network
-    learned nothing beyond the class shares in 8 epochs on magnetic_tile; without it, it did).
+MAX_SHIFT = 0.08
+"""Largest shift of the `geometric` augmentation, as a share of the side (edges replicated)."""
+
+
+def train_augment(
+    config: PreprocessConfig, kind: str = "light", generator: torch.Generator | None = None
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Batched augmentation of resized uint8 photos `[N, 3, S, S]`, then normalisation.
+
+    Every photo draws its own parameters from `generator`, in whole-batch tensor operations (a
+    per-photo torchvision call costs more than the network on a 2-core CPU). No crops that
+    could cut damage out of view (shifts are small) and no affine resampling, which at 64-96 px
+    blurred thin cracks and blowholes away (with it the network learned nothing beyond the
+    class shares in 8 epochs on magnetic_tile; without it, it did).
+
+    Args:
+        config: Normalisation statistics.
+        kind: One of `AUGMENTATIONS`.
+        generator: Source of the random draws (seeded by the training loop).
     """
-    return v2.Compose(
-        [
-            v2.RandomHorizontalFlip(),
-            v2.ColorJitter(brightness=0.1),
-            normalize(config),
-        ]
+    if kind not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {kind!r}: expected one of {AUGMENTATIONS}")
+    mean_t = torch.tensor(config.mean).view(1, 3, 1, 1)
+    std_t = torch.tensor(config.std).view(1, 3, 1, 1)
+    geometric = kind == "geometric"
+
+    def draw(n: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator)
+
+    def pick(mask: torch.Tensor, changed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(mask[:, None, None, None], changed, x)
+
+    def augment(images: torch.Tensor) -> torch.Tensor:
+        n = len(images)
+        x = images
+        x = pick(draw(n) < 0.5, x.flip(-1), x)
+        if geometric:
+            x = pick(draw(n) < 0.5, x.flip(-2), x)
+            if x.shape[-1] == x.shape[-2]:
+                x = pick(draw(n) < 0.5, x.transpose(-1, -2), x)
+            x = _shift(x, MAX_SHIFT, generator)
+        x = x.float() / 255.0
+        x = x * draw(n, 0.9, 1.1)[:, None, None, None]
+        if geometric:
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            x = mean + (x - mean) * draw(n, 0.85, 1.15)[:, None, None, None]
+            gray = x.mean(dim=1, keepdim=True)
+            x = gray + (x - gray) * draw(n, 0.8, 1.2)[:, None, None, None]
+        return (x.clamp(0, 1) - mean_t) / std_t
+
+    return augment
+
+
+def _shift(x: torch.Tensor, share: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Shift each photo by whole pixels (up to `share` of its side), replicating the edges."""
+    size = x.shape[-1]
+    pad = round(share * size)
+    if pad == 0:
+        return x
+    padded = F.pad(x.float(), (pad, pad, pad, pad), mode="replicate").to(x.dtype)
+    offsets = torch.randint(0, 2 * pad + 1, (len(x), 2), generator=generator).tolist()
+    h, w = x.shape[-2:]
+    return torch.stack(
+        [padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets)]
     )
+
+
+TTA_KINDS = ("none", "hflip", "dihedral")
+"""Test-time augmentations: none, the mirror image, or all eight flips and quarter turns. Each
+is a group containing the horizontal flip (or nothing), so a mirrored photo gets the same score."""
+
+
+def tta_views(x: torch.Tensor, kind: str) -> list[torch.Tensor]:
+    """The views of a normalised batch `[N, 3, S, S]` whose outputs are averaged at inference."""
+    if kind not in TTA_KINDS:
+        raise ValueError(f"unknown test-time augmentation {kind!r}: expected one of {TTA_KINDS}")
+    if kind == "none":
+        return [x]
+    views = [x, x.flip(-1)]
+    if kind == "dihedral":
+        views += [v.flip(-2) for v in views]
+        if x.shape[-1] == x.shape[-2]:
+            views += [v.transpose(-1, -2) for v in views]
+    return views
 
 
 def fit_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

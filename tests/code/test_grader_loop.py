@@ -15,27 +15,16 @@ from PIL import Image
 from models.grader.heads import GraderNet, ordinal_nll
 from models.grader.predictor import GraderPredictor
 from models.grader.preprocess import PreprocessConfig, normalize
+from tests.code.conftest import TINY
+from tests.code.conftest import TOY_SIZE as SIZE
 from training.grader.config import GraderConfig
-from training.grader.data import load_photoset
 from training.grader.loop import batch_loss, evaluate_loss, param_groups, train_network
-from training.grader.toy import write_toy_dataset
 from training.grader.train import train_grader_model
 
-SIZE = 32
-TINY = dict(image_size=SIZE, backbone="resnet10t_quarter", batch_items=8, reference_bank_size=32)
 SPEC_KEYS = {
     "n_test", "accuracy", "macro_f1", "qwk", "ece", "auto_coverage", "auto_accuracy",
     "counterfeit_auroc", "counterfeit_recall_at_fpr02", "images_per_s",
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy")
-    write_toy_dataset(root, n_items=48, photos_per_item=2, image_size=SIZE)
-    data, problems = load_photoset(root, SIZE)
-    assert problems == []
-    return root, data
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +87,10 @@ def test_photo_losses_add_each_view_with_its_item_labels(toy):
         out = net(x)
         photo = ordinal_nll(out["score"], net.grade.thresholds(), target[index])
         photo = photo + F.binary_cross_entropy_with_logits(out["counterfeit"], fakes[index])
+        # the auxiliary classifier (on by default) also sees every view with its item's grade
+        photo = photo + GraderConfig().aux_weight * F.cross_entropy(
+            net.aux(out["embedding"]), target[index]
+        )
     assert float(both - item_only) == pytest.approx(0.5 * float(photo), rel=1e-4)
 
 

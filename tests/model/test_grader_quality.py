@@ -4,7 +4,9 @@ Generates `regrade data synth --items 1500 --seed 7` (3 views, 224 px), trains t
 `GraderConfig` on its train split, calibrates on val and evaluates on test with the same code as
 `regrade train grader`. Takes several minutes on a 2-core CPU; run with `-m slow`. Asserted: the
 counterfeit target (reached) and regression floors under the measured grade metrics; the issue's
-grade targets (not reached yet) run as a strict expected failure, so reaching them shows up.
+grade targets (not reached yet: qwk 0.917, ece 0.060, 55% answered without review at accuracy
+0.976, measured with the default config) run as a strict expected failure, so reaching them
+shows up.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ pytestmark = pytest.mark.slow
 TARGETS = {"qwk": 0.95, "ece": 0.03, "auto_accuracy": 0.97, "auto_coverage": 0.85}
 """The issue's grade targets; not reached yet (docs/grader.md), checked as expected failures."""
 COUNTERFEIT_AUROC_TARGET = 0.97
-"""Reached (0.993 measured)."""
-QWK_FLOOR = 0.75
+"""Reached (0.992 measured)."""
+QWK_FLOOR = 0.88
 ECE_CEILING = 0.08
-"""Regression floors below the measured qwk 0.81 and ece 0.055 (seed noise on 225 test items)."""
+ACCURACY_FLOOR = 0.85
+"""Regression floors below the measured qwk 0.917, ece 0.060 and accuracy 0.902 (seed noise on
+225 test items: similar configs measured qwk 0.90-0.92 and ece 0.02-0.08)."""
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def metrics(tmp_path_factory):
 def test_grades_agree_with_the_truth(metrics):
     assert metrics["qwk"] >= QWK_FLOOR
     assert metrics["ece"] <= ECE_CEILING
-    assert metrics["accuracy"] > 0.7  # the majority class (A) is 0.44 of items
+    assert metrics["accuracy"] >= ACCURACY_FLOOR  # the majority class (A) is 0.42 of items
 
 
 def test_counterfeits_rank_above_authentic_items(metrics):

@@ -29,7 +29,7 @@ _BUILT: dict[Path, Path] = {}
 _BUILT_APP: dict[str, object] = {}
 
 
-def _train_and_register(home: Path, image_size: int, backbone: str, tta_hflip: bool) -> None:
+def _train_and_register(home: Path, image_size: int, backbone: str, tta: str) -> None:
     from serving.settings import load_settings
     from tests.pricing_data import fast_config, make_table
     from training.grader.config import GraderConfig
@@ -46,7 +46,7 @@ def _train_and_register(home: Path, image_size: int, backbone: str, tta_hflip: b
     assert problems == []
     config = GraderConfig(
         epochs=1, image_size=image_size, backbone=backbone, batch_items=8,
-        reference_bank_size=32, tta_hflip=tta_hflip,
+        reference_bank_size=32, tta=tta,
     )  # fmt: skip
     with tracked_run("grader", out=home / "runs" / "grader", config={}, settings=settings) as run:
         result = train_grader_model(config, data, home / "runs" / "grader" / "model")
@@ -65,7 +65,7 @@ def service_home(
     *,
     image_size: int = SIZE,
     backbone: str = "resnet10t_quarter",
-    tta_hflip: bool = False,
+    tta: str = "none",
 ) -> Path:
     """A REGRADE_HOME under `root` with tiny @champion models (built once per process).
 
@@ -76,7 +76,7 @@ def service_home(
     if root not in _BUILT:
         home = root / "home"
         home.mkdir(parents=True, exist_ok=True)
-        _train_and_register(home, image_size, backbone, tta_hflip)
+        _train_and_register(home, image_size, backbone, tta)
         _BUILT[root] = home
     return _BUILT[root]
 

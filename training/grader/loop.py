@@ -17,8 +17,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
 
-from models.grader.heads import GraderNet, decode, item_max, ordinal_nll
+from models.grader.heads import GraderNet, decode, item_max, ordinal_bound_nll, ordinal_nll
 from models.grader.preprocess import PreprocessConfig, normalize, train_augment
 from training.grader.config import GraderConfig
 from training.grader.data import PhotoSet
@@ -48,8 +49,26 @@ def batch_loss(
         # (noisy for views that happen to show no damage, hence a weight below the item loss)
         photo_target = target[item_index]
         photo_w = None if weight is None else weight[item_index]
-        photo_loss = ordinal_nll(out["score"], thresholds, photo_target, photo_w)
+        photo_nll = ordinal_bound_nll if config.photo_target == "bound" else ordinal_nll
+        photo_loss = photo_nll(out["score"], thresholds, photo_target, photo_w)
         loss = loss + config.photo_weight * photo_loss
+    if config.aux_weight > 0:
+        # a K-way classifier on the item's worst-case features (max over views) and per view
+        item_embedding = torch.zeros(
+            (n_items, out["embedding"].shape[1]), dtype=out["embedding"].dtype
+        ).scatter_reduce(
+            0,
+            item_index[:, None].expand_as(out["embedding"]),
+            out["embedding"],
+            reduce="amax",
+            include_self=False,
+        )
+        aux = F.cross_entropy(net.aux(item_embedding), target, weight=class_weight)
+        if config.photo_weight > 0:
+            aux = aux + config.photo_weight * F.cross_entropy(
+                net.aux(out["embedding"]), target[item_index], weight=class_weight
+            )
+        loss = loss + config.aux_weight * aux
     labelled = ~torch.isnan(counterfeit)
     if config.counterfeit_weight > 0 and labelled.any():
         cf_loss = F.binary_cross_entropy_with_logits(logit[labelled], counterfeit[labelled])
@@ -63,11 +82,38 @@ def batch_loss(
     return loss, score, logit
 
 
-AUGMENT_CHUNK = 4
-"""Photos sharing one draw of augmentation parameters (v2 transforms act per call): a trade of
-diversity for speed on a 2-core CPU."""
 CUTPOINT_LR_SCALE = 10.0
 """The ordinal cut points learn this much faster than the network (and have no decay)."""
+
+
+def ema_update(decay: float):
+    """Weight-average step for `AveragedModel`: an exponential moving average whose decay warms up
+    as `(1 + n) / (10 + n)` after `n` updates, up to `decay`, so a short run (a demo, a test)
+    is not averaged with its untrained start. Integer buffers (BatchNorm counters) are copied."""
+
+    @torch.no_grad()
+    def update(averaged: list, current: list, n_averaged: torch.Tensor) -> None:
+        n = float(n_averaged)
+        keep = min(decay, (1.0 + n) / (10.0 + n))
+        for avg, cur in zip(averaged, current, strict=True):
+            if avg.is_floating_point():
+                avg.lerp_(cur, 1.0 - keep)
+            else:
+                avg.copy_(cur)
+
+    return update
+
+
+def one_cycle(optimizer: torch.optim.Optimizer, total_steps: int):
+    """One-cycle schedule (20% warm-up) that also works for a handful of steps (tiny data)."""
+    if total_steps < 4:  # too short to warm up and anneal: a constant rate
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=[g["lr"] for g in optimizer.param_groups],
+        total_steps=total_steps,
+        pct_start=max(0.2, 2.0 / total_steps),
+    )
 
 
 def param_groups(net: GraderNet, config: GraderConfig) -> list[dict]:
@@ -128,16 +174,15 @@ def train_network(
         on_epoch: Called with (epoch, metrics) after every epoch.
     """
     gen = torch.Generator().manual_seed(config.seed)
+    ema = None
+    if config.ema_decay > 0:
+        ema = AveragedModel(net, multi_avg_fn=ema_update(config.ema_decay), use_buffers=True)
+    judged = net if ema is None else ema.module
     torch.manual_seed(config.seed)
-    augment = train_augment(prep)
+    augment = train_augment(prep, config.augment, gen)
     optimizer = torch.optim.AdamW(param_groups(net, config), lr=config.lr)
     steps_per_epoch = max(1, -(-len(train) // config.batch_items))
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=[g["lr"] for g in optimizer.param_groups],
-        total_steps=config.epochs * steps_per_epoch,
-        pct_start=0.2,
-    )
+    schedule = one_cycle(optimizer, config.epochs * steps_per_epoch)
     target = torch.as_tensor(train.items["target"].to_numpy().copy())
     fakes = torch.as_tensor(train.items["counterfeit"].to_numpy().copy(), dtype=torch.float32)
     counts = torch.bincount(target, minlength=3).float().clamp_min(1)
@@ -150,7 +195,7 @@ def train_network(
         order = torch.randperm(len(train), generator=gen).numpy()
         for chosen, rows, local in _batches(train, order, config.batch_items):
             images = train.images[torch.as_tensor(rows)]
-            x = torch.cat([augment(chunk) for chunk in images.split(AUGMENT_CHUNK)])
+            x = augment(images)
             loss, _, _ = batch_loss(
                 net, x, local, target[chosen], fakes[chosen], config, class_weight
             )
@@ -158,16 +203,20 @@ def train_network(
             loss.backward()
             optimizer.step()
             schedule.step()
+            if ema is not None:
+                ema.update_parameters(net)
             total += loss.item() * len(chosen)
             seen += len(chosen)
         record = {"train_loss": total / max(seen, 1), "epoch_s": time.perf_counter() - started}
         if len(val):
-            record["val_loss"], record["val_accuracy"] = evaluate_loss(net, val, prep, config)
+            record["val_loss"], record["val_accuracy"] = evaluate_loss(judged, val, prep, config)
             if record["val_loss"] < best_loss:
-                best_loss, best = record["val_loss"], copy.deepcopy(net.state_dict())
+                best_loss, best = record["val_loss"], copy.deepcopy(judged.state_dict())
         history.append(record)
         if on_epoch is not None:
             on_epoch(epoch, record)
+    if best is None and ema is not None:
+        best = ema.module.state_dict()
     if best is not None:
         net.load_state_dict(best)
     net.eval()

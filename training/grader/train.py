@@ -91,7 +91,12 @@ def train_grader_model(
     mean, std = fit_stats(train.images)
     prep = PreprocessConfig(image_size=int(data.images.shape[-1]), mean=mean, std=std)
     torch.manual_seed(config.seed)
-    net = GraderNet(config.backbone, n_classes=len(GRADES), pretrained_file=config.pretrained_file)
+    net = GraderNet(
+        config.backbone,
+        n_classes=len(GRADES),
+        pretrained_file=config.pretrained_file,
+        head=config.head,
+    )
     history = train_network(net, train, val, prep, config, on_epoch)
 
     supervised = train.has_counterfeit_labels and config.counterfeit_weight > 0
@@ -104,7 +109,7 @@ def train_grader_model(
         ),
         net=net,
         references=ReferenceBank({}),
-        tta_hflip=config.tta_hflip,
+        tta=config.tta,
     )
     predictor = GraderPredictor(artifact)
     artifact.references = _reference_bank(predictor, train, config)

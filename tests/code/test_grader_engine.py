@@ -1,0 +1,50 @@
+"""The grader's inference engines agree: ONNX Runtime (the default) and eager PyTorch give the
+same scores, counterfeit logits and patch embeddings, so the faster engine changes no answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.grader.engine import OUTPUTS, make_engine
+from models.grader.heads import GraderNet
+from models.grader.predictor import GraderPredictor
+from tests.code.conftest import TOY_SIZE
+from training.grader.config import GraderConfig
+from training.grader.train import train_grader_model
+
+
+@pytest.mark.parametrize("head", ["pooled", "spatial"])
+def test_engines_give_the_same_outputs(head):
+    torch.manual_seed(0)
+    net = GraderNet("resnet10t_quarter", head=head).eval()
+    x = torch.randn(5, 3, TOY_SIZE, TOY_SIZE)
+    eager = make_engine(net, TOY_SIZE, "torch")(x)
+    onnx = make_engine(net, TOY_SIZE, "onnxruntime")(x)
+    for key in OUTPUTS:
+        assert onnx[key].shape == eager[key].shape
+        assert torch.allclose(onnx[key], eager[key].float(), atol=1e-4), key
+    # any batch size runs through the exported graph
+    assert make_engine(net, TOY_SIZE, "onnxruntime")(x[:1])["score"].shape == (1,)
+    with pytest.raises(ValueError, match="unknown grader engine"):
+        make_engine(net, TOY_SIZE, "tensorrt")
+
+
+def test_predictions_do_not_depend_on_the_engine(toy, tmp_path):
+    from tests.code.conftest import TINY
+
+    _, data = toy
+    config = GraderConfig(epochs=1, tta="dihedral", **TINY)
+    model_dir = train_grader_model(config, data, tmp_path / "model").model_dir
+    test = data.subset("test")
+    fast = GraderPredictor.load(model_dir)
+    eager = GraderPredictor.load(model_dir, engine="torch")
+    assert fast.engine == "onnxruntime"
+    a = fast.predict_tensors(test.images, test.item_index, test.brands)
+    b = eager.predict_tensors(test.images, test.item_index, test.brands)
+    assert [r.grade for r in a] == [r.grade for r in b]
+    assert np.allclose([r.severity for r in a], [r.severity for r in b], atol=1e-4)
+    assert np.allclose(
+        [r.counterfeit.score for r in a], [r.counterfeit.score for r in b], atol=1e-4
+    )
