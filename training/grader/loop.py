@@ -4,8 +4,10 @@ Each batch holds `batch_items` items with all their photos. Photo severity score
 the maximum per item (one damaged view decides), and so are counterfeit logits; the grade loss is
 the cumulative-link negative log-likelihood, the counterfeit loss binary cross-entropy on the
 items that carry a label. With `photo_weight > 0` every view also gets both losses with its
-item's labels (a dense signal; the item loss reaches only the worst view). The state with the
-lowest validation loss is kept.
+item's labels (a dense signal; the item loss reaches only the worst view). With `aux_weight > 0`
+a K-way classifier on the same features adds cross-entropy (training only). With
+`ema_decay > 0` an exponential moving average of the weights is what gets validated; the
+validated state (averaged or raw) with the lowest validation loss is kept.
 """
 
 from __future__ import annotations
