@@ -2,7 +2,7 @@
 
 Generates `regrade data synth --items 1500 --seed 7` (3 views, 224 px), trains the default
 `GraderConfig` on its train split, calibrates on val and evaluates on test with the same code as
-`regrade train grader`. Takes several minutes on a 2-core CPU; run with `-m slow`. Asserted: the
+`regrade train grader`. Takes 12-17 minutes on a 2-core CPU; run with `-m slow`. Asserted: the
 counterfeit target (reached) and regression floors under the measured grade metrics; the issue's
 grade targets (not reached yet: qwk 0.917, ece 0.060, 55% answered without review at accuracy
 0.976, measured with the default config) run as a strict expected failure, so reaching them
@@ -19,7 +19,8 @@ from training.grader.data import load_photoset
 from training.grader.evaluate import evaluate_grader_model
 from training.grader.train import train_grader_model
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
+"""Synthesis, 120 epochs and evaluation take 12-17 minutes on one core: past the suite's 600 s."""
 
 TARGETS = {"qwk": 0.95, "ece": 0.03, "auto_accuracy": 0.97, "auto_coverage": 0.85}
 """The issue's grade targets; not reached yet (docs/grader.md), checked as expected failures."""
