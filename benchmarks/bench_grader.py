@@ -1,11 +1,11 @@
 """Grader inference speed: item images/s at batch 1 and 16, against the same timm model in plain
 eager PyTorch, and achieved FLOP/s as a share of a matmul peak measured in the same run.
 
-Variants: plain eager timm (the baseline); the predictor's two engines as served, with the
-one-class patch embeddings (`ours`: torch, channels_last + inference_mode; `ours_onnxruntime`:
-the default); and on the network's score alone, the model's test-time views, bf16 autocast and
-torch.compile. Each variant's severity scores are compared with fp32 eager so
-a speed-up that changes answers shows up.
+Variants: plain eager timm (the baseline; one timm model per ensemble member); the predictor's
+two engines as served, with the one-class patch embeddings (`ours`: torch, channels_last +
+inference_mode; `ours_onnxruntime`: the default); and on the network's score alone, the model's
+test-time views, bf16 autocast and torch.compile. Each variant's severity scores are compared
+with fp32 eager so a speed-up that changes answers shows up.
 
     .venv/bin/python benchmarks/bench_grader.py [--model MODEL_DIR] [--threads 2] [--seconds 3]
 """
@@ -24,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from models.grader.artifact import load_artifact
 from models.grader.backbones import DEFAULT_BACKBONE, backbone_spec
 from models.grader.engine import OnnxEngine, TorchEngine
-from models.grader.heads import GraderNet
+from models.grader.heads import GraderEnsemble, GraderNet
 from models.grader.preprocess import tta_views
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
@@ -57,13 +57,15 @@ def flops_per_image(net: torch.nn.Module, size: int) -> float:
     return float(counter.get_total_flops())
 
 
-def variants(net: GraderNet, baseline: torch.nn.Module, size: int, tta: str) -> dict[str, Fn]:
+def variants(
+    net: GraderNet | GraderEnsemble, baselines: list[torch.nn.Module], size: int, tta: str
+) -> dict[str, Fn]:
     """Name -> function from a normalised batch to severity scores (or logits for the baseline)."""
     cl = net.to(memory_format=torch.channels_last)
 
     def eager_timm(x):
         with torch.no_grad():
-            return baseline(x)[:, 0]
+            return torch.stack([baseline(x)[:, 0] for baseline in baselines]).mean(dim=0)
 
     eager = TorchEngine(net)  # the predictor's torch engine (patches included, as served)
 
@@ -128,12 +130,16 @@ def main() -> None:
             args.tta,
         )
     spec = backbone_spec(name)
-    baseline = timm.create_model(spec.arch, num_classes=3, **spec.kwargs).eval()
+    members = len(net.members) if isinstance(net, GraderEnsemble) else 1
+    baselines = [
+        timm.create_model(spec.arch, num_classes=3, **spec.kwargs).eval() for _ in range(members)
+    ]
     peak = matmul_peak(args.seconds)
     flops = flops_per_image(net, size)
-    print(f"backbone {name} at {size}px, {args.threads} threads; {flops / 1e6:.1f} MFLOP/image; "
+    print(f"backbone {name} x {members} at {size}px, {args.threads} threads; "
+          f"{flops / 1e6:.1f} MFLOP/image; "
           f"matmul peak {peak / 1e9:.1f} GFLOP/s")  # fmt: skip
-    fns = variants(net, baseline, size, tta)
+    fns = variants(net, baselines, size, tta)
     probe = torch.randn(16, 3, size, size)
     reference = fns["ours"](probe)
     diffs = {key: (fn(probe) - reference).abs().max() for key, fn in fns.items()}

@@ -2,7 +2,7 @@
 
 config.json            backbone, label map, preprocessing, calibration, counterfeit settings,
                        metrics, provenance
-weights.safetensors    the network's state dict
+weights.safetensors    the network's state dict (an ensemble's members under `members.K.`)
 references.safetensors the one-class reference banks (brand names listed in config.json)
 """
 
@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from features.schema import GRADES
 from models.grader.calibration import Calibration
 from models.grader.counterfeit import ReferenceBank
-from models.grader.heads import GraderNet
+from models.grader.heads import GraderEnsemble, GraderNet
 from models.grader.preprocess import PreprocessConfig
 
 FORMAT = "regrade-grader/1"
@@ -52,7 +52,7 @@ class GraderArtifact:
     preprocess: PreprocessConfig
     calibration: Calibration
     counterfeit: CounterfeitConfig
-    net: GraderNet
+    net: GraderNet | GraderEnsemble
     references: ReferenceBank
     labels: tuple[str, ...] = GRADES
     tta: str = "hflip"
@@ -72,6 +72,7 @@ def save_artifact(artifact: GraderArtifact, model_dir: Path | str) -> Path:
         "format": FORMAT,
         "backbone": artifact.backbone,
         "head": artifact.net.head,
+        "members": len(artifact.net.members) if isinstance(artifact.net, GraderEnsemble) else 1,
         "labels": list(artifact.labels),
         "preprocess": artifact.preprocess.to_dict(),
         "calibration": artifact.calibration.to_dict(),
@@ -97,9 +98,13 @@ def load_artifact(model_dir: Path | str) -> GraderArtifact:
     config = json.loads(path.read_text())
     if config.get("format") != FORMAT:
         raise ValueError(f"{path}: format {config.get('format')!r}, expected {FORMAT!r}")
-    net = GraderNet(
-        config["backbone"], n_classes=len(config["labels"]), head=config.get("head", "pooled")
-    )
+    members = [
+        GraderNet(
+            config["backbone"], n_classes=len(config["labels"]), head=config.get("head", "pooled")
+        )
+        for _ in range(int(config.get("members", 1)))
+    ]
+    net = members[0] if len(members) == 1 else GraderEnsemble(members)
     net.load_state_dict(load_file(str(model_dir / WEIGHTS)))
     net.eval()
     fake = dict(config["counterfeit"])

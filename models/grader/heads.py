@@ -146,6 +146,10 @@ class GraderNet(nn.Module):
                 nn.Conv2d(SPATIAL_HIDDEN, 1, 1),
             )
 
+    def thresholds(self) -> torch.Tensor:
+        """The grade cut points on this network's severity score."""
+        return self.grade.thresholds()
+
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled embedding `[N, 2C]` (mean and max over space: damage is local) and the mid map."""
         mid, last = self.backbone(x)
@@ -177,3 +181,43 @@ class GraderNet(nn.Module):
             patch = torch.cat([mid, up], dim=1).flatten(2).transpose(1, 2)
             out["patches"] = F.normalize(patch, dim=-1)
         return out
+
+
+class GraderEnsemble(nn.Module):
+    """Several `GraderNet`s (trained from different seeds) answering as one network.
+
+    Each member's severity is put on a common scale on which its own first and last cut points
+    sit at 0 and 1, and the ensemble's severity is the mean of these: monotone in every member's
+    score, so a worse-looking photo still never gets a better grade. Counterfeit logits are
+    averaged; embeddings and PatchCore patches come from the first member (the one-class
+    references are fitted on them).
+
+    Args:
+        members: Trained networks with the same head.
+    """
+
+    def __init__(self, members: list[GraderNet]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        self.head = members[0].head
+
+    def thresholds(self) -> torch.Tensor:
+        """Cut points on the common scale: the first at 0, the last at 1, evenly between."""
+        n_cuts = len(self.members[0].thresholds())
+        return torch.linspace(0.0, 1.0, n_cuts)
+
+    def forward(self, x: torch.Tensor, *, with_patches: bool = False) -> dict[str, torch.Tensor]:
+        """Per-photo outputs, as `GraderNet.forward`."""
+        scores, logits, first = [], [], None
+        for k, member in enumerate(self.members):
+            out = member(x, with_patches=with_patches and k == 0)
+            cuts = member.thresholds()
+            scores.append((out["score"] - cuts[0]) / (cuts[-1] - cuts[0]))
+            logits.append(out["counterfeit"])
+            first = first if first is not None else out
+        result = dict(first)
+        result["score"] = torch.stack(scores).mean(dim=0)
+        result["counterfeit"] = torch.stack(logits).mean(dim=0)
+        return result

@@ -107,7 +107,7 @@ def train_grader(
         "grader", out=run_out, config={**cfg.to_dict(), "data": str(root)}, settings=settings
     ) as run:
         with progress_bar("training the grader") as bar:
-            task = bar.add_task("training the grader", total=cfg.epochs)
+            task = bar.add_task("training the grader", total=cfg.epochs * cfg.members)
 
             def on_epoch(epoch: int, metrics: dict) -> None:
                 run.log_metrics(metrics, step=epoch)

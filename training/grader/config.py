@@ -28,7 +28,9 @@ class GraderConfig:
     """Every setting of a grader training run (saved with the run and in MLflow params).
 
     Attributes:
-        epochs: Passes over the training items.
+        epochs: Passes over the training items (per ensemble member).
+        members: Networks trained from seeds `seed, seed + 1, ...` and averaged (see
+            `models.grader.heads.GraderEnsemble`); 1 trains a single network.
         image_size: Side of the square network input, pixels.
         backbone: Backbone name (see models.grader.backbones).
         head: Grade head, `pooled` or `spatial` (see `models.grader.heads.HEADS`).
@@ -59,6 +61,7 @@ class GraderConfig:
     """
 
     epochs: int = 120
+    members: int = 1
     image_size: int = 64
     backbone: str = DEFAULT_BACKBONE
     head: str = "pooled"
@@ -115,6 +118,10 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> GraderConfi
         for name, allowed in CHOICES.items()
         if (value := getattr(config, name)) not in allowed
     ]
+    if not isinstance(config.members, int) or config.members < 1:
+        problems.append(
+            Problem(where, f"setting 'members' must be 1 or more, not {config.members!r}")
+        )
     if problems:
         raise DataError(problems)
     return config

@@ -7,7 +7,7 @@ tracking server, so tests call it directly on tiny data.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from features.schema import GRADES
 from models.grader.artifact import CounterfeitConfig, GraderArtifact, save_artifact
 from models.grader.calibration import fit_calibration
 from models.grader.counterfeit import ReferenceBank, fit_threshold
-from models.grader.heads import GraderNet
+from models.grader.heads import GraderEnsemble, GraderNet
 from models.grader.predictor import GraderPredictor
 from models.grader.preprocess import PreprocessConfig, fit_stats
 from training.grader.config import GraderConfig
@@ -68,6 +68,17 @@ def _item_scores(predictor: GraderPredictor, data: PhotoSet) -> dict[str, np.nda
     return result
 
 
+def _member_hook(on_epoch: EpochHook | None, member: int, config: GraderConfig):
+    """Report member `member`'s epochs as steps `member * epochs + epoch` of one run."""
+    if on_epoch is None or config.members == 1:
+        return on_epoch
+
+    def hook(epoch: int, metrics: dict[str, float]) -> None:
+        on_epoch(member * config.epochs + epoch, {**metrics, "member": float(member)})
+
+    return hook
+
+
 def train_grader_model(
     config: GraderConfig,
     data: PhotoSet,
@@ -90,14 +101,22 @@ def train_grader_model(
         raise ValueError("the grader needs items in both the train and the val split")
     mean, std = fit_stats(train.images)
     prep = PreprocessConfig(image_size=int(data.images.shape[-1]), mean=mean, std=std)
-    torch.manual_seed(config.seed)
-    net = GraderNet(
-        config.backbone,
-        n_classes=len(GRADES),
-        pretrained_file=config.pretrained_file,
-        head=config.head,
-    )
-    history = train_network(net, train, val, prep, config, on_epoch)
+    members, history = [], []
+    for k in range(config.members):
+        # member k: its own seed for weights, shuffling and augmentation; the same data
+        member_config = replace(config, seed=config.seed + k)
+        torch.manual_seed(member_config.seed)
+        member = GraderNet(
+            config.backbone,
+            n_classes=len(GRADES),
+            pretrained_file=config.pretrained_file,
+            head=config.head,
+        )
+        history += train_network(
+            member, train, val, prep, member_config, _member_hook(on_epoch, k, config)
+        )
+        members.append(member)
+    net = members[0] if len(members) == 1 else GraderEnsemble(members)
 
     supervised = train.has_counterfeit_labels and config.counterfeit_weight > 0
     artifact = GraderArtifact(
@@ -116,7 +135,7 @@ def train_grader_model(
 
     scores = _item_scores(predictor, val)
     target = val.items["target"].to_numpy()
-    thresholds = net.grade.thresholds().detach().double().numpy()
+    thresholds = net.thresholds().detach().double().numpy()
     artifact.calibration = fit_calibration(
         scores["score"], target, thresholds, target_accuracy=config.target_accuracy
     )
@@ -139,6 +158,7 @@ def train_grader_model(
         "val_items": len(val),
         "train_photos": len(train.images),
         "epochs": config.epochs,
+        "members": config.members,
     }
     artifact.metrics = dict(val_metrics)
     save_artifact(artifact, model_dir)

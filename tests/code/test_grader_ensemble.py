@@ -1,0 +1,107 @@
+"""A grader ensemble (`members` > 1) answers as one network: members trained from their own
+seeds, severities averaged on a common scale (monotone in every member), saved and loaded as one
+artifact, the same under either inference engine."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from features.problems import DataError
+from models.grader.engine import OUTPUTS, make_engine
+from models.grader.heads import GraderEnsemble, GraderNet
+from models.grader.predictor import GraderPredictor
+from tests.code.conftest import TINY, TOY_SIZE
+from training.grader.config import GraderConfig, load_config
+from training.grader.train import train_grader_model
+
+
+def _members(n=3):
+    nets = []
+    for seed in range(n):
+        torch.manual_seed(seed)
+        net = GraderNet("resnet10t_quarter").eval()
+        with torch.no_grad():  # distinct cut points, so the common scale matters
+            net.grade.first.fill_(-1.0 - seed)
+            net.grade.gaps.fill_(1.0 + seed)
+        nets.append(net)
+    return nets
+
+
+def test_ensemble_averages_member_severities_on_their_own_cut_points():
+    nets = _members()
+    ensemble = GraderEnsemble(nets).eval()
+    x = torch.randn(4, 3, TOY_SIZE, TOY_SIZE)
+    with torch.no_grad():
+        out = ensemble(x, with_patches=True)
+        parts = [net(x, with_patches=True) for net in nets]
+    expected = torch.stack(
+        [(p["score"] - n.thresholds()[0]) / (n.thresholds()[-1] - n.thresholds()[0])
+         for p, n in zip(parts, nets, strict=True)]
+    ).mean(0)  # fmt: skip
+    assert torch.allclose(out["score"], expected, atol=1e-6)
+    logits = torch.stack([p["counterfeit"] for p in parts])
+    assert torch.allclose(out["counterfeit"], logits.mean(0))
+    # one-class patches and embeddings are the first member's
+    assert torch.equal(out["patches"], parts[0]["patches"])
+    assert torch.equal(out["embedding"], parts[0]["embedding"])
+    # a member at its first (last) cut point sits at 0 (1) on the common scale
+    assert ensemble.thresholds().tolist() == [0.0, 1.0]
+
+
+def test_ensemble_severity_is_monotone_in_every_member():
+    nets = _members()
+    ensemble = GraderEnsemble(nets).eval()
+    x = torch.randn(6, 3, TOY_SIZE, TOY_SIZE)
+    with torch.no_grad():
+        before = ensemble(x)["score"]
+        nets[1].grade.score.bias += 0.5  # one member finds every photo worse
+        after = ensemble(x)["score"]
+    assert (after > before).all()
+
+
+def test_engines_agree_on_an_ensemble():
+    ensemble = GraderEnsemble(_members(2)).eval()
+    x = torch.randn(5, 3, TOY_SIZE, TOY_SIZE)
+    eager = make_engine(ensemble, TOY_SIZE, "torch")(x)
+    onnx = make_engine(ensemble, TOY_SIZE, "onnxruntime")(x)
+    for key in OUTPUTS:
+        assert torch.allclose(onnx[key], eager[key].float(), atol=1e-4), key
+
+
+def test_trained_ensemble_round_trips_and_its_members_differ(toy, tmp_path):
+    _, data = toy
+    history = []
+    config = GraderConfig(epochs=2, members=2, **TINY)
+    result = train_grader_model(
+        config, data, tmp_path / "model", on_epoch=lambda e, r: history.append((e, r["member"]))
+    )
+    # each member's epochs are reported as steps of one run
+    assert history == [(1, 0.0), (2, 0.0), (3, 1.0), (4, 1.0)]
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert saved["members"] == 2 and saved["info"]["members"] == 2
+    loaded = GraderPredictor.load(result.model_dir, engine="torch")
+    assert isinstance(loaded.net, GraderEnsemble) and len(loaded.net.members) == 2
+    a, b = (m.state_dict() for m in loaded.net.members)
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+    # member 0 is exactly the single network the same seed trains
+    single = train_grader_model(GraderConfig(epochs=2, **TINY), data, tmp_path / "single")
+    one = GraderPredictor.load(single.model_dir, engine="torch").net.state_dict()
+    assert all(torch.equal(one[k], a[k]) for k in one)
+    test = data.subset("test")
+    fresh = GraderPredictor.load(result.model_dir).predict_tensors(
+        test.images, test.item_index, test.brands
+    )
+    probs = np.array([list(r.probabilities.values()) for r in fresh])
+    assert np.allclose(probs.sum(1), 1.0)
+    assert all(r.severity == max(p.severity for p in r.photos) for r in fresh)
+
+
+def test_members_must_be_positive(tmp_path):
+    path = tmp_path / "grader.toml"
+    path.write_text("members = 0\n")
+    with pytest.raises(DataError, match="members"):
+        load_config(path)
