@@ -95,9 +95,10 @@ def ensure_models(settings: Settings, sample: Path, sales: Path, config: DemoCon
     if version:
         out.print(f"grader: reusing regrade-grader version {version} (@champion)")
     else:
-        # a few epochs only: mirror-and-brightness augmentation learns faster than the default's
+        # a few epochs of one network (not the default three): mirror-and-brightness
+        # augmentation learns faster than the default's
         settings_file = settings.home / "demo-grader.toml"
-        settings_file.write_text('[grader]\naugment = "light"\n')
+        settings_file.write_text('[grader]\naugment = "light"\nmembers = 1\n')
         train_grader(
             data=sample,
             epochs=config.grader_epochs,

@@ -75,7 +75,7 @@ def test_engines_agree_on_an_ensemble():
 def test_trained_ensemble_round_trips_and_its_members_differ(toy, tmp_path):
     _, data = toy
     history = []
-    config = GraderConfig(epochs=2, members=2, **TINY)
+    config = GraderConfig(epochs=2, **{**TINY, "members": 2})
     result = train_grader_model(
         config, data, tmp_path / "model", on_epoch=lambda e, r: history.append((e, r["member"]))
     )

@@ -43,7 +43,7 @@ def _train(tmp_path: Path, n_items: int, epochs: int, backbone: str) -> GraderPr
     data, _ = load_photoset(tmp_path / "photos", SIZE)
     config = GraderConfig(
         epochs=epochs, image_size=SIZE, backbone=backbone, batch_items=16,
-        reference_bank_size=64, threads=1, augment="light",
+        reference_bank_size=64, threads=1, augment="light", members=1,
     )  # fmt: skip
     result = train_grader_model(config, data, tmp_path / "model")
     return GraderPredictor.load(result.model_dir)

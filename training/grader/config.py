@@ -61,7 +61,7 @@ class GraderConfig:
     """
 
     epochs: int = 120
-    members: int = 1
+    members: int = 3
     image_size: int = 64
     backbone: str = DEFAULT_BACKBONE
     head: str = "pooled"
