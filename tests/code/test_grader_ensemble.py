@@ -5,6 +5,7 @@ artifact, the same under either inference engine."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from models.grader.heads import GraderEnsemble, GraderNet
 from models.grader.predictor import GraderPredictor
 from tests.code.conftest import TINY, TOY_SIZE
 from training.grader.config import GraderConfig, load_config
-from training.grader.train import train_grader_model
+from training.grader.train import member_workers, train_grader_model
 
 
 def _members(n=3):
@@ -100,8 +101,32 @@ def test_trained_ensemble_round_trips_and_its_members_differ(toy, tmp_path):
     assert all(r.severity == max(p.severity for p in r.photos) for r in fresh)
 
 
-def test_members_must_be_positive(tmp_path):
+def test_members_trained_in_worker_processes_are_the_same(toy, tmp_path):
+    _, data = toy
+    steps = []
+    config = GraderConfig(epochs=2, **{**TINY, "members": 2, "workers": 2})
+    assert member_workers(config) == 2
+    side_by_side = train_grader_model(
+        config, data, tmp_path / "pool", on_epoch=lambda e, r: steps.append(e)
+    )
+    one_by_one = train_grader_model(replace(config, workers=1), data, tmp_path / "loop")
+    a = GraderPredictor.load(side_by_side.model_dir, engine="torch").net.state_dict()
+    b = GraderPredictor.load(one_by_one.model_dir, engine="torch").net.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert steps == [1, 2, 3, 4]  # every member's epochs still reach the hook, in order
+    assert len(side_by_side.history) == 4
+
+
+def test_worker_count_follows_members_and_cpus():
+    assert member_workers(GraderConfig(members=1)) == 1
+    assert member_workers(GraderConfig(members=3, workers=8)) == 3
+    assert member_workers(GraderConfig(members=3, workers=1)) == 1
+    assert 1 <= member_workers(GraderConfig(members=3)) <= 3
+
+
+@pytest.mark.parametrize("text", ["members = 0", "workers = -1"])
+def test_members_and_workers_are_checked(tmp_path, text):
     path = tmp_path / "grader.toml"
-    path.write_text("members = 0\n")
-    with pytest.raises(DataError, match="members"):
+    path.write_text(text + "\n")
+    with pytest.raises(DataError, match=text.split()[0]):
         load_config(path)

@@ -6,7 +6,10 @@ tracking server, so tests call it directly on tiny data.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -79,6 +82,77 @@ def _member_hook(on_epoch: EpochHook | None, member: int, config: GraderConfig):
     return hook
 
 
+def _train_member(
+    config: GraderConfig,
+    member: int,
+    train: PhotoSet,
+    val: PhotoSet,
+    prep: PreprocessConfig,
+    on_epoch: EpochHook | None = None,
+) -> tuple[GraderNet, list[dict[str, float]]]:
+    """Member `member` of the ensemble: its own seed for weights, shuffling and augmentation."""
+    torch.set_num_threads(config.threads)
+    member_config = replace(config, seed=config.seed + member)
+    torch.manual_seed(member_config.seed)
+    net = GraderNet(
+        config.backbone,
+        n_classes=len(GRADES),
+        pretrained_file=config.pretrained_file,
+        head=config.head,
+    )
+    history = train_network(
+        net, train, val, prep, member_config, _member_hook(on_epoch, member, config)
+    )
+    return net, history
+
+
+def _train_member_state(*args) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
+    """`_train_member` in a worker process: the weights and history go back to the parent."""
+    net, history = _train_member(*args)
+    return net.state_dict(), history
+
+
+def member_workers(config: GraderConfig) -> int:
+    """Processes that train members side by side: `workers`, or with 0 one per member up to the
+    CPUs this process may use divided by `threads`."""
+    if config.workers > 0:
+        return min(config.workers, config.members)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(config.members, (cpus or 1) // max(config.threads, 1)))
+
+
+def _train_members(config, train, val, prep, on_epoch):
+    """Train the ensemble's members, in worker processes when more than one may run at once.
+
+    Each member is seeded alone, so the weights are the same either way. With workers, a
+    member's epochs are reported when it finishes (in member order), not as they happen.
+    """
+    workers = member_workers(config)
+    if workers == 1:
+        trained = [
+            _train_member(config, k, train, val, prep, on_epoch) for k in range(config.members)
+        ]
+        return [net for net, _ in trained], [r for _, h in trained for r in h]
+    context = multiprocessing.get_context("spawn")  # no forked torch thread pools
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        jobs = [
+            pool.submit(_train_member_state, config, k, train, val, prep)
+            for k in range(config.members)
+        ]
+        members, history = [], []
+        for k, job in enumerate(jobs):
+            state, member_history = job.result()
+            net = GraderNet(config.backbone, n_classes=len(GRADES), head=config.head)
+            net.load_state_dict(state)
+            members.append(net.eval())
+            hook = _member_hook(on_epoch, k, config)
+            for epoch, record in enumerate(member_history, start=1):
+                if hook is not None:
+                    hook(epoch, record)
+            history += member_history
+    return members, history
+
+
 def train_grader_model(
     config: GraderConfig,
     data: PhotoSet,
@@ -101,21 +175,7 @@ def train_grader_model(
         raise ValueError("the grader needs items in both the train and the val split")
     mean, std = fit_stats(train.images)
     prep = PreprocessConfig(image_size=int(data.images.shape[-1]), mean=mean, std=std)
-    members, history = [], []
-    for k in range(config.members):
-        # member k: its own seed for weights, shuffling and augmentation; the same data
-        member_config = replace(config, seed=config.seed + k)
-        torch.manual_seed(member_config.seed)
-        member = GraderNet(
-            config.backbone,
-            n_classes=len(GRADES),
-            pretrained_file=config.pretrained_file,
-            head=config.head,
-        )
-        history += train_network(
-            member, train, val, prep, member_config, _member_hook(on_epoch, k, config)
-        )
-        members.append(member)
+    members, history = _train_members(config, train, val, prep, on_epoch)
     net = members[0] if len(members) == 1 else GraderEnsemble(members)
 
     supervised = train.has_counterfeit_labels and config.counterfeit_weight > 0
