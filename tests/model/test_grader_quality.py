@@ -19,8 +19,9 @@ from training.grader.data import load_photoset
 from training.grader.evaluate import evaluate_grader_model
 from training.grader.train import train_grader_model
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
-"""Synthesis, 120 epochs and evaluation take 12-17 minutes on one core: past the suite's 600 s."""
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(5400)]
+"""Synthesis, three members of 120 epochs (two at a time on 2 cores) and evaluation take about
+50 minutes on a 2-core CPU: past the suite's 600 s."""
 
 TARGETS = {"qwk": 0.95, "ece": 0.03, "auto_accuracy": 0.97, "auto_coverage": 0.85}
 """The issue's grade targets; not reached yet (docs/grader.md), checked as expected failures."""
