@@ -59,7 +59,9 @@ class GraderConfig:
         pretrained_file: Local backbone weights to start from.
         threads: Torch CPU threads (1 measured 4x faster than 2 on the shared 2-core machine).
         workers: Processes that train ensemble members side by side (each with `threads`);
-            0 picks one per member, up to the usable CPUs divided by `threads`.
+            0 picks one per member, up to the usable CPUs divided by `threads`. The workers
+            are spawned: a script that calls `train_grader_model` with more than one needs the
+            usual `if __name__ == "__main__":` guard (the `regrade` command has it).
     """
 
     epochs: int = 120
