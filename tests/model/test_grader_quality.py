@@ -1,12 +1,12 @@
 """Quality targets of the default grader config on the issue's synthetic set (`slow`).
 
 Generates `regrade data synth --items 1500 --seed 7` (3 views, 224 px), trains the default
-`GraderConfig` (an ensemble of three networks) on its train split, calibrates on val and
-evaluates on test with the same code as `regrade train grader`. Takes about 50 minutes on a 2-core
+`GraderConfig` (an ensemble of three networks at 96 px) on its train split, calibrates on val and
+evaluates on test with the same code as `regrade train grader`. Takes about 90 minutes on a 2-core
 CPU; run with `-m slow`. Asserted: the counterfeit target (reached) and regression floors under
-the measured grade metrics; the issue's grade targets (not reached yet: qwk 0.928, ece 0.038,
-80% answered without review at accuracy 0.950, measured with the default config) run as a strict
-expected failure, so reaching them shows up.
+the measured grade metrics; the issue's grade targets (ece reached, 0.028, with little margin;
+not reached yet: qwk 0.930, 80% answered without review at accuracy 0.967, measured with the
+default config) run together as a strict expected failure, so reaching them shows up.
 """
 
 from __future__ import annotations
@@ -19,19 +19,20 @@ from training.grader.data import load_photoset
 from training.grader.evaluate import evaluate_grader_model
 from training.grader.train import train_grader_model
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(5400)]
-"""Synthesis, three members of 120 epochs (two at a time on 2 cores) and evaluation take about
-50 minutes on a 2-core CPU: past the suite's 600 s."""
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(9000)]
+"""Synthesis, three members of 120 epochs at 96 px (two at a time on 2 cores) and evaluation take
+about 90 minutes on a 2-core CPU: past the suite's 600 s."""
 
 TARGETS = {"qwk": 0.95, "ece": 0.03, "auto_accuracy": 0.97, "auto_coverage": 0.85}
-"""The issue's grade targets; not reached yet (docs/grader.md), checked as expected failures."""
+"""The issue's grade targets; not all reached yet (docs/grader.md), checked as expected failures."""
 COUNTERFEIT_AUROC_TARGET = 0.97
-"""Reached (0.982 measured)."""
-QWK_FLOOR = 0.88
-ECE_CEILING = 0.08
-ACCURACY_FLOOR = 0.85
-"""Regression floors below the measured qwk 0.928, ece 0.038 and accuracy 0.916 (seed noise on
-225 test items: single networks of the same config measured qwk 0.89-0.92 and ece 0.02-0.08)."""
+"""Reached (1.000 measured)."""
+QWK_FLOOR = 0.90
+ECE_CEILING = 0.06
+ACCURACY_FLOOR = 0.89
+"""Regression floors below the measured qwk 0.930, ece 0.028 and accuracy 0.920 (seed noise on
+225 test items: single 96 px networks of the same config measured qwk 0.922-0.932, accuracy
+0.911-0.920 and ece 0.029-0.043)."""
 
 
 @pytest.fixture(scope="module")

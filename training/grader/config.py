@@ -66,7 +66,7 @@ class GraderConfig:
 
     epochs: int = 120
     members: int = 3
-    image_size: int = 64
+    image_size: int = 96
     backbone: str = DEFAULT_BACKBONE
     head: str = "pooled"
     batch_items: int = 24
