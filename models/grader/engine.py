@@ -58,17 +58,24 @@ class OnnxEngine:
         import onnxruntime as ort
 
         buf = io.BytesIO()
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
-            torch.onnx.export(
-                _Outputs(net.eval()),
-                (torch.zeros(1, 3, image_size, image_size),),
-                buf,
-                dynamo=False,
-                input_names=["x"],
-                output_names=list(OUTPUTS),
-                dynamic_axes={"x": {0: "n"}, **{key: {0: "n"} for key in OUTPUTS}},
-            )
+        modes = {module: module.training for module in net.modules()}
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
+                # The exporter puts the wrapper back in its own mode afterwards, recursively:
+                # the wrapper is created in eval mode so the network is not switched to training.
+                torch.onnx.export(
+                    _Outputs(net).eval(),
+                    (torch.zeros(1, 3, image_size, image_size),),
+                    buf,
+                    dynamo=False,
+                    input_names=["x"],
+                    output_names=list(OUTPUTS),
+                    dynamic_axes={"x": {0: "n"}, **{key: {0: "n"} for key in OUTPUTS}},
+                )
+        finally:
+            for module, training in modes.items():
+                module.training = training
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1

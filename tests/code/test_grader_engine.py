@@ -31,6 +31,19 @@ def test_engines_give_the_same_outputs(head):
         make_engine(net, TOY_SIZE, "tensorrt")
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_exporting_leaves_the_network_as_it_was(training):
+    """The ONNX export runs the network in eval mode and hands it back in its own mode: a
+    network left in training mode would answer with batch statistics and overwrite its
+    BatchNorm running statistics at every later eager call."""
+    torch.manual_seed(0)
+    net = GraderNet("resnet10t_quarter").train(training)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    make_engine(net, TOY_SIZE, "onnxruntime")
+    assert all(m.training == training for m in net.modules())
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
 def test_predictions_do_not_depend_on_the_engine(toy, tmp_path):
     from tests.code.conftest import TINY
 
