@@ -62,10 +62,8 @@ class OnnxEngine:
         try:
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
-                # The exporter puts the wrapper back in its own mode afterwards, recursively:
-                # the wrapper is created in eval mode so the network is not switched to training.
                 torch.onnx.export(
-                    _Outputs(net).eval(),
+                    _Outputs(net),
                     (torch.zeros(1, 3, image_size, image_size),),
                     buf,
                     dynamo=False,
@@ -74,6 +72,8 @@ class OnnxEngine:
                     dynamic_axes={"x": {0: "n"}, **{key: {0: "n"} for key in OUTPUTS}},
                 )
         finally:
+            # The exporter traces in eval mode, then sets the wrapper's own mode (training, for a
+            # fresh module) on every module below it: put each module back as it was.
             for module, training in modes.items():
                 module.training = training
         options = ort.SessionOptions()
