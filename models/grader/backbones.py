@@ -4,6 +4,11 @@ One registry maps short names to a timm architecture plus constructor arguments 
 widths for a 2-core CPU); any other name is passed to `timm.create_model` as is. The network is
 built with `features_only=True` so the grader can use the last two stages: the deepest for the
 grade and counterfeit heads, both for PatchCore-style patch embeddings.
+
+A spec may fold each `s x s` block of pixels into channels before the network (space to depth,
+as TResNet's stem does): a photo of side `s * n` then costs about what side `n` costs (only the
+first convolution sees `s * s` times the channels) while fine detail such as thin scratches and
+tear fibres is kept instead of being averaged away by the resize.
 """
 
 from __future__ import annotations
@@ -26,12 +31,17 @@ class BackboneSpec:
 
     arch: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    space_to_depth: int = 1
+    """Side of the pixel blocks folded into channels before the network (1: none)."""
 
 
 BACKBONES: dict[str, BackboneSpec] = {
     "resnet10t_half": BackboneSpec("resnet10t", {"channels": (32, 64, 128, 256), "stem_width": 16}),
     "resnet10t_quarter": BackboneSpec(
         "resnet10t", {"channels": (16, 32, 64, 128), "stem_width": 8}
+    ),
+    "resnet10t_half_s2d": BackboneSpec(
+        "resnet10t", {"channels": (32, 64, 128, 256), "stem_width": 16}, space_to_depth=2
     ),
     "resnet14t_half": BackboneSpec("resnet14t", {"channels": (32, 64, 128, 256), "stem_width": 16}),
     "resnet10t": BackboneSpec("resnet10t"),
@@ -53,6 +63,25 @@ def backbone_spec(name: str) -> BackboneSpec:
     return BackboneSpec(name)
 
 
+class SpaceToDepth(nn.Module):
+    """Fold `factor x factor` pixel blocks into channels, then run `model`.
+
+    Args:
+        model: A timm `features_only` network built for `3 * factor**2` input channels.
+        factor: Block side.
+    """
+
+    def __init__(self, model: nn.Module, factor: int):
+        super().__init__()
+        self.unshuffle = nn.PixelUnshuffle(factor)
+        self.model = model
+        self.feature_info = model.feature_info
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The wrapped network's feature maps for photos `[N, C, S, S]` (S divisible by factor)."""
+        return self.model(self.unshuffle(x))
+
+
 def create_backbone(
     name: str, *, in_chans: int = 3, pretrained_file: Path | str | None = None
 ) -> nn.Module:
@@ -66,21 +95,23 @@ def create_backbone(
             downloaded.
 
     Returns:
-        A timm `features_only` module; `module(x)` gives a list of two maps, `[N, C_i, H_i, W_i]`,
-        and `module.feature_info.channels()` their widths.
+        A timm `features_only` module (wrapped in `SpaceToDepth` when the spec folds pixels);
+        `module(x)` gives a list of two maps, `[N, C_i, H_i, W_i]`, and
+        `module.feature_info.channels()` their widths.
     """
     spec = backbone_spec(name)
+    factor = spec.space_to_depth
     model = timm.create_model(
         spec.arch,
         pretrained=False,
         features_only=True,
         out_indices=(-2, -1),
-        in_chans=in_chans,
+        in_chans=in_chans * factor * factor,
         **spec.kwargs,
     )
     if pretrained_file is not None:
         load_pretrained(model, Path(pretrained_file))
-    return model
+    return model if factor == 1 else SpaceToDepth(model, factor)
 
 
 def load_pretrained(model: nn.Module, path: Path) -> int:

@@ -15,10 +15,17 @@ from training.grader.config import GraderConfig
 from training.grader.train import train_grader_model
 
 
-@pytest.mark.parametrize("head", ["pooled", "spatial"])
-def test_engines_give_the_same_outputs(head):
+@pytest.mark.parametrize(
+    "head,backbone",
+    [
+        ("pooled", "resnet10t_quarter"),
+        ("spatial", "resnet10t_quarter"),
+        ("pooled", "resnet10t_half_s2d"),
+    ],
+)
+def test_engines_give_the_same_outputs(head, backbone):
     torch.manual_seed(0)
-    net = GraderNet("resnet10t_quarter", head=head).eval()
+    net = GraderNet(backbone, head=head).eval()
     x = torch.randn(5, 3, TOY_SIZE, TOY_SIZE)
     eager = make_engine(net, TOY_SIZE, "torch")(x)
     onnx = make_engine(net, TOY_SIZE, "onnxruntime")(x)

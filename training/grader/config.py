@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from features.problems import DataError, Problem
-from models.grader.backbones import DEFAULT_BACKBONE
+from models.grader.backbones import DEFAULT_BACKBONE, backbone_spec
 from models.grader.heads import HEADS
 from models.grader.preprocess import AUGMENTATIONS, TTA_KINDS
 
@@ -127,6 +127,20 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> GraderConfi
         problems.append(
             Problem(
                 where, f"setting 'workers' must be 0 (automatic) or more, not {config.workers!r}"
+            )
+        )
+    try:
+        block = backbone_spec(config.backbone).space_to_depth
+    except ValueError as exc:
+        problems.append(Problem(where, f"setting 'backbone': {exc}"))
+        block = 1
+    if config.image_size % block:
+        problems.append(
+            Problem(
+                where,
+                f"setting 'image_size' must be a multiple of {block} for backbone "
+                f"{config.backbone!r} (it folds {block}x{block} pixel blocks), "
+                f"not {config.image_size}",
             )
         )
     if not isinstance(config.members, int) or config.members < 1:
