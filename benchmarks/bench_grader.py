@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import timm
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from models.grader.artifact import load_artifact
@@ -108,9 +109,18 @@ def add_compiled(found: dict[str, Fn], cl: GraderNet, size: int) -> None:
         print(f"torch.compile unavailable: {type(exc).__name__}: {exc}")
 
 
+def plain_timm(name: str) -> nn.Module:
+    """The same timm architecture as a plain classifier (behind the same pixel folding)."""
+    spec = backbone_spec(name)
+    block = spec.space_to_depth
+    model = timm.create_model(spec.arch, num_classes=3, in_chans=3 * block * block, **spec.kwargs)
+    return (model if block == 1 else nn.Sequential(nn.PixelUnshuffle(block), model)).eval()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="grader model folder (default: untrained default net)")
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="backbone without --model")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--tta", default="dihedral", help="test-time views without --model")
     parser.add_argument("--threads", type=int, default=2)
@@ -122,16 +132,13 @@ def main() -> None:
         net, size, name, tta = art.net.eval(), art.preprocess.image_size, art.backbone, art.tta
     else:
         net, size, name, tta = (
-            GraderNet(DEFAULT_BACKBONE).eval(),
+            GraderNet(args.backbone).eval(),
             args.image_size,
-            DEFAULT_BACKBONE,
+            args.backbone,
             args.tta,
         )
-    spec = backbone_spec(name)
     members = len(net.members) if isinstance(net, GraderEnsemble) else 1
-    baselines = [
-        timm.create_model(spec.arch, num_classes=3, **spec.kwargs).eval() for _ in range(members)
-    ]
+    baselines = [plain_timm(name) for _ in range(members)]
     peak = matmul_peak(args.seconds)
     flops = flops_per_image(net, size)
     print(f"backbone {name} x {members} at {size}px, {args.threads} threads; "
