@@ -80,8 +80,8 @@ def test_trained_ensemble_round_trips_and_its_members_differ(toy, tmp_path):
     result = train_grader_model(
         config, data, tmp_path / "model", on_epoch=lambda e, r: history.append((e, r["member"]))
     )
-    # each member's epochs are reported as steps of one run
-    assert history == [(1, 0.0), (2, 0.0), (3, 1.0), (4, 1.0)]
+    # each member's epochs are reported as steps of one run (as they end: members may interleave)
+    assert sorted(history) == [(1, 0.0), (2, 0.0), (3, 1.0), (4, 1.0)]
     saved = json.loads((tmp_path / "model" / "config.json").read_text())
     assert saved["members"] == 2 and saved["info"]["members"] == 2
     loaded = GraderPredictor.load(result.model_dir, engine="torch")
@@ -113,7 +113,7 @@ def test_members_trained_in_worker_processes_are_the_same(toy, tmp_path):
     a = GraderPredictor.load(side_by_side.model_dir, engine="torch").net.state_dict()
     b = GraderPredictor.load(one_by_one.model_dir, engine="torch").net.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert steps == [1, 2, 3, 4]  # every member's epochs still reach the hook, in order
+    assert sorted(steps) == [1, 2, 3, 4]  # every member's epochs reach the hook as they end
     assert len(side_by_side.history) == 4
 
 

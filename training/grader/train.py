@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -106,9 +107,13 @@ def _train_member(
     return net, history
 
 
-def _train_member_state(*args) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
-    """`_train_member` in a worker process: the weights and history go back to the parent."""
-    net, history = _train_member(*args)
+def _train_member_state(
+    config, member, train, val, prep, epochs=None
+) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
+    """`_train_member` in a worker process: each epoch's report goes to the parent through the
+    `epochs` queue as it happens; the weights and history go back when the member is done."""
+    hook = None if epochs is None else (lambda step, record: epochs.put((step, record)))
+    net, history = _train_member(config, member, train, val, prep, hook)
     return net.state_dict(), history
 
 
@@ -124,8 +129,9 @@ def member_workers(config: GraderConfig) -> int:
 def _train_members(config, train, val, prep, on_epoch):
     """Train the ensemble's members, in worker processes when more than one may run at once.
 
-    Each member is seeded alone, so the weights are the same either way. With workers, a
-    member's epochs are reported when it finishes (in member order), not as they happen.
+    Each member is seeded alone, so the weights are the same either way. With workers, every
+    epoch still reaches `on_epoch` as it finishes (as step `member * epochs + epoch`), so the
+    members' steps interleave.
     """
     workers = member_workers(config)
     if workers == 1:
@@ -134,22 +140,32 @@ def _train_members(config, train, val, prep, on_epoch):
         ]
         return [net for net, _ in trained], [r for _, h in trained for r in h]
     context = multiprocessing.get_context("spawn")  # no forked torch thread pools
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
+        epochs = manager.Queue() if on_epoch is not None else None
         jobs = [
-            pool.submit(_train_member_state, config, k, train, val, prep)
+            pool.submit(_train_member_state, config, k, train, val, prep, epochs)
             for k in range(config.members)
         ]
+
+        def report() -> None:
+            while epochs is not None:
+                try:
+                    on_epoch(*epochs.get_nowait())
+                except queue.Empty:
+                    return
+
+        running = set(jobs)
+        while running:
+            _, running = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
+            report()
         members, history = [], []
-        for k, job in enumerate(jobs):
+        for job in jobs:
             state, member_history = job.result()
             net = GraderNet(config.backbone, n_classes=len(GRADES), head=config.head)
             net.load_state_dict(state)
             members.append(net.eval())
-            hook = _member_hook(on_epoch, k, config)
-            for epoch, record in enumerate(member_history, start=1):
-                if hook is not None:
-                    hook(epoch, record)
             history += member_history
+        report()
     return members, history
 
 
