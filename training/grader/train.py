@@ -148,11 +148,15 @@ def _train_members(config, train, val, prep, on_epoch):
         ]
 
         def report() -> None:
-            while epochs is not None:
+            """Pass on every epoch the workers have finished since the last call."""
+            if epochs is None:
+                return
+            while True:
                 try:
-                    on_epoch(*epochs.get_nowait())
+                    step, record = epochs.get_nowait()
                 except queue.Empty:
                     return
+                on_epoch(step, record)
 
         running = set(jobs)
         while running:
