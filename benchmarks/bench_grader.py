@@ -109,6 +109,12 @@ def add_compiled(found: dict[str, Fn], cl: GraderNet, size: int) -> None:
         print(f"torch.compile unavailable: {type(exc).__name__}: {exc}")
 
 
+def untrained(name: str, members: int) -> GraderNet | GraderEnsemble:
+    """A fresh network or ensemble (speed does not depend on the weights)."""
+    nets = [GraderNet(name).eval() for _ in range(members)]
+    return nets[0] if members == 1 else GraderEnsemble(nets).eval()
+
+
 def plain_timm(name: str) -> nn.Module:
     """The same timm architecture as a plain classifier (behind the same pixel folding)."""
     spec = backbone_spec(name)
@@ -121,6 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="grader model folder (default: untrained default net)")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="backbone without --model")
+    parser.add_argument("--members", type=int, default=1, help="ensemble size without --model")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--tta", default="dihedral", help="test-time views without --model")
     parser.add_argument("--threads", type=int, default=2)
@@ -132,7 +139,7 @@ def main() -> None:
         net, size, name, tta = art.net.eval(), art.preprocess.image_size, art.backbone, art.tta
     else:
         net, size, name, tta = (
-            GraderNet(args.backbone).eval(),
+            untrained(args.backbone, args.members),
             args.image_size,
             args.backbone,
             args.tta,
