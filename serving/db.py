@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+import sqlite3
+import time
 from functools import partial
 from typing import Any
 
@@ -230,10 +233,31 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Take BEGIN away from the driver so `_sqlite_begin` decides the lock mode.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
+    # The busy timeout first, so that every later statement waits for a lock the same way.
     cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    _switch_to_wal(cursor)
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the database in WAL mode, retrying while another connection switches it at once.
+
+    Switching a new database file out of its rollback journal takes an exclusive lock. When
+    connections open the same new file together, each holds a shared lock and wants the
+    exclusive one; SQLite answers all but one "database is locked" at once rather than wait on
+    the busy timeout (waiting would deadlock). By the time the loser tries again, the winner
+    has usually switched the file, and the switch is then a no-op.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01 + 0.04 * random.random())
 
 
 def _sqlite_begin(connection: Any) -> None:
