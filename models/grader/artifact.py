@@ -85,6 +85,18 @@ def save_artifact(artifact: GraderArtifact, model_dir: Path | str) -> Path:
     return model_dir
 
 
+def network_count(model_dir: Path | str) -> int:
+    """How many networks the artifact folder holds (its ensemble members), without loading them.
+
+    Raises:
+        ValueError: when the folder is not a grader artifact.
+    """
+    path = Path(model_dir) / CONFIG
+    if not path.is_file():
+        raise ValueError(f"{model_dir}: not a grader model folder (no {CONFIG})")
+    return int(json.loads(path.read_text()).get("members", 1))
+
+
 def load_artifact(model_dir: Path | str) -> GraderArtifact:
     """Read an artifact folder written by `save_artifact`.
 

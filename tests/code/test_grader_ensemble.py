@@ -10,13 +10,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from features.problems import DataError
 from models.grader.engine import OUTPUTS, make_engine
 from models.grader.heads import GraderEnsemble, GraderNet
 from models.grader.predictor import GraderPredictor
 from tests.code.conftest import TINY, TOY_SIZE
+from training.cli import app
 from training.grader.config import GraderConfig, load_config
+from training.grader.data import load_photoset
 from training.grader.train import member_workers, train_grader_model
 
 
@@ -130,3 +133,93 @@ def test_members_and_workers_are_checked(tmp_path, text):
     path.write_text(text + "\n")
     with pytest.raises(DataError, match=text.split()[0]):
         load_config(path)
+
+
+def _state(model_dir):
+    net = GraderPredictor.load(model_dir, engine="torch").net
+    members = net.members if isinstance(net, GraderEnsemble) else [net]
+    return [m.state_dict() for m in members]
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_ensemble_grows_from_trained_networks(toy, tmp_path):
+    """`members_from`: reused networks are kept as they are; only the missing members train,
+    from seeds the reused ones did not use, each the network a single run of that seed gives."""
+    _, data = toy
+    seed0 = train_grader_model(GraderConfig(epochs=2, **TINY), data, tmp_path / "seed0")
+    seed1 = train_grader_model(GraderConfig(epochs=2, **TINY, seed=1), data, tmp_path / "seed1")
+    steps = []
+    grown = train_grader_model(
+        GraderConfig(epochs=2, **{**TINY, "members": 2}, members_from=[str(seed0.model_dir)]),
+        data,
+        tmp_path / "grown",
+        on_epoch=lambda e, r: steps.append((e, r["member"])),
+    )
+    assert steps == [(3, 1.0), (4, 1.0)]  # only the second member trained, in its own slot
+    kept, trained = _state(grown.model_dir)
+    assert _same(kept, _state(seed0.model_dir)[0])
+    assert _same(trained, _state(seed1.model_dir)[0])
+    info = json.loads((grown.model_dir / "config.json").read_text())["info"]
+    assert info["member_seeds"] == [0, 1] and info["members_from"] == [str(seed0.model_dir)]
+    # reusing the seed-1 network, the one left to train is seed 0's (seed 1 is taken)
+    other = train_grader_model(
+        GraderConfig(epochs=2, **{**TINY, "members": 2}, members_from=[str(seed1.model_dir)]),
+        data,
+        tmp_path / "other",
+    )
+    reused, trained = _state(other.model_dir)
+    assert _same(reused, _state(seed1.model_dir)[0])
+    assert _same(trained, _state(seed0.model_dir)[0])
+    # nothing left to train: the whole ensemble is reused, then calibrated on val again
+    both = train_grader_model(
+        GraderConfig(epochs=2, **{**TINY, "members": 2}, members_from=[str(grown.model_dir)]),
+        data,
+        tmp_path / "both",
+        on_epoch=lambda e, r: steps.append(e),
+    )
+    assert len(steps) == 2 and both.history == []
+    again, first = _state(both.model_dir), _state(grown.model_dir)
+    assert len(again) == 2 and all(_same(a, b) for a, b in zip(again, first, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"image_size": 40}, "image_size is 32, this run's is 40"),
+        ({"backbone": "resnet10t_half"}, "backbone is 'resnet10t_quarter'"),
+        ({"members": 1, "twice": True}, "2 networks to reuse, but members = 1"),
+        ({"members": 3, "twice": True}, "the same seed twice: \\[0\\]"),
+        ({"source": "no-model"}, "not a grader model folder"),
+    ],
+)
+def test_members_that_do_not_fit_are_refused(toy, tmp_path_factory, change, message):
+    root, data = toy
+    tmp = tmp_path_factory.mktemp("reuse")
+    source = train_grader_model(GraderConfig(epochs=1, **TINY), data, tmp / "seed0").model_dir
+    if change.pop("source", None):
+        source = tmp
+    sources = [str(source)] * (2 if change.pop("twice", False) else 1)
+    config = GraderConfig(epochs=1, **{**TINY, "members": 2, **change}, members_from=sources)
+    if config.image_size != TOY_SIZE:
+        data, _ = load_photoset(root, config.image_size)
+    with pytest.raises(DataError, match=message) as caught:
+        train_grader_model(config, data, tmp / "out")
+    assert str(source) in str(caught.value) or "members_from" in str(caught.value)
+    assert not (tmp / "out").exists()  # nothing written
+
+
+def test_the_command_names_a_members_from_that_is_not_a_model(toy, tmp_path, monkeypatch):
+    root, _ = toy
+    monkeypatch.chdir(tmp_path)  # any run folder or registry would be made here
+    args = ["train", "grader", "--data", str(root), "--out", str(tmp_path / "run")]
+    missing = CliRunner().invoke(app, [*args, "--members-from", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2, missing.output
+    assert "nothing: no such model folder" in missing.output
+    (tmp_path / "empty").mkdir()
+    empty = CliRunner().invoke(app, [*args, "--members-from", str(tmp_path / "empty")])
+    assert empty.exit_code == 2, empty.output
+    assert "--members-from" in empty.output and "not a grader model folder" in empty.output
+    assert not (tmp_path / "run").exists()

@@ -77,10 +77,21 @@ def train_grader(
     pretrained_file: Annotated[
         Path | None, typer.Option(help="Local backbone weights (safetensors or state dict).")
     ] = None,
+    members_from: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--members-from",
+            help="Reuse the trained networks of this grader (models:/ URI, run or model folder) "
+            "as ensemble members; repeatable. The rest of `members` are trained.",
+        ),
+    ] = None,
     promote: Annotated[bool, typer.Option(help="Also make the new version @champion.")] = False,
 ) -> None:
     """Train the condition grader, evaluate it on the test split and register it (@challenger)."""
+    from features.problems import DataError, Problem
+    from models.grader.artifact import network_count
     from models.grader.predictor import GraderPredictor
+    from models.store import resolve_model_dir
     from serving.settings import load_settings
     from training.grader.config import load_config
     from training.grader.data import load_photoset
@@ -95,7 +106,12 @@ def train_grader(
         backbone=backbone,
         seed=seed,
         pretrained_file=str(pretrained_file) if pretrained_file else None,
+        members_from=[str(resolve_model_dir(m, settings).path) for m in members_from or []] or None,
     )
+    try:
+        to_train = max(0, cfg.members - sum(network_count(m) for m in cfg.members_from))
+    except ValueError as exc:
+        raise DataError([Problem("--members-from", str(exc))]) from exc
     root = photo_root(data)
     photos, problems = load_photoset(
         root, cfg.image_size, seed=cfg.seed, progress=tracked(f"decoding photos in {root}")
@@ -107,7 +123,7 @@ def train_grader(
         "grader", out=run_out, config={**cfg.to_dict(), "data": str(root)}, settings=settings
     ) as run:
         with progress_bar("training the grader") as bar:
-            task = bar.add_task("training the grader", total=cfg.epochs * cfg.members)
+            task = bar.add_task("training the grader", total=cfg.epochs * to_train)
 
             def on_epoch(epoch: int, metrics: dict) -> None:
                 run.log_metrics(metrics, step=epoch)

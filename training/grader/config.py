@@ -57,6 +57,10 @@ class GraderConfig:
         tta: Test-time augmentation: average the network over the photo and its mirror
             (`hflip`), over all eight flips and quarter turns (`dihedral`), or not (`none`).
         pretrained_file: Local backbone weights to start from.
+        members_from: Grader model folders whose trained networks become members instead of
+            being trained again (an ensemble folder gives all its networks); the remaining
+            `members` are trained from seeds the reused networks did not use. Their backbone,
+            head, input size and normalisation must match this run's (the same training data).
         threads: Torch CPU threads (1 measured 4x faster than 2 on the shared 2-core machine).
         workers: Processes that train ensemble members side by side (each with `threads`);
             0 picks one per member, up to the usable CPUs divided by `threads`. The workers
@@ -86,6 +90,7 @@ class GraderConfig:
     ema_decay: float = 0.995
     tta: str = "hflip"
     pretrained_file: str | None = None
+    members_from: list[str] = field(default_factory=list)
     threads: int = 1
     workers: int = 0
 

@@ -6,6 +6,7 @@ tracking server, so tests call it directly on tiny data.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import queue
@@ -17,8 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from features.problems import DataError, Problem
 from features.schema import GRADES
-from models.grader.artifact import CounterfeitConfig, GraderArtifact, save_artifact
+from models.grader.artifact import (
+    CounterfeitConfig,
+    GraderArtifact,
+    load_artifact,
+    save_artifact,
+)
 from models.grader.calibration import fit_calibration
 from models.grader.counterfeit import ReferenceBank, fit_threshold
 from models.grader.heads import GraderEnsemble, GraderNet
@@ -72,29 +79,31 @@ def _item_scores(predictor: GraderPredictor, data: PhotoSet) -> dict[str, np.nda
     return result
 
 
-def _member_hook(on_epoch: EpochHook | None, member: int, config: GraderConfig):
-    """Report member `member`'s epochs as steps `member * epochs + epoch` of one run."""
+def _member_hook(on_epoch: EpochHook | None, slot: int, config: GraderConfig):
+    """Report the epochs of the member in `slot` as steps `slot * epochs + epoch` of one run."""
     if on_epoch is None or config.members == 1:
         return on_epoch
 
     def hook(epoch: int, metrics: dict[str, float]) -> None:
-        on_epoch(member * config.epochs + epoch, {**metrics, "member": float(member)})
+        on_epoch(slot * config.epochs + epoch, {**metrics, "member": float(slot)})
 
     return hook
 
 
 def _train_member(
     config: GraderConfig,
-    member: int,
+    seed: int,
+    slot: int,
     train: PhotoSet,
     val: PhotoSet,
     prep: PreprocessConfig,
     on_epoch: EpochHook | None = None,
 ) -> tuple[GraderNet, list[dict[str, float]]]:
-    """Member `member` of the ensemble: its own seed for weights, shuffling and augmentation."""
+    """The member in `slot` of the ensemble: `seed` alone seeds its weights, shuffling and
+    augmentation, so it is the network a single-member run with that seed trains."""
     torch.set_num_threads(config.threads)
-    member_config = replace(config, seed=config.seed + member)
-    torch.manual_seed(member_config.seed)
+    member_config = replace(config, seed=seed)
+    torch.manual_seed(seed)
     net = GraderNet(
         config.backbone,
         n_classes=len(GRADES),
@@ -102,49 +111,110 @@ def _train_member(
         head=config.head,
     )
     history = train_network(
-        net, train, val, prep, member_config, _member_hook(on_epoch, member, config)
+        net, train, val, prep, member_config, _member_hook(on_epoch, slot, config)
     )
     return net, history
 
 
 def _train_member_state(
-    config, member, train, val, prep, epochs=None
+    config, seed, slot, train, val, prep, epochs=None
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
     """`_train_member` in a worker process: each epoch's report goes to the parent through the
     `epochs` queue as it happens; the weights and history go back when the member is done."""
     hook = None if epochs is None else (lambda step, record: epochs.put((step, record)))
-    net, history = _train_member(config, member, train, val, prep, hook)
+    net, history = _train_member(config, seed, slot, train, val, prep, hook)
     return net.state_dict(), history
 
 
-def member_workers(config: GraderConfig) -> int:
+def member_workers(config: GraderConfig, to_train: int | None = None) -> int:
     """Processes that train members side by side: `workers`, or with 0 one per member up to the
-    CPUs this process may use divided by `threads`."""
+    CPUs this process may use divided by `threads`; never more than the `to_train` members
+    (default: all `members`)."""
+    to_train = config.members if to_train is None else to_train
     if config.workers > 0:
-        return min(config.workers, config.members)
+        return max(1, min(config.workers, to_train))
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(config.members, (cpus or 1) // max(config.threads, 1)))
+    return max(1, min(to_train, (cpus or 1) // max(config.threads, 1)))
 
 
-def _train_members(config, train, val, prep, on_epoch):
-    """Train the ensemble's members, in worker processes when more than one may run at once.
+def reused_members(
+    config: GraderConfig, prep: PreprocessConfig
+) -> tuple[list[GraderNet], list[int]]:
+    """The networks of `config.members_from` and the seeds they were trained from.
+
+    Raises:
+        DataError: a folder is not a grader model, or its networks do not fit this run (other
+            backbone, head or input size, or normalisation fitted on other training photos), or
+            there are more networks than `members`, or two were trained from the same seed.
+    """
+    nets: list[GraderNet] = []
+    seeds: list[int] = []
+    for source in config.members_from:
+        try:
+            artifact = load_artifact(source)
+        except (OSError, ValueError) as exc:
+            raise DataError([Problem(source, f"cannot reuse its members: {exc}")]) from exc
+        net = artifact.net
+        got = {
+            "backbone": artifact.backbone,
+            "head": net.head,
+            "image_size": artifact.preprocess.image_size,
+        }
+        wanted = {"backbone": config.backbone, "head": config.head, "image_size": prep.image_size}
+        problems = [
+            Problem(source, f"{key} is {got[key]!r}, this run's is {wanted[key]!r}")
+            for key in wanted
+            if got[key] != wanted[key]
+        ]
+        stats = np.array([artifact.preprocess.mean, artifact.preprocess.std])
+        if not np.allclose(stats, np.array([prep.mean, prep.std]), atol=1e-6):
+            problems.append(
+                Problem(
+                    source,
+                    "its normalisation statistics differ from this data's train split: "
+                    "it was trained on other photos",
+                )
+            )
+        if problems:
+            raise DataError(problems)
+        members = list(net.members) if isinstance(net, GraderEnsemble) else [net]
+        first = int(artifact.info.get("seed", 0))
+        member_seeds = artifact.info.get("member_seeds") or range(first, first + len(members))
+        nets += members
+        seeds += [int(seed) for seed in member_seeds]
+    where = "setting 'members_from'"
+    if len(nets) > config.members:
+        raise DataError(
+            [Problem(where, f"{len(nets)} networks to reuse, but members = {config.members}")]
+        )
+    twice = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if twice:
+        raise DataError([Problem(where, f"networks trained from the same seed twice: {twice}")])
+    return nets, seeds
+
+
+def _train_members(config, seeds, first_slot, train, val, prep, on_epoch):
+    """Train a member from each of `seeds` (slots `first_slot`, ...), in worker processes when
+    more than one may run at once.
 
     Each member is seeded alone, so the weights are the same either way. With workers, every
-    epoch still reaches `on_epoch` as it finishes (as step `member * epochs + epoch`), so the
+    epoch still reaches `on_epoch` as it finishes (as step `slot * epochs + epoch`), so the
     members' steps interleave.
     """
-    workers = member_workers(config)
+    slots = range(first_slot, first_slot + len(seeds))
+    workers = member_workers(config, len(seeds))
     if workers == 1:
         trained = [
-            _train_member(config, k, train, val, prep, on_epoch) for k in range(config.members)
+            _train_member(config, seed, slot, train, val, prep, on_epoch)
+            for seed, slot in zip(seeds, slots, strict=True)
         ]
         return [net for net, _ in trained], [r for _, h in trained for r in h]
     context = multiprocessing.get_context("spawn")  # no forked torch thread pools
     with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
         epochs = manager.Queue() if on_epoch is not None else None
         jobs = [
-            pool.submit(_train_member_state, config, k, train, val, prep, epochs)
-            for k in range(config.members)
+            pool.submit(_train_member_state, config, seed, slot, train, val, prep, epochs)
+            for seed, slot in zip(seeds, slots, strict=True)
         ]
 
         def report() -> None:
@@ -195,7 +265,11 @@ def train_grader_model(
         raise ValueError("the grader needs items in both the train and the val split")
     mean, std = fit_stats(train.images)
     prep = PreprocessConfig(image_size=int(data.images.shape[-1]), mean=mean, std=std)
-    members, history = _train_members(config, train, val, prep, on_epoch)
+    members, seeds = reused_members(config, prep)
+    free = (seed for seed in itertools.count(config.seed) if seed not in seeds)
+    new_seeds = list(itertools.islice(free, config.members - len(members)))
+    trained, history = _train_members(config, new_seeds, len(members), train, val, prep, on_epoch)
+    members, seeds = members + trained, seeds + new_seeds
     net = members[0] if len(members) == 1 else GraderEnsemble(members)
 
     supervised = train.has_counterfeit_labels and config.counterfeit_weight > 0
@@ -239,6 +313,8 @@ def train_grader_model(
         "train_photos": len(train.images),
         "epochs": config.epochs,
         "members": config.members,
+        "member_seeds": seeds,
+        "members_from": list(config.members_from),
     }
     artifact.metrics = dict(val_metrics)
     save_artifact(artifact, model_dir)
