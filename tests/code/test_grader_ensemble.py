@@ -222,4 +222,9 @@ def test_the_command_names_a_members_from_that_is_not_a_model(toy, tmp_path, mon
     empty = CliRunner().invoke(app, [*args, "--members-from", str(tmp_path / "empty")])
     assert empty.exit_code == 2, empty.output
     assert "--members-from" in empty.output and "not a grader model folder" in empty.output
+    config = tmp_path / "grader.toml"
+    config.write_text(f'members_from = ["{tmp_path / "gone"}"]\n')
+    in_file = CliRunner().invoke(app, [*args, "--config", str(config)])
+    assert in_file.exit_code == 2, in_file.output
+    assert "gone: no such model folder" in in_file.output
     assert not (tmp_path / "run").exists()

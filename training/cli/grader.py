@@ -6,6 +6,7 @@ each holds one command named `grader`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -106,8 +107,11 @@ def train_grader(
         backbone=backbone,
         seed=seed,
         pretrained_file=str(pretrained_file) if pretrained_file else None,
-        members_from=[str(resolve_model_dir(m, settings).path) for m in members_from or []] or None,
+        members_from=members_from or None,
     )
+    # models:/ URIs and run folders (from the option or the config file) to model folders
+    sources = [str(resolve_model_dir(m, settings).path) for m in cfg.members_from]
+    cfg = replace(cfg, members_from=sources)
     try:
         to_train = max(0, cfg.members - sum(network_count(m) for m in cfg.members_from))
     except ValueError as exc:
