@@ -255,7 +255,9 @@ def _switch_to_wal(cursor: Any) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            code = getattr(exc, "sqlite_errorcode", 0)  # extended code: the low byte is primary
+            busy = code & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
                 raise
             time.sleep(0.01 + 0.04 * random.random())
 

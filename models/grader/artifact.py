@@ -85,16 +85,24 @@ def save_artifact(artifact: GraderArtifact, model_dir: Path | str) -> Path:
     return model_dir
 
 
+def _read_config(model_dir: Path) -> dict[str, Any]:
+    """The folder's config.json, checked to be a grader artifact of this format."""
+    path = model_dir / CONFIG
+    if not path.is_file():
+        raise ValueError(f"{model_dir}: not a grader model folder (no {CONFIG})")
+    config = json.loads(path.read_text())
+    if config.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {config.get('format')!r}, expected {FORMAT!r}")
+    return config
+
+
 def network_count(model_dir: Path | str) -> int:
     """How many networks the artifact folder holds (its ensemble members), without loading them.
 
     Raises:
         ValueError: when the folder is not a grader artifact.
     """
-    path = Path(model_dir) / CONFIG
-    if not path.is_file():
-        raise ValueError(f"{model_dir}: not a grader model folder (no {CONFIG})")
-    return int(json.loads(path.read_text()).get("members", 1))
+    return int(_read_config(Path(model_dir)).get("members", 1))
 
 
 def load_artifact(model_dir: Path | str) -> GraderArtifact:
@@ -104,12 +112,7 @@ def load_artifact(model_dir: Path | str) -> GraderArtifact:
         ValueError: when the folder is not a grader artifact.
     """
     model_dir = Path(model_dir)
-    path = model_dir / CONFIG
-    if not path.is_file():
-        raise ValueError(f"{model_dir}: not a grader model folder (no {CONFIG})")
-    config = json.loads(path.read_text())
-    if config.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {config.get('format')!r}, expected {FORMAT!r}")
+    config = _read_config(model_dir)
     members = [
         GraderNet(
             config["backbone"], n_classes=len(config["labels"]), head=config.get("head", "pooled")

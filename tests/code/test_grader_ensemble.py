@@ -127,7 +127,7 @@ def test_worker_count_follows_members_and_cpus():
     assert 1 <= member_workers(GraderConfig(members=3)) <= 3
 
 
-@pytest.mark.parametrize("text", ["members = 0", "workers = -1"])
+@pytest.mark.parametrize("text", ["members = 0", "workers = -1", 'members_from = "run"'])
 def test_members_and_workers_are_checked(tmp_path, text):
     path = tmp_path / "grader.toml"
     path.write_text(text + "\n")

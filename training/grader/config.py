@@ -148,6 +148,16 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> GraderConfi
                 f"not {config.image_size}",
             )
         )
+    if not isinstance(config.members_from, list) or not all(
+        isinstance(source, str) for source in config.members_from
+    ):
+        problems.append(
+            Problem(
+                where,
+                f"setting 'members_from' must be a list of model folders or URIs, "
+                f"not {config.members_from!r}",
+            )
+        )
     if not isinstance(config.members, int) or config.members < 1:
         problems.append(
             Problem(where, f"setting 'members' must be 1 or more, not {config.members!r}")
