@@ -87,13 +87,23 @@ def configure_mlflow(settings: Settings):
 
 
 def _experiment_id(mlflow, name: str, settings: Settings) -> str:
-    found = mlflow.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    location = None
-    if settings.mlflow_uri is None:
-        location = (settings.artifacts_dir.resolve() / name).as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    """The id of experiment `name`, created on first use.
+
+    The first use of a fresh SQLite store creates its tables, and two commands started together
+    (two members trained side by side, say) would both run MLflow's migrations and one would
+    fail; so the look-up and creation hold a file lock under home, shared by every process
+    using that home.
+    """
+    from filelock import FileLock
+
+    with FileLock(settings.home / ".mlflow.lock"):
+        found = mlflow.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = None
+        if settings.mlflow_uri is None:
+            location = (settings.artifacts_dir.resolve() / name).as_uri()
+        return mlflow.create_experiment(name, artifact_location=location)
 
 
 @dataclass
@@ -150,15 +160,17 @@ class RunContext:
             The new version number, as a string.
         """
         import mlflow
+        from filelock import FileLock
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
         self.log_artifact(Path(model_dir), MODEL_ARTIFACT_PATH)
         client = MlflowClient()
-        try:
-            client.get_registered_model(name)
-        except MlflowException:
-            client.create_registered_model(name)
+        with FileLock(self.settings.home / ".mlflow.lock"):
+            try:
+                client.get_registered_model(name)
+            except MlflowException:
+                client.create_registered_model(name)
         source = f"{mlflow.get_run(self.run_id).info.artifact_uri}/{MODEL_ARTIFACT_PATH}"
         version = client.create_model_version(name, source, run_id=self.run_id).version
         client.set_registered_model_alias(name, CHALLENGER, version)

@@ -97,3 +97,52 @@ def test_failed_body_marks_the_run_failed(tmp_path, settings):
     ):
         raise RuntimeError("boom")
     assert mlflow.get_run(ctx.run_id).info.status == "FAILED"
+
+
+RUN_AND_REGISTER = """
+import json, pathlib, sys, time
+from serving.settings import load_settings
+from training.tracking import tracked_run
+
+home, k, go = pathlib.Path(sys.argv[1]), sys.argv[2], pathlib.Path(sys.argv[3])
+settings = load_settings({"REGRADE_HOME": str(home)})
+model = home.parent / f"model{k}"
+model.mkdir()
+(model / "config.json").write_text(json.dumps({"value": k}))
+(home.parent / f"ready{k}").touch()
+while not go.exists():
+    time.sleep(0.01)
+with tracked_run("grader", out=home.parent / f"run{k}", config={}, settings=settings) as ctx:
+    ctx.register(model, "regrade-test")
+"""
+
+
+def test_commands_started_together_on_a_fresh_store_all_run(tmp_path):
+    """Members trained side by side start their runs at once on a store no command made yet."""
+    import subprocess
+    import sys
+    import time
+
+    from mlflow import MlflowClient
+
+    from serving.settings import load_settings
+    from training.tracking import configure_mlflow
+
+    home, go = tmp_path / "home", tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RUN_AND_REGISTER, str(home), str(k), str(go)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(4)
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready*"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)  # every process has imported mlflow and waits at the start line
+    go.touch()
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, "\n".join(errors)
+    configure_mlflow(load_settings({"REGRADE_HOME": str(home)}))
+    versions = MlflowClient().search_model_versions("name='regrade-test'")
+    assert sorted(int(v.version) for v in versions) == [1, 2, 3, 4]
