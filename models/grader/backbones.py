@@ -44,6 +44,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         "resnet10t", {"channels": (32, 64, 128, 256), "stem_width": 16}, space_to_depth=2
     ),
     "resnet14t_half": BackboneSpec("resnet14t", {"channels": (32, 64, 128, 256), "stem_width": 16}),
+    "resnet18d_half": BackboneSpec("resnet18d", {"channels": (32, 64, 128, 256), "stem_width": 16}),
     "resnet10t": BackboneSpec("resnet10t"),
     "lcnet_100": BackboneSpec("lcnet_100"),
     "mobilenetv3_small_100": BackboneSpec("mobilenetv3_small_100"),
