@@ -86,17 +86,22 @@ def configure_mlflow(settings: Settings):
     return mlflow
 
 
-def _experiment_id(mlflow, name: str, settings: Settings) -> str:
-    """The id of experiment `name`, created on first use.
+def _store_lock(settings: Settings):
+    """A file lock under home, held around what must not run twice at once on one MLflow store.
 
     The first use of a fresh SQLite store creates its tables, and two commands started together
     (two members trained side by side, say) would both run MLflow's migrations and one would
-    fail; so the look-up and creation hold a file lock under home, shared by every process
-    using that home.
+    fail; creating the same experiment or registered model twice, or moving one alias from two
+    processes, fails likewise.
     """
     from filelock import FileLock
 
-    with FileLock(settings.home / ".mlflow.lock"):
+    return FileLock(settings.home / ".mlflow.lock")
+
+
+def _experiment_id(mlflow, name: str, settings: Settings) -> str:
+    """The id of experiment `name`, created on first use (under the store lock)."""
+    with _store_lock(settings):
         found = mlflow.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
@@ -160,22 +165,21 @@ class RunContext:
             The new version number, as a string.
         """
         import mlflow
-        from filelock import FileLock
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
         self.log_artifact(Path(model_dir), MODEL_ARTIFACT_PATH)
         client = MlflowClient()
-        with FileLock(self.settings.home / ".mlflow.lock"):
+        source = f"{mlflow.get_run(self.run_id).info.artifact_uri}/{MODEL_ARTIFACT_PATH}"
+        with _store_lock(self.settings):  # creating the model and moving aliases race otherwise
             try:
                 client.get_registered_model(name)
             except MlflowException:
                 client.create_registered_model(name)
-        source = f"{mlflow.get_run(self.run_id).info.artifact_uri}/{MODEL_ARTIFACT_PATH}"
-        version = client.create_model_version(name, source, run_id=self.run_id).version
-        client.set_registered_model_alias(name, CHALLENGER, version)
-        if promote:
-            client.set_registered_model_alias(name, CHAMPION, version)
+            version = client.create_model_version(name, source, run_id=self.run_id).version
+            client.set_registered_model_alias(name, CHALLENGER, version)
+            if promote:
+                client.set_registered_model_alias(name, CHAMPION, version)
         mlflow.set_tag("registered_model", f"{name}/{version}")
         return str(version)
 
@@ -217,15 +221,17 @@ def promote(name: str, version: str | None = None, settings: Settings | None = N
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    configure_mlflow(settings or load_settings())
+    settings = settings or load_settings()
+    configure_mlflow(settings)
     client = MlflowClient()
-    try:
-        if version is None:
-            version = client.get_model_version_by_alias(name, CHALLENGER).version
-        else:
-            client.get_model_version(name, str(version))
-    except MlflowException as exc:
-        what = f"version {version}" if version else f"@{CHALLENGER}"
-        raise LookupError(f"model {name!r} has no {what} in the registry") from exc
-    client.set_registered_model_alias(name, CHAMPION, str(version))
+    with _store_lock(settings):  # the challenger read and the champion set, as one step
+        try:
+            if version is None:
+                version = client.get_model_version_by_alias(name, CHALLENGER).version
+            else:
+                client.get_model_version(name, str(version))
+        except MlflowException as exc:
+            what = f"version {version}" if version else f"@{CHALLENGER}"
+            raise LookupError(f"model {name!r} has no {what} in the registry") from exc
+        client.set_registered_model_alias(name, CHAMPION, str(version))
     return str(version)

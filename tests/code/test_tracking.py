@@ -104,21 +104,31 @@ import json, pathlib, sys, time
 from serving.settings import load_settings
 from training.tracking import tracked_run
 
-home, k, go = pathlib.Path(sys.argv[1]), sys.argv[2], pathlib.Path(sys.argv[3])
+home, k, go, inside = pathlib.Path(sys.argv[1]), sys.argv[2], pathlib.Path(sys.argv[3]), sys.argv[4]
 settings = load_settings({"REGRADE_HOME": str(home)})
 model = home.parent / f"model{k}"
 model.mkdir()
 (model / "config.json").write_text(json.dumps({"value": k}))
-(home.parent / f"ready{k}").touch()
-while not go.exists():
-    time.sleep(0.01)
+
+
+def start_line():
+    (home.parent / f"ready{k}").touch()
+    while not go.exists():
+        time.sleep(0.01)
+
+
+if inside == "0":
+    start_line()
 with tracked_run("grader", out=home.parent / f"run{k}", config={}, settings=settings) as ctx:
+    if inside == "1":
+        start_line()
     ctx.register(model, "regrade-test")
 """
 
 
-def test_commands_started_together_on_a_fresh_store_all_run(tmp_path):
-    """Members trained side by side start their runs at once on a store no command made yet."""
+def run_together(tmp_path, home, *, at_register: bool, n: int = 4) -> list[int]:
+    """Start `n` processes that each run and register a model, release them at once (before
+    their runs start, or just before they register) and return the versions registered."""
     import subprocess
     import sys
     import time
@@ -128,21 +138,42 @@ def test_commands_started_together_on_a_fresh_store_all_run(tmp_path):
     from serving.settings import load_settings
     from training.tracking import configure_mlflow
 
-    home, go = tmp_path / "home", tmp_path / "go"
+    go = tmp_path / "go"
+    where = str(int(at_register))
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", RUN_AND_REGISTER, str(home), str(k), str(go)],
+            [sys.executable, "-c", RUN_AND_REGISTER, str(home), str(k), str(go), where],
             stderr=subprocess.PIPE,
             text=True,
         )
-        for k in range(4)
+        for k in range(n)
     ]
     deadline = time.monotonic() + 120
-    while len(list(tmp_path.glob("ready*"))) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)  # every process has imported mlflow and waits at the start line
+    while len(list(tmp_path.glob("ready*"))) < n and time.monotonic() < deadline:
+        time.sleep(0.05)  # every process waits at the start line
     go.touch()
     errors = [p.communicate(timeout=300)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0] * 4, "\n".join(errors)
+    assert [p.returncode for p in procs] == [0] * n, "\n".join(errors)
     configure_mlflow(load_settings({"REGRADE_HOME": str(home)}))
     versions = MlflowClient().search_model_versions("name='regrade-test'")
-    assert sorted(int(v.version) for v in versions) == [1, 2, 3, 4]
+    return sorted(int(v.version) for v in versions)
+
+
+def test_commands_started_together_on_a_fresh_store_all_run(tmp_path):
+    """Members trained side by side start their runs at once on a store no command made yet."""
+    assert run_together(tmp_path, tmp_path / "home", at_register=False) == [1, 2, 3, 4]
+
+
+def test_commands_registering_together_all_register(tmp_path):
+    """Runs that end together create the registered model once and each add a version."""
+    from serving.settings import load_settings
+
+    home = tmp_path / "home"
+    with tracked_run(
+        "grader",
+        out=tmp_path / "first",
+        config={},
+        settings=load_settings({"REGRADE_HOME": str(home)}),
+    ):
+        pass  # the store and the experiment exist; the registered model does not
+    assert run_together(tmp_path, home, at_register=True, n=8) == list(range(1, 9))
