@@ -13,7 +13,15 @@ import torch
 from features.problems import DataError
 from models.grader.heads import GraderNet, class_probs, ordinal_bound_nll
 from models.grader.predictor import GraderPredictor
-from models.grader.preprocess import MAX_SHIFT, PreprocessConfig, train_augment, tta_views
+from models.grader.preprocess import (
+    CHANNEL_ORDERS,
+    MAX_SHIFT,
+    TONES,
+    PreprocessConfig,
+    retone,
+    train_augment,
+    tta_views,
+)
 from tests.code.conftest import TINY
 from tests.code.conftest import TOY_SIZE as SIZE
 from training.grader.config import GraderConfig, load_config
@@ -26,7 +34,7 @@ IDENTITY = PreprocessConfig(image_size=SIZE, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0
 def _batch(toy, n=6):
     _, data = toy
     batch = data.take(np.arange(n))
-    x = train_augment(PreprocessConfig(image_size=SIZE), "light")(batch.images)
+    x, _ = train_augment(PreprocessConfig(image_size=SIZE), "light")(batch.images)
     index = torch.as_tensor(batch.item_index)
     target = torch.as_tensor(batch.items["target"].to_numpy().copy())
     fakes = torch.as_tensor(batch.items["counterfeit"].to_numpy().copy(), dtype=torch.float32)
@@ -36,7 +44,8 @@ def _batch(toy, n=6):
 def test_geometric_augmentation_moves_pixels_but_keeps_their_values():
     photos = torch.zeros(16, 3, SIZE, SIZE, dtype=torch.uint8)
     photos[:, 0, 4:8, 4:8] = 200  # a red square near (but more than a shift from) a corner
-    out = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(0))(photos)
+    out, toned = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(0))(photos)
+    assert not toned.any()
     assert out.shape == (16, 3, SIZE, SIZE) and out.dtype == torch.float32
     red = out[:, 0] > out[:, 0].amax(dim=(1, 2), keepdim=True) * 0.5
     # every photo keeps the whole square (no resampling blurs it) ...
@@ -52,12 +61,63 @@ def test_geometric_augmentation_moves_pixels_but_keeps_their_values():
 
 def test_augmentation_is_seeded_and_refuses_unknown_kinds():
     photos = torch.randint(0, 255, (8, 3, SIZE, SIZE), dtype=torch.uint8)
-    first = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(3))(photos)
-    again = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(3))(photos)
-    other = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(4))(photos)
+    first, _ = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(3))(photos)
+    again, _ = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(3))(photos)
+    other, _ = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(4))(photos)
     assert torch.equal(first, again) and not torch.equal(first, other)
     with pytest.raises(ValueError, match="unknown augmentation"):
         train_augment(IDENTITY, "rotate-a-lot")
+
+
+def test_retone_swaps_channels_and_inverts_exactly():
+    x = torch.rand(TONES, 3, SIZE, SIZE)
+    x[:] = x[0]
+    out = retone(x, torch.arange(TONES))
+    assert torch.equal(out[0], x[0])  # tone 0 is no change
+    # every tone is a different exact rearrangement of the same values, or of 1 minus them
+    assert len({tuple(o.flatten().tolist()) for o in out}) == TONES
+    for t in range(TONES):
+        order = list(CHANNEL_ORDERS[t // 2])
+        expected = x[0, order]
+        assert torch.equal(out[t], 1.0 - expected if t % 2 else expected)
+
+
+def test_tone_augmentation_changes_the_tone_of_about_half_the_photos_and_says_which():
+    photos = torch.zeros(200, 3, SIZE, SIZE, dtype=torch.uint8)
+    photos[:, 0], photos[:, 1], photos[:, 2] = 200, 60, 30  # an orange photo
+    photos[:, :, 8:12, 8:12] = 10  # with a dark square away from the edges
+    gen = torch.Generator().manual_seed(0)
+    out, toned = train_augment(IDENTITY, "tone", gen)(photos)
+    assert 0.35 < toned.float().mean() < 0.65
+    untouched = out[~toned]
+    red, green, blue = out.mean(dim=(2, 3)).unbind(1)
+    orange = (red > green + 0.2) & (green > blue)
+    # the untouched photos are `geometric` ones, still orange; the toned ones are not ...
+    assert orange[~toned].all() and not orange[toned].any()
+    # ... and the square keeps its shape in every tone
+    middle = SIZE // 2
+    square = (out - out[:, :, middle : middle + 1, middle : middle + 1]).abs().sum(1) > 0.3
+    assert (square.sum(dim=(1, 2)) == 16).all()
+    # the geometric draws are the same as without tone, so `geometric` runs are unchanged
+    plain, _ = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(0))(photos)
+    assert torch.allclose(untouched, plain[~toned])
+
+
+def test_toned_photos_take_no_part_in_the_counterfeit_losses(toy):
+    torch.manual_seed(0)
+    net = GraderNet(TINY["backbone"]).eval()
+    x, index, target, fakes = _batch(toy)
+    config = GraderConfig(counterfeit_weight=1.0, aux_weight=0.0)
+    no_labels = torch.full_like(fakes, float("nan"))
+    every = torch.ones(len(index), dtype=torch.bool)
+    toned_loss, _, _ = batch_loss(net, x, index, target, fakes, config, toned=every)
+    grade_only, _, _ = batch_loss(net, x, index, target, no_labels, config)
+    assert torch.allclose(toned_loss, grade_only)
+    # one untouched view per item brings its counterfeit loss back
+    first = torch.zeros(len(index), dtype=torch.bool)
+    first[np.unique(index.numpy(), return_index=True)[1]] = True
+    some, _, _ = batch_loss(net, x, index, target, fakes, config, toned=~first)
+    assert not torch.allclose(some, grade_only)
 
 
 def test_dihedral_views_are_closed_under_the_mirror():

@@ -50,8 +50,8 @@ class GraderConfig:
         class_balance: Weight the grade loss by inverse class frequency.
         reference_bank_size: Patches kept per brand in the one-class memory bank.
         reference_grades: Grades of the authentic training photos used as one-class references.
-        augment: Training augmentation, `light` or `geometric` (see
-            `models.grader.preprocess.train_augment`).
+        augment: Training augmentation, `light`, `geometric` or `tone` (geometric, and half
+            the photos in other tones; see `models.grader.preprocess.train_augment`).
         ema_decay: Validate and keep an exponential moving average of the weights with this
             decay per step (0 keeps the raw weights).
         tta: Test-time augmentation: average the network over the photo and its mirror

@@ -37,12 +37,20 @@ def batch_loss(
     counterfeit: torch.Tensor,
     config: GraderConfig,
     class_weight: torch.Tensor | None = None,
+    toned: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Loss of one batch and the item scores and counterfeit logits behind it."""
+    """Loss of one batch and the item scores and counterfeit logits behind it.
+
+    `toned` marks photos whose tone the augmentation changed: their brand marks no longer
+    show the brand's colours, so they count for the grade but not for the counterfeit losses
+    (an item whose views are all toned has no counterfeit loss in this batch).
+    """
     out = net(x)
     n_items = len(target)
     score = item_max(out["score"], item_index, n_items)
-    logit = item_max(out["counterfeit"], item_index, n_items)
+    if toned is None:
+        toned = torch.zeros(len(item_index), dtype=torch.bool)
+    logit = item_max(out["counterfeit"].masked_fill(toned, float("-inf")), item_index, n_items)
     weight = None if class_weight is None else class_weight[target]
     thresholds = net.grade.thresholds()
     loss = ordinal_nll(score, thresholds, target, weight)
@@ -71,12 +79,12 @@ def batch_loss(
                 net.aux(out["embedding"]), target[item_index], weight=class_weight
             )
         loss = loss + config.aux_weight * aux
-    labelled = ~torch.isnan(counterfeit)
+    labelled = ~torch.isnan(counterfeit) & torch.isfinite(logit)
     if config.counterfeit_weight > 0 and labelled.any():
         cf_loss = F.binary_cross_entropy_with_logits(logit[labelled], counterfeit[labelled])
         if config.photo_weight > 0:
             photo_fake = counterfeit[item_index]
-            keep = ~torch.isnan(photo_fake)
+            keep = ~torch.isnan(photo_fake) & ~toned
             cf_loss = cf_loss + config.photo_weight * F.binary_cross_entropy_with_logits(
                 out["counterfeit"][keep], photo_fake[keep]
             )
@@ -197,9 +205,9 @@ def train_network(
         order = torch.randperm(len(train), generator=gen).numpy()
         for chosen, rows, local in _batches(train, order, config.batch_items):
             images = train.images[torch.as_tensor(rows)]
-            x = augment(images)
+            x, toned = augment(images)
             loss, _, _ = batch_loss(
-                net, x, local, target[chosen], fakes[chosen], config, class_weight
+                net, x, local, target[chosen], fakes[chosen], config, class_weight, toned
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
