@@ -52,6 +52,9 @@ class GraderConfig:
         reference_grades: Grades of the authentic training photos used as one-class references.
         augment: Training augmentation, `light`, `geometric` or `tone` (geometric, and half
             the photos in other tones; see `models.grader.preprocess.train_augment`).
+        damage_share: Share of the items in each training batch given one drawn structural
+            mark (tear, dent or crack, by category) and graded C for that batch; 0 draws none
+            (see `training.grader.damage_aug`).
         ema_decay: Validate and keep an exponential moving average of the weights with this
             decay per step (0 keeps the raw weights).
         tta: Test-time augmentation: average the network over the photo and its mirror
@@ -87,6 +90,7 @@ class GraderConfig:
     reference_bank_size: int = 512
     reference_grades: list[str] = field(default_factory=lambda: ["A", "B", "C"])
     augment: str = "geometric"
+    damage_share: float = 0.0
     ema_decay: float = 0.995
     tta: str = "hflip"
     pretrained_file: str | None = None
@@ -157,6 +161,11 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> GraderConfi
                 f"setting 'members_from' must be a list of model folders or URIs, "
                 f"not {config.members_from!r}",
             )
+        )
+    share = config.damage_share
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        problems.append(
+            Problem(where, f"setting 'damage_share' must be a share from 0 to 1, not {share!r}")
         )
     if not isinstance(config.members, int) or config.members < 1:
         problems.append(

@@ -6,6 +6,8 @@ the cumulative-link negative log-likelihood, the counterfeit loss binary cross-e
 items that carry a label. With `photo_weight > 0` every view also gets both losses with its
 item's labels (a dense signal; the item loss reaches only the worst view). With `aux_weight > 0`
 a K-way classifier on the same features adds cross-entropy (training only). With
+`damage_share > 0` a share of each batch's items get a drawn structural mark and grade C
+(`training.grader.damage_aug`). With
 `ema_decay > 0` an exponential moving average of the weights is what gets validated; the
 validated state (averaged or raw) with the lowest validation loss is kept.
 """
@@ -21,12 +23,22 @@ import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 
-from models.grader.heads import GraderNet, decode, item_max, ordinal_bound_nll, ordinal_nll
+from models.grader.heads import (
+    N_GRADES,
+    GraderNet,
+    decode,
+    item_max,
+    ordinal_bound_nll,
+    ordinal_nll,
+)
 from models.grader.preprocess import PreprocessConfig, normalize, train_augment
 from training.grader.config import GraderConfig
+from training.grader.damage_aug import draw_structural
 from training.grader.data import PhotoSet
 
 EpochHook = Callable[[int, dict[str, float]], None]
+DAMAGE_STREAM = 0xDA
+"""Splits the drawn-damage generator off the run's seed (the torch draws stay as they were)."""
 
 
 def batch_loss(
@@ -190,6 +202,8 @@ def train_network(
     judged = net if ema is None else ema.module
     torch.manual_seed(config.seed)
     augment = train_augment(prep, config.augment, gen)
+    damage_rng = np.random.default_rng([config.seed, DAMAGE_STREAM])
+    categories = train.items["category"].to_numpy() if "category" in train.items else None
     optimizer = torch.optim.AdamW(param_groups(net, config), lr=config.lr)
     steps_per_epoch = max(1, -(-len(train) // config.batch_items))
     schedule = one_cycle(optimizer, config.epochs * steps_per_epoch)
@@ -205,9 +219,22 @@ def train_network(
         order = torch.randperm(len(train), generator=gen).numpy()
         for chosen, rows, local in _batches(train, order, config.batch_items):
             images = train.images[torch.as_tensor(rows)]
+            grades = target[chosen]
+            if config.damage_share > 0:
+                images, grades, marked = draw_structural(
+                    images,
+                    local,
+                    grades,
+                    [None] * len(chosen) if categories is None else categories[chosen],
+                    config.damage_share,
+                    N_GRADES - 1,
+                    damage_rng,
+                )
             x, toned = augment(images)
+            if config.damage_share > 0:
+                toned = toned | marked
             loss, _, _ = batch_loss(
-                net, x, local, target[chosen], fakes[chosen], config, class_weight, toned
+                net, x, local, grades, fakes[chosen], config, class_weight, toned
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
