@@ -34,7 +34,7 @@ def test_same_seed_same_bytes_and_layout(tmp_path):
     first = digest(tmp_path / "a")
     assert first == digest(tmp_path / "b")
     assert first != digest(tmp_path / "c")
-    assert {"photos/manifest.csv", "outcomes.csv", "truth.csv"} <= set(first)
+    assert {"photos/manifest.csv", "outcomes.csv", "truth.csv", "damage.csv"} <= set(first)
     assert sum(name.endswith(".jpg") for name in first) == 48
 
 

@@ -74,6 +74,31 @@ def test_manifest_passes_the_photo_contract(tmp_path):
         assert image.format == "JPEG" and image.size == (40, 40)
 
 
+def test_damage_table_says_what_each_photo_shows(tmp_path):
+    items = make_items(12)
+    table = tmp_path / "damage.csv"
+    manifest = write_photos(
+        items, tmp_path / "p", photos_per_item=3, image_size=40, seed=2, damage_file=table
+    )
+    damage = pd.read_csv(table)
+    assert list(damage.columns) == ["image", "item_id", "view", "kind", "severity"]
+    assert set(damage["image"]) <= set(manifest["image"])
+    grade = items.set_index("item_id")["grade"]
+    worst = damage.groupby("item_id")["severity"].max()
+    # A units show at most a barely visible blemish; every B and C unit shows its damage
+    assert (worst[grade[worst.index] == "A"] < 0.1).all()
+    assert set(items.loc[items["grade"] != "A", "item_id"]) <= set(worst.index)
+    assert (worst[grade[worst.index] == "C"] >= 0.8).all()
+    # each row is what the generator drew on that view
+    item = items.iloc[2].to_dict()
+    views = render_item_scenes(item, 3, 40, item_rng(2, item["item_id"]))
+    rows = damage[damage["item_id"] == item["item_id"]]
+    for k, view in enumerate(views):
+        shown = rows[rows["view"] == k]
+        assert shown["kind"].tolist() == [d.kind for d in view.damage]
+        assert np.allclose(shown["severity"], [d.severity for d in view.damage])
+
+
 def test_zero_photos_per_item_writes_nothing(tmp_path):
     out = tmp_path / "photos"
     manifest = write_photos(make_items(3), out, photos_per_item=0)

@@ -13,7 +13,7 @@ from features.problems import Problem
 from features.tables import TABLE_SUFFIXES, check_outcomes, table_capabilities
 from training.cli.common import out as stdout
 from training.cli.common import report_problems, tracked
-from training.synth import TRUTH
+from training.synth import DAMAGE, TRUTH
 
 app = typer.Typer(help="Check and make data sets.", no_args_is_help=True)
 
@@ -51,7 +51,8 @@ def _validate_table(path: Path) -> list[Problem]:
 def _parts(path: Path) -> list[Path]:
     """What to check under `path`: itself, or the photos/ and tables of a data folder.
 
-    A synthetic data folder's truth.csv (the generator's hidden truth) is not an outcomes table.
+    A synthetic data folder's truth.csv and damage.csv (the generator's hidden truth per item and
+    per photo) are not outcomes tables.
     """
     if path.is_file():
         if path.name == MANIFEST:
@@ -61,7 +62,9 @@ def _parts(path: Path) -> list[Path]:
         return [path]
     parts = [p for p in (path / "photos",) if is_photo_dataset(p)]
     parts += sorted(
-        p for p in path.glob("*") if p.suffix.lower() in TABLE_SUFFIXES and p.name != TRUTH
+        p
+        for p in path.glob("*")
+        if p.suffix.lower() in TABLE_SUFFIXES and p.name not in (TRUTH, DAMAGE)
     )
     return parts
 
@@ -103,7 +106,8 @@ def synth(
 ) -> None:
     """Generate synthetic intake photos, sales outcomes and the generator's hidden truth.
 
-    Writes OUT/photos/ (images and manifest.csv), OUT/outcomes.csv and OUT/truth.csv.
+    Writes OUT/photos/ (images and manifest.csv), OUT/outcomes.csv, OUT/truth.csv and
+    OUT/damage.csv (the damage marks each photo shows).
     """
     from training.synth import synthesize
 

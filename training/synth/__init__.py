@@ -1,9 +1,9 @@
 """Synthetic intake photos and sales outcomes with known ground truth.
 
-`synthesize` writes `DIR/photos/` (images and manifest.csv), `DIR/outcomes.csv` and
-`DIR/truth.csv` for one set of items; the same arguments give the same bytes. The folder is
-built beside its destination and renamed into place, so an interrupted run leaves nothing half
-written.
+`synthesize` writes `DIR/photos/` (images and manifest.csv), `DIR/outcomes.csv`,
+`DIR/truth.csv` and `DIR/damage.csv` (the marks each photo shows) for one set of items; the
+same arguments give the same bytes. The folder is built beside its destination and renamed into
+place, so an interrupted run leaves nothing half written.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from features.problems import DataError, Problem
 PHOTOS = "photos"
 OUTCOMES = "outcomes.csv"
 TRUTH = "truth.csv"
+DAMAGE = "damage.csv"
+"""The generator's truth per photo: each drawn damage mark a photo shows (kind, severity)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def synthesize(
             image_size=image_size,
             seed=seed,
             progress=progress,
+            damage_file=staging / DAMAGE,
         )
         outcomes.to_csv(staging / OUTCOMES, index=False)
         truth.to_csv(staging / TRUTH, index=False)

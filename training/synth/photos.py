@@ -60,6 +60,10 @@ BACKGROUNDS = [
 
 ProgressFn = Callable[[Iterable, int], Iterable]
 
+DAMAGE_COLUMNS = ["image", "item_id", "view", "kind", "severity"]
+"""The damage table `write_photos` can write beside a data set: what each photo shows, for error
+analysis (which drawn marks did the grader miss) as a join on `image`."""
+
 
 @dataclass
 class View:
@@ -242,6 +246,7 @@ def write_photos(
     image_size: int = 224,
     seed: int = 0,
     progress: ProgressFn | None = None,
+    damage_file: Path | None = None,
 ) -> pd.DataFrame:
     """Write a photo dataset: `out_dir/images/<item_id>_<k>.jpg` and `out_dir/manifest.csv`.
 
@@ -252,6 +257,8 @@ def write_photos(
         image_size: Side of each square photo in pixels.
         seed: Same seed, same bytes.
         progress: Wraps the loop over items: `progress(iterable, total)`.
+        damage_file: Where to write the damage each photo shows, when given (`DAMAGE_COLUMNS`:
+            a row per photo and mark, image paths as in the manifest; no rows for a clean photo).
 
     Returns:
         The manifest (image, item_id, grade, counterfeit, category, brand, split): a row a photo.
@@ -261,20 +268,23 @@ def write_photos(
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     records = items.to_dict("records")
-    rows = []
+    rows, marks = [], []
     for item in progress(records, len(records)) if progress else records:
         item_id = str(item["item_id"])
         fake = int(pd.notna(item.get("counterfeit")) and int(item["counterfeit"]) == 1)
         rng = item_rng(seed, item_id)
-        views = render_item_views({**item, "counterfeit": fake}, photos_per_item, image_size, rng)
-        for k, image in enumerate(views):
+        views = render_item_scenes({**item, "counterfeit": fake}, photos_per_item, image_size, rng)
+        for k, view in enumerate(views):
             name = f"images/{_file_stem(item_id)}_{k}.jpg"
-            image.save(
+            view.image.save(
                 out_dir / name, "JPEG", quality=int(rng.integers(*JPEG_QUALITY, endpoint=True))
             )
             rows.append(
                 [name, item_id, item["grade"], fake, item["category"], item["brand"], item["split"]]
             )
+            marks += [[name, item_id, k, d.kind, d.severity] for d in view.damage]
     manifest = pd.DataFrame(rows, columns=PHOTO_COLUMNS)
     write_table(manifest, out_dir / MANIFEST)
+    if damage_file is not None:
+        write_table(pd.DataFrame(marks, columns=DAMAGE_COLUMNS), Path(damage_file))
     return manifest
