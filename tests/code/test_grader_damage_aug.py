@@ -15,7 +15,7 @@ from tests.code.conftest import TOY_SIZE as SIZE
 from training.grader.config import GraderConfig, load_config
 from training.grader.damage_aug import (
     CENTRAL_BOX,
-    draw_structural,
+    draw_damage,
     object_mask,
     structural_kind,
 )
@@ -74,8 +74,8 @@ def test_chosen_items_get_a_mark_on_the_product_and_the_worst_grade():
     images, item_index = _batch()
     target = torch.tensor([0, 1, 0, 2, 1, 0])
     before = images.clone()
-    out, grades, marked = draw_structural(
-        images, item_index, target, ["handbag"] * 6, 1.0, 2, np.random.default_rng(1)
+    out, grades, marked = draw_damage(
+        images, item_index, target, ["handbag"] * 6, 1.0, "structural", np.random.default_rng(1)
     )
     assert torch.equal(images, before) and torch.equal(target, torch.tensor([0, 1, 0, 2, 1, 0]))
     assert grades.tolist() == [2] * 6
@@ -94,8 +94,14 @@ def test_share_decides_how_many_items_are_marked_and_the_draws_are_seeded():
     target = torch.zeros(40, dtype=torch.long)
 
     def draw(share, seed):
-        return draw_structural(
-            images, item_index, target, [None] * 40, share, 2, np.random.default_rng(seed)
+        return draw_damage(
+            images,
+            item_index,
+            target,
+            [None] * 40,
+            share,
+            "structural",
+            np.random.default_rng(seed),
         )
 
     same, grades, marked = draw(0.0, 0)
@@ -107,6 +113,26 @@ def test_share_decides_how_many_items_are_marked_and_the_draws_are_seeded():
     assert torch.equal(out, again) and torch.equal(grades, grades_again)
     other, _, _ = draw(0.25, 1)
     assert not torch.equal(out, other)
+
+
+def test_grade_plans_only_make_items_worse_and_draw_what_the_grade_carries():
+    images, item_index = _batch(n_items=60, views=2)
+    target = torch.tensor([0, 1, 2] * 20)
+    out, grades, marked = draw_damage(
+        images, item_index, target, ["sneaker"] * 60, 1.0, "grade", np.random.default_rng(4)
+    )
+    assert (grades >= target).all() and (grades[target > 0] == 2).all()
+    from_a = grades[target == 0]
+    assert {1, 2} == set(from_a.tolist())  # an A item becomes B or C
+    # every item shows damage; what B plans draw is lighter than what C plans draw
+    assert all(marked[item_index == i].any() for i in range(60))
+    change = (out.int() - images.int()).abs().float().mean(dim=(1, 2, 3))
+    per_item = change.view(60, 2).amax(dim=1)  # an item's two views are side by side
+    a_items = torch.nonzero(target == 0).flatten()
+    to_b, to_c = a_items[from_a == 1], a_items[from_a == 2]
+    assert per_item[to_b].median() < per_item[to_c].median()
+    with pytest.raises(ValueError, match="unknown damage plan 'all'"):
+        draw_damage(images, item_index, target, [None] * 60, 0.5, "all", np.random.default_rng(0))
 
 
 def test_a_run_where_every_item_is_drawn_damaged_learns_to_call_items_worse(toy):
@@ -133,3 +159,9 @@ def test_damage_share_must_be_a_share(share):
     with pytest.raises(DataError, match="'damage_share' must be a share from 0 to 1"):
         load_config(None, damage_share=share)
     assert load_config(None, damage_share=0.3).damage_share == 0.3
+
+
+def test_damage_plan_is_checked_by_name():
+    with pytest.raises(DataError, match="'damage_plan' must be one of structural, grade"):
+        load_config(None, damage_plan="heavy")
+    assert load_config(None, damage_plan="grade").damage_plan == "grade"

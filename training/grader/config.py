@@ -13,12 +13,14 @@ from features.problems import DataError, Problem
 from models.grader.backbones import DEFAULT_BACKBONE, backbone_spec
 from models.grader.heads import HEADS
 from models.grader.preprocess import AUGMENTATIONS, TTA_KINDS
+from training.grader.damage_aug import DAMAGE_PLANS
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "head": HEADS,
     "augment": AUGMENTATIONS,
     "photo_target": ("item", "bound"),
     "tta": TTA_KINDS,
+    "damage_plan": DAMAGE_PLANS,
 }
 """Settings that take one of a few names."""
 
@@ -52,9 +54,11 @@ class GraderConfig:
         reference_grades: Grades of the authentic training photos used as one-class references.
         augment: Training augmentation, `light`, `geometric` or `tone` (geometric, and half
             the photos in other tones; see `models.grader.preprocess.train_augment`).
-        damage_share: Share of the items in each training batch given one drawn structural
-            mark (tear, dent or crack, by category) and graded C for that batch; 0 draws none
-            (see `training.grader.damage_aug`).
+        damage_share: Share of the items in each training batch given drawn damage and a worse
+            grade for that batch; 0 draws none (see `training.grader.damage_aug`).
+        damage_plan: What `damage_share` draws: `structural` (one tear, dent or crack by
+            category; the item becomes C) or `grade` (the generator's whole damage plan of a
+            worse grade: A becomes B or C, B and C become C).
         ema_decay: Validate and keep an exponential moving average of the weights with this
             decay per step (0 keeps the raw weights).
         tta: Test-time augmentation: average the network over the photo and its mirror
@@ -91,6 +95,7 @@ class GraderConfig:
     reference_grades: list[str] = field(default_factory=lambda: ["A", "B", "C"])
     augment: str = "geometric"
     damage_share: float = 0.0
+    damage_plan: str = "structural"
     ema_decay: float = 0.995
     tta: str = "hflip"
     pretrained_file: str | None = None

@@ -1,17 +1,21 @@
-"""Structural damage drawn on training photos on the fly (the `damage_share` setting).
+"""Damage drawn on training photos on the fly (the `damage_share` and `damage_plan` settings).
 
-The C items the networks call B carry a tear, dent or crack at high severity (docs/grader.md,
-eighth round): 1,050 training items hold too few such marks for the networks to learn every
-shape, place and surface. This draws more of them, each epoch afresh, with the synthetic
-generator's own drawers (`training.synth.damage`), on the resized training photos: a share of
-the items in every batch get one structural mark, shown in each of their views with the
-generator's chance (at least one view), and become grade C, as the generator's grade plans
-have it (structural damage at a C severity makes a unit C).
+The C items the networks call B carry a tear, dent or crack at high severity, or heavy wear
+(docs/grader.md, eighth round): 1,050 training items hold too few such marks for the networks
+to learn every shape, place, size and surface. This draws more, each epoch afresh, with the
+synthetic generator's own drawers (`training.synth.damage`), on the resized training photos: a
+share of the items in every batch get damage, each mark shown in each view with the generator's
+chance (at least one view), and take the grade that damage means in the generator's grade
+plans. `structural` draws one tear, dent or crack at a C severity (the item becomes C);
+`grade` draws the whole damage plan of a worse grade (`plan_damage`: an A item becomes B or C,
+a B or C item C), heavy wear and the marks drawn over structural damage included.
 
 The drawers need to know where the product is; a stored photo does not say, so `object_mask`
 guesses it from how far each pixel is from the background (each row's edge colours, blended
 across). Damaged photos take no part in the counterfeit losses (a mark may land on the brand
-mark, which the generator keeps clear), as toned photos do not.
+mark, which the generator keeps clear), as toned photos do not. The damage looks like the
+generator's because it is drawn by the same code: the option suits photos like the synthetic
+ones, and real photos only as far as their damage looks like it.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from features.schema import GRADES
 from training.synth.damage import (
     CATEGORY_KINDS,
     GRADE_PLANS,
     STRUCTURAL_KINDS,
     Damage,
     apply_damage,
+    plan_damage,
 )
 
 SEVERITY: tuple[float, float] = GRADE_PLANS["C"].structural_severity
@@ -80,32 +86,56 @@ def structural_kind(category: object, rng: np.random.Generator) -> str:
     return kinds[int(rng.choice(len(kinds), p=p / p.sum()))]
 
 
-def draw_structural(
+DAMAGE_PLANS: tuple[str, ...] = ("structural", "grade")
+"""What `draw_damage` draws on a chosen item: one structural mark (the item becomes C), or the
+whole damage plan of a worse grade (`grade`: an A item becomes B or C, a B or C item C)."""
+
+
+def _worse_plan(
+    plan: str, grade: int, worst: int, category: object, rng: np.random.Generator
+) -> tuple[int, list[Damage]]:
+    """The grade a chosen item takes and the marks drawn on it."""
+    if plan == "structural":
+        mark = Damage(
+            kind=structural_kind(category, rng),
+            severity=float(rng.uniform(*SEVERITY)),
+            seed=int(rng.integers(2**62)),
+        )
+        return worst, [mark]
+    new = int(rng.integers(min(grade + 1, worst), worst + 1))
+    known = category if isinstance(category, str) else None
+    return new, plan_damage(GRADES[new], rng, known)
+
+
+def draw_damage(
     images: torch.Tensor,
     item_index: torch.Tensor,
     target: torch.Tensor,
     categories: Sequence[object],
     share: float,
-    worst: int,
+    plan: str,
     rng: np.random.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Give a share of a batch's items one structural mark and grade them `worst`.
+    """Draw damage on a share of a batch's items and grade them accordingly.
 
     Args:
         images: uint8 photos `[N, 3, S, S]` (not changed).
         item_index: Item (0..n_items-1) of each photo, `[N]`.
-        target: Grade targets of the items, `[n_items]` (0 = best; not changed).
+        target: Grade targets of the items, `[n_items]` (0 = A, the best; not changed).
         categories: Category of each item (unknown ones weigh every kind alike).
         share: Chance that an item is chosen.
-        worst: Target of the worst grade, which a chosen item takes.
-        rng: Decides the items, kinds, severities, shapes and views.
+        plan: One of `DAMAGE_PLANS`.
+        rng: Decides the items, grades, kinds, severities, shapes and views.
 
     Returns:
         The photos (a new tensor when any changed), the items' targets, and a bool `[N]`
-        marking the photos a mark was drawn on.
+        marking the photos damage was drawn on. Each mark shows in each view of its item with
+        chance `VIEW_SHOWS` and in at least one, as in the generator.
     """
-    n = len(images)
-    marked = torch.zeros(n, dtype=torch.bool)
+    if plan not in DAMAGE_PLANS:
+        raise ValueError(f"unknown damage plan {plan!r}: expected one of {DAMAGE_PLANS}")
+    worst = len(GRADES) - 1
+    marked = torch.zeros(len(images), dtype=torch.bool)
     chosen = np.flatnonzero(rng.random(len(target)) < share)
     if len(chosen) == 0:
         return images, target, marked
@@ -115,18 +145,18 @@ def draw_structural(
         rows = np.flatnonzero(photo_item == item)
         if len(rows) == 0:
             continue
-        mark = Damage(
-            kind=structural_kind(categories[item], rng),
-            severity=float(rng.uniform(*SEVERITY)),
-            seed=int(rng.integers(2**62)),
-        )
-        shows = rng.random(len(rows)) < VIEW_SHOWS
-        shows[int(rng.integers(len(rows)))] = True
-        for row in rows[shows]:
+        grade, marks = _worse_plan(plan, int(target[item]), worst, categories[item], rng)
+        shows = rng.random((len(marks), len(rows))) < VIEW_SHOWS
+        for j in np.flatnonzero(~shows.any(axis=1)):
+            shows[j, int(rng.integers(len(rows)))] = True
+        for k, row in enumerate(rows):
+            view_marks = [mark for j, mark in enumerate(marks) if shows[j, k]]
+            if not view_marks:
+                continue
             photo = images[row].permute(1, 2, 0).numpy().astype(np.float32) / 255.0
-            drawn = apply_damage(photo, [mark], object_mask(photo))
+            drawn = apply_damage(photo, view_marks, object_mask(photo))
             pixels = np.round(np.clip(drawn, 0.0, 1.0) * 255.0).astype(np.uint8)
             images[row] = torch.from_numpy(pixels).permute(2, 0, 1)
             marked[row] = True
-        target[item] = worst
+        target[item] = grade
     return images, target, marked

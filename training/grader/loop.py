@@ -6,7 +6,7 @@ the cumulative-link negative log-likelihood, the counterfeit loss binary cross-e
 items that carry a label. With `photo_weight > 0` every view also gets both losses with its
 item's labels (a dense signal; the item loss reaches only the worst view). With `aux_weight > 0`
 a K-way classifier on the same features adds cross-entropy (training only). With
-`damage_share > 0` a share of each batch's items get a drawn structural mark and grade C
+`damage_share > 0` a share of each batch's items get drawn damage and a worse grade
 (`training.grader.damage_aug`). With
 `ema_decay > 0` an exponential moving average of the weights is what gets validated; the
 validated state (averaged or raw) with the lowest validation loss is kept.
@@ -23,17 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 
-from models.grader.heads import (
-    N_GRADES,
-    GraderNet,
-    decode,
-    item_max,
-    ordinal_bound_nll,
-    ordinal_nll,
-)
+from models.grader.heads import GraderNet, decode, item_max, ordinal_bound_nll, ordinal_nll
 from models.grader.preprocess import PreprocessConfig, normalize, train_augment
 from training.grader.config import GraderConfig
-from training.grader.damage_aug import draw_structural
+from training.grader.damage_aug import draw_damage
 from training.grader.data import PhotoSet
 
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -221,13 +214,13 @@ def train_network(
             images = train.images[torch.as_tensor(rows)]
             grades = target[chosen]
             if config.damage_share > 0:
-                images, grades, marked = draw_structural(
+                images, grades, marked = draw_damage(
                     images,
                     local,
                     grades,
                     [None] * len(chosen) if categories is None else categories[chosen],
                     config.damage_share,
-                    N_GRADES - 1,
+                    config.damage_plan,
                     damage_rng,
                 )
             x, toned = augment(images)
