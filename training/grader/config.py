@@ -55,7 +55,8 @@ class GraderConfig:
         augment: Training augmentation, `light`, `geometric` or `tone` (geometric, and half
             the photos in other tones; see `models.grader.preprocess.train_augment`).
         damage_share: Share of the items in each training batch given drawn damage and a worse
-            grade for that batch; 0 draws none (see `training.grader.damage_aug`).
+            grade for that batch; 0 draws none (see `training.grader.damage_aug`). The damage
+            is the synthetic generator's: set 0 for photos whose damage looks nothing like it.
         damage_plan: What `damage_share` draws: `structural` (one tear, dent or crack by
             category; the item becomes C) or `grade` (the generator's whole damage plan of a
             worse grade: A becomes B or C, B and C become C).
@@ -76,7 +77,7 @@ class GraderConfig:
     """
 
     epochs: int = 120
-    members: int = 3
+    members: int = 2
     image_size: int = 96
     backbone: str = DEFAULT_BACKBONE
     head: str = "pooled"
@@ -94,8 +95,8 @@ class GraderConfig:
     reference_bank_size: int = 512
     reference_grades: list[str] = field(default_factory=lambda: ["A", "B", "C"])
     augment: str = "geometric"
-    damage_share: float = 0.0
-    damage_plan: str = "structural"
+    damage_share: float = 0.2
+    damage_plan: str = "grade"
     ema_decay: float = 0.995
     tta: str = "hflip"
     pretrained_file: str | None = None
