@@ -144,7 +144,9 @@ def test_a_run_where_every_item_is_drawn_damaged_learns_to_call_items_worse(toy)
     worst = {}
     for share in (0.0, 1.0):
         torch.manual_seed(0)
-        config = GraderConfig(epochs=3, damage_share=share, ema_decay=0.0, **TINY)
+        config = GraderConfig(
+            epochs=3, damage_share=share, damage_plan="structural", ema_decay=0.0, **TINY
+        )
         net = GraderNet(config.backbone)
         train_network(net, train, no_val, prep, config)
         with torch.no_grad():
