@@ -13,12 +13,7 @@ from models.grader.preprocess import PreprocessConfig, normalize
 from tests.code.conftest import TINY
 from tests.code.conftest import TOY_SIZE as SIZE
 from training.grader.config import GraderConfig, load_config
-from training.grader.damage_aug import (
-    CENTRAL_BOX,
-    draw_damage,
-    object_mask,
-    structural_kind,
-)
+from training.grader.damage_aug import CENTRAL_BOX, draw_damage, object_mask, worse_plan
 from training.grader.loop import train_network
 
 SIDE = 64
@@ -62,9 +57,13 @@ def test_object_mask_falls_back_to_the_central_box_on_an_empty_backdrop():
 
 def test_structural_kinds_follow_the_category():
     rng = np.random.default_rng(0)
-    phone = {structural_kind("phone", rng) for _ in range(200)}
-    handbag = {structural_kind("handbag", rng) for _ in range(200)}
-    unknown = {structural_kind(float("nan"), rng) for _ in range(200)}
+
+    def kinds(category):
+        plans = [worse_plan("structural", 0, category, rng) for _ in range(200)]
+        assert all(grade == 2 and len(marks) == 1 for grade, marks in plans)
+        return {marks[0].kind for _, marks in plans}
+
+    phone, handbag, unknown = kinds("phone"), kinds("handbag"), kinds(float("nan"))
     assert phone == {"crack", "dent"}  # a phone cracks or dents, it does not tear
     assert handbag == {"tear", "dent"}
     assert unknown == {"crack", "dent", "tear"}

@@ -4,8 +4,8 @@ The C items the networks call B carry a tear, dent or crack at high severity, or
 (docs/grader.md, eighth round): 1,050 training items hold too few such marks for the networks
 to learn every shape, place, size and surface. This draws more, each epoch afresh, with the
 synthetic generator's own drawers (`training.synth.damage`), on the resized training photos: a
-share of the items in every batch get damage, each mark shown in each view with the generator's
-chance (at least one view), and take the grade that damage means in the generator's grade
+share of the items in every batch get damage, each mark shown in the views the generator's
+`mark_visibility` picks, and take the grade that damage means in the generator's grade
 plans. `structural` draws one tear, dent or crack at a C severity (the item becomes C);
 `grade` draws the whole damage plan of a worse grade (`plan_damage`: an A item becomes B or C,
 a B or C item C), heavy wear and the marks drawn over structural damage included.
@@ -26,20 +26,12 @@ import numpy as np
 import torch
 
 from features.schema import GRADES
-from training.synth.damage import (
-    CATEGORY_KINDS,
-    GRADE_PLANS,
-    STRUCTURAL_KINDS,
-    Damage,
-    apply_damage,
-    plan_damage,
-)
+from training.synth.damage import GRADE_PLANS, STRUCTURAL_KINDS, Damage, apply_damage, plan_damage
+from training.synth.damage_plan import plan_marks
+from training.synth.photos import mark_visibility
 
 SEVERITY: tuple[float, float] = GRADE_PLANS["C"].structural_severity
 """Severity of a drawn mark: the generator's range for grade C's structural damage."""
-VIEW_SHOWS = 0.8
-"""Chance that a view of a chosen item shows its mark (at least one view does), as in the
-generator (`training.synth.photos.VIEW_SHOWS_DAMAGE`)."""
 MASK_THRESHOLD = 0.1
 """A pixel this far (largest channel difference, 0..1) from the background model is product."""
 EDGE_SHARE = 1 / 24
@@ -77,33 +69,21 @@ def object_mask(photo: np.ndarray) -> np.ndarray:
     return mask
 
 
-def structural_kind(category: object, rng: np.random.Generator) -> str:
-    """A structural kind plausible for the category (weights of `CATEGORY_KINDS`; all alike
-    for an unknown or missing category)."""
-    weights = CATEGORY_KINDS.get(category if isinstance(category, str) else "", {})
-    kinds = [k for k in STRUCTURAL_KINDS if weights.get(k, 0.0 if weights else 1.0) > 0]
-    p = np.array([weights.get(k, 1.0) for k in kinds], float)
-    return kinds[int(rng.choice(len(kinds), p=p / p.sum()))]
-
-
 DAMAGE_PLANS: tuple[str, ...] = ("structural", "grade")
 """What `draw_damage` draws on a chosen item: one structural mark (the item becomes C), or the
 whole damage plan of a worse grade (`grade`: an A item becomes B or C, a B or C item C)."""
 
 
-def _worse_plan(
-    plan: str, grade: int, worst: int, category: object, rng: np.random.Generator
+def worse_plan(
+    plan: str, grade: int, category: object, rng: np.random.Generator
 ) -> tuple[int, list[Damage]]:
-    """The grade a chosen item takes and the marks drawn on it."""
-    if plan == "structural":
-        mark = Damage(
-            kind=structural_kind(category, rng),
-            severity=float(rng.uniform(*SEVERITY)),
-            seed=int(rng.integers(2**62)),
-        )
-        return worst, [mark]
-    new = int(rng.integers(min(grade + 1, worst), worst + 1))
+    """The grade a chosen item of `grade` (0 = A) takes under `plan`, and the marks drawn on it
+    (kinds weighted for the category as the generator weighs them; all alike when unknown)."""
+    worst = len(GRADES) - 1
     known = category if isinstance(category, str) else None
+    if plan == "structural":
+        return worst, plan_marks(rng, known, STRUCTURAL_KINDS, 1, SEVERITY)
+    new = int(rng.integers(min(grade + 1, worst), worst + 1))
     return new, plan_damage(GRADES[new], rng, known)
 
 
@@ -129,12 +109,11 @@ def draw_damage(
 
     Returns:
         The photos (a new tensor when any changed), the items' targets, and a bool `[N]`
-        marking the photos damage was drawn on. Each mark shows in each view of its item with
-        chance `VIEW_SHOWS` and in at least one, as in the generator.
+        marking the photos damage was drawn on. Which view shows which mark is drawn as the
+        generator draws it (`mark_visibility`).
     """
     if plan not in DAMAGE_PLANS:
         raise ValueError(f"unknown damage plan {plan!r}: expected one of {DAMAGE_PLANS}")
-    worst = len(GRADES) - 1
     marked = torch.zeros(len(images), dtype=torch.bool)
     chosen = np.flatnonzero(rng.random(len(target)) < share)
     if len(chosen) == 0:
@@ -145,10 +124,8 @@ def draw_damage(
         rows = np.flatnonzero(photo_item == item)
         if len(rows) == 0:
             continue
-        grade, marks = _worse_plan(plan, int(target[item]), worst, categories[item], rng)
-        shows = rng.random((len(marks), len(rows))) < VIEW_SHOWS
-        for j in np.flatnonzero(~shows.any(axis=1)):
-            shows[j, int(rng.integers(len(rows)))] = True
+        grade, marks = worse_plan(plan, int(target[item]), categories[item], rng)
+        shows = mark_visibility(len(marks), len(rows), rng)
         for k, row in enumerate(rows):
             view_marks = [mark for j, mark in enumerate(marks) if shows[j, k]]
             if not view_marks:

@@ -84,7 +84,15 @@ def _kinds(category: str | None, allowed: tuple[str, ...]) -> tuple[list[str], n
     return names, p / p.sum()
 
 
-def _marks(rng, category, allowed, count, severity) -> list[Damage]:
+def plan_marks(
+    rng: np.random.Generator,
+    category: str | None,
+    allowed: tuple[str, ...],
+    count: int,
+    severity: tuple[float, float],
+) -> list[Damage]:
+    """`count` marks of the `allowed` kinds, weighted for the category (`CATEGORY_KINDS`; all
+    alike for an unknown one), each with a severity drawn uniformly from `severity` and a seed."""
     names, p = _kinds(category, allowed)
     return [
         Damage(
@@ -112,17 +120,17 @@ def plan_damage(grade: str, rng: np.random.Generator, category: str | None = Non
     plan = GRADE_PLANS[grade]
     if grade == "A":
         if rng.random() < plan.blemish_rate:
-            return _marks(rng, category, LIGHT_KINDS[:2], 1, BLEMISH_SEVERITY)
+            return plan_marks(rng, category, LIGHT_KINDS[:2], 1, BLEMISH_SEVERITY)
         return []
     marks: list[Damage] = []
     structural = rng.random() < plan.structural_rate
     if structural:
         n = int(rng.choice(plan.structural_counts))
-        marks += _marks(rng, category, STRUCTURAL_KINDS, n, plan.structural_severity)
+        marks += plan_marks(rng, category, STRUCTURAL_KINDS, n, plan.structural_severity)
     counts = plan.light_counts if structural or grade != "C" else plan.wear_only_counts
     n = int(rng.choice(counts))
     if n and not marks:  # the main mark of worn-only units is one that shows: no fading
-        marks += _marks(rng, category, SHOWING_KINDS, 1, plan.light_severity)
+        marks += plan_marks(rng, category, SHOWING_KINDS, 1, plan.light_severity)
         n -= 1
-    marks += _marks(rng, category, LIGHT_KINDS, n, plan.light_severity)
+    marks += plan_marks(rng, category, LIGHT_KINDS, n, plan.light_severity)
     return marks

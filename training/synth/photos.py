@@ -84,7 +84,9 @@ class View:
     damage: list[Damage] = field(default_factory=list)
 
 
-def _visibility(n_marks: int, n_views: int, rng: np.random.Generator) -> np.ndarray:
+def mark_visibility(n_marks: int, n_views: int, rng: np.random.Generator) -> np.ndarray:
+    """Which view shows which mark, `[n_marks, n_views]` bool: each with `VIEW_SHOWS_DAMAGE`,
+    and every mark in at least one view."""
     shown = rng.random((n_marks, n_views)) < VIEW_SHOWS_DAMAGE
     for j in np.flatnonzero(~shown.any(axis=1)):
         shown[j, int(rng.integers(n_views))] = True
@@ -186,7 +188,7 @@ def render_item_scenes(
     mark_centre, mark_size = product.mark_centre, product.mark_size
     plan = plan_damage(str(item["grade"]), np.random.default_rng(plan_seed), category)
     plan = plan if damage else []
-    shown = _visibility(len(plan), n_views, np.random.default_rng(vis_seed))
+    shown = mark_visibility(len(plan), n_views, np.random.default_rng(vis_seed))
     ys, xs = np.mgrid[0:image_size, 0:image_size]
     home = product.mark_home  # the same for genuine and fake: damage lands in the same places
     badge = np.hypot(xs - home[0], ys - home[1]) < BADGE_CLEAR * product.home_size
