@@ -5,6 +5,7 @@ artifact, the same under either inference engine."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -125,6 +126,14 @@ def test_worker_count_follows_members_and_cpus():
     assert member_workers(GraderConfig(members=3, workers=8)) == 3
     assert member_workers(GraderConfig(members=3, workers=1)) == 1
     assert 1 <= member_workers(GraderConfig(members=3)) <= 3
+
+
+def test_automatic_workers_time_share_up_to_twice_the_cores(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    assert member_workers(GraderConfig(members=3)) == 3  # no core idles on a last member
+    assert member_workers(GraderConfig(members=6)) == 4
+    assert member_workers(GraderConfig(members=6, threads=2)) == 2
+    assert member_workers(GraderConfig(members=6), to_train=1) == 1
 
 
 @pytest.mark.parametrize("text", ["members = 0", "workers = -1", 'members_from = "run"'])

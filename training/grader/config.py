@@ -71,13 +71,13 @@ class GraderConfig:
             head, input size and normalisation must match this run's (the same training data).
         threads: Torch CPU threads (1 measured 4x faster than 2 on the shared 2-core machine).
         workers: Processes that train ensemble members side by side (each with `threads`);
-            0 picks one per member, up to the usable CPUs divided by `threads`. The workers
+            0 picks one per member, up to twice the usable CPUs divided by `threads`. The workers
             are spawned: a script that calls `train_grader_model` with more than one needs the
             usual `if __name__ == "__main__":` guard (the `regrade` command has it).
     """
 
     epochs: int = 120
-    members: int = 2
+    members: int = 3
     image_size: int = 96
     backbone: str = DEFAULT_BACKBONE
     head: str = "pooled"
