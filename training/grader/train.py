@@ -132,8 +132,8 @@ def member_workers(config: GraderConfig, to_train: int | None = None) -> int:
     members (default: all `members`).
 
     Up to twice as many workers as cores time-share them, so no core idles while a last member
-    trains alone: three members on 2 cores took 91 minutes at once (grade damage, 96 px), where
-    two rounds (two side by side, then one) take an estimated 110.
+    trains alone: three members trained at once (as single runs) on 2 cores took 91 minutes
+    (grade damage, 96 px), where two rounds (two side by side, then one) take an estimated 110.
     """
     to_train = config.members if to_train is None else to_train
     if config.workers > 0:
