@@ -55,9 +55,7 @@ def problems_of(exc: ValidationError, where: Path | str) -> list[Problem]:
     return problems
 
 
-def load_run_config(
-    model: type[C], path: Path | str | None, section: str, **overrides: Any
-) -> C:
+def load_run_config(model: type[C], path: Path | str | None, section: str, **overrides: Any) -> C:
     """Defaults, then the file's `[section]`, then the non-None `overrides`, validated.
 
     Raises:
@@ -68,4 +66,6 @@ def load_run_config(
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        raise DataError(problems_of(exc, path if path is not None else f"{section} config")) from exc
+        raise DataError(
+            problems_of(exc, path if path is not None else f"{section} config")
+        ) from exc
