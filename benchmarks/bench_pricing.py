@@ -10,7 +10,6 @@ on M synthetic rows (default 1,000,000; `--train-rows 0` skips it).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import numpy as np
@@ -46,10 +45,11 @@ def timed(label: str, rows: int, action, baseline: float | None = None) -> float
 
 def with_threads(config: PricingTrainConfig, threads: int) -> PricingTrainConfig:
     """The config with every booster on `threads` threads."""
-    return dataclasses.replace(
-        config,
-        price=dataclasses.replace(config.price, num_threads=threads),
-        tts=dataclasses.replace(config.tts, num_threads=threads),
+    return config.model_copy(
+        update={
+            "price": config.price.model_copy(update={"num_threads": threads}),
+            "tts": config.tts.model_copy(update={"num_threads": threads}),
+        }
     )
 
 

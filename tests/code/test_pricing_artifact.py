@@ -136,7 +136,13 @@ def test_config_from_toml_and_yaml_with_overrides(tmp_path):
     with pytest.raises(DataError, match="unknown setting"):
         load_config(yaml)
     yaml.write_text("tts_periods: 2.5\n")
-    with pytest.raises(DataError, match="whole number"):
+    with pytest.raises(DataError, match=r"'tts_periods'.*fractional part"):
+        load_config(yaml)
+    yaml.write_text("price:\n  learning_rate: 0\n")
+    with pytest.raises(DataError, match=r"'price\.learning_rate'.*greater than 0"):
+        load_config(yaml)
+    yaml.write_text("coverage: yes\n")
+    with pytest.raises(DataError, match=r"'coverage'.*must be a number"):
         load_config(yaml)
 
 
