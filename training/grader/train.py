@@ -1,8 +1,8 @@
 """Train a grader: the ensemble's networks (trained or reused), then calibration.
 
-`fit_grader` trains and calibrates in memory (what `training.grader.pipeline` calls inside an
-MLflow run); `train_grader_model` also saves the artifact folder. Neither needs a tracking
-server, so tests call them directly on tiny data.
+`fit_grader` trains and calibrates in memory; `train_grader_model` also saves the artifact folder
+(what `training.grader.pipeline` calls inside an MLflow run). Neither needs a tracking server, so
+tests call them directly on tiny data.
 """
 
 from __future__ import annotations
