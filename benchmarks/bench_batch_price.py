@@ -25,7 +25,7 @@ import psutil
 from models.pricing.artifact import save_artifact
 from models.pricing.predictor import PricingPredictor
 from training.pricing.config import PricingTrainConfig
-from training.pricing.train import train_pricing
+from training.pricing.train import train_pricing_model
 from training.synth.items import make_items
 from training.synth.outcomes import make_outcomes
 
@@ -65,7 +65,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-price-"))
     train = make_outcomes(make_items(TRAIN_ITEMS, seed=args.seed + 1), seed=args.seed + 1)[0]
-    model = save_artifact(train_pricing(train, PricingTrainConfig(seed=args.seed)).artifact,
+    model = save_artifact(train_pricing_model(train, PricingTrainConfig(seed=args.seed)).artifact,
                           work / "model")  # fmt: skip
     predictor = PricingPredictor.load(model)
     print(f"{'rows':>9} {'raw rows/s':>12} {'price rows/s':>13} {'ratio':>7} {'peak MB':>9}")

@@ -3,14 +3,13 @@
 Run: `.venv/bin/python benchmarks/bench_pricing.py [--score-rows N] [--train-rows M] [--threads T]`.
 Scoring: `PricingPredictor.predict` (feature transform, P10/P50/P90, days P50/P90) and
 `contributions` on N rows (default 100,000), reported in rows/s against the in-run baseline:
-the raw P50 `Booster.predict` on the same feature matrix. Training: the whole `train_pricing`
+the raw P50 `Booster.predict` on the same feature matrix. Training: the whole `train_pricing_model`
 on M synthetic rows (default 1,000,000; `--train-rows 0` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import numpy as np
@@ -18,7 +17,7 @@ import pandas as pd
 
 from models.pricing.predictor import PricingPredictor
 from training.pricing.config import PricingTrainConfig
-from training.pricing.train import train_pricing
+from training.pricing.train import train_pricing_model
 from training.synth.items import make_items
 from training.synth.outcomes import make_outcomes
 
@@ -46,17 +45,18 @@ def timed(label: str, rows: int, action, baseline: float | None = None) -> float
 
 def with_threads(config: PricingTrainConfig, threads: int) -> PricingTrainConfig:
     """The config with every booster on `threads` threads."""
-    return dataclasses.replace(
-        config,
-        price=dataclasses.replace(config.price, num_threads=threads),
-        tts=dataclasses.replace(config.tts, num_threads=threads),
+    return config.model_copy(
+        update={
+            "price": config.price.model_copy(update={"num_threads": threads}),
+            "tts": config.tts.model_copy(update={"num_threads": threads}),
+        }
     )
 
 
 def bench_scoring(rows: int, seed: int, threads: int) -> None:
     """Score `rows` items with the predictor and with the raw booster."""
     config = with_threads(PricingTrainConfig(seed=seed), threads)
-    trained = train_pricing(synthetic(SCORING_TRAIN_ROWS, seed), config)
+    trained = train_pricing_model(synthetic(SCORING_TRAIN_ROWS, seed), config)
     predictor = PricingPredictor(trained.artifact)
     table = synthetic(rows, seed + 1)
     items = table.drop(columns=["sold_price", "days_listed", "sold"]).iloc[:rows]
@@ -79,7 +79,7 @@ def bench_training(rows: int, seed: int, threads: int) -> None:
     table = synthetic(rows, seed)
     config = with_threads(PricingTrainConfig(seed=seed), threads)
     start = time.perf_counter()
-    trained = train_pricing(table, config)
+    trained = train_pricing_model(table, config)
     seconds = time.perf_counter() - start
     art = trained.artifact
     print(

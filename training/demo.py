@@ -1,20 +1,28 @@
-"""`regrade demo`: set up, make a sample, train small models, register them and serve.
+"""`regrade demo`: set up, make a sample, train small models and register them.
 
 Every step reuses what an earlier run left: the sample in `data/sample/`, the `@champion` models
 in the registry, the demo API keys in `REGRADE_HOME/demo-keys.json`. Sizes are small so the
 whole first run takes minutes on a laptop CPU; real training uses `regrade train ...` directly.
+The models are trained by the same pipelines as `regrade train` (`training.grader.pipeline`,
+`training.pricing.pipeline`); the `regrade demo` command then starts the service.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.kinds import GRADER, PRICING, ModelKind
+from models.store import ModelNotFoundError, resolve_model_dir
 from serving.settings import ROLES, Settings, load_settings
-from training.cli.common import console, out
+from training.grader import config as grader_config
+from training.grader.pipeline import train_grader
+from training.pricing import config as pricing_config
+from training.pricing.pipeline import train_pricing
+from training.progress import out, tracked
+from training.synth import synthesize
 
 SAMPLE = Path("data/sample")
 SALES = Path("data/sample-sales")
@@ -49,20 +57,16 @@ def demo_keys(settings: Settings) -> dict[str, list[str]]:
     return keys
 
 
-def _has_champion(name: str, settings: Settings) -> str | None:
-    from models.store import ModelNotFoundError, resolve_model_dir
-
+def _has_champion(kind: ModelKind, settings: Settings) -> str | None:
+    """The version of `kind` holding `@champion`, or None when there is none."""
     try:
-        return resolve_model_dir(f"models:/{name}@champion", settings).version
+        return resolve_model_dir(kind.champion_uri, settings).version
     except ModelNotFoundError:
         return None
 
 
 def ensure_sample(config: DemoConfig) -> tuple[Path, Path]:
     """Generate the synthetic samples unless they are already there: photos and sales."""
-    from training.cli.common import tracked
-    from training.synth import synthesize
-
     if (SAMPLE / "outcomes.csv").is_file() and (SAMPLE / "photos" / "manifest.csv").is_file():
         out.print(f"sample: reusing {SAMPLE}")
     else:
@@ -88,34 +92,38 @@ def ensure_sample(config: DemoConfig) -> tuple[Path, Path]:
 
 def ensure_models(settings: Settings, sample: Path, sales: Path, config: DemoConfig) -> None:
     """Train and promote a small grader and pricing model where no @champion exists."""
-    from training.cli.grader import train_grader
-    from training.cli.pricing import train_pricing_command
-
-    version = _has_champion("regrade-grader", settings)
+    version = _has_champion(GRADER, settings)
     if version:
-        out.print(f"grader: reusing regrade-grader version {version} (@champion)")
+        out.print(f"grader: reusing {GRADER.registered_name} version {version} (@champion)")
     else:
         # a few epochs of one network (not the default three): mirror-and-brightness
         # augmentation learns faster than the default's
-        settings_file = settings.home / "demo-grader.toml"
-        settings_file.write_text('[grader]\naugment = "light"\nmembers = 1\n')
-        train_grader(
-            data=sample,
+        cfg = grader_config.load_config(
+            None,
+            augment="light",
+            members=1,
             epochs=config.grader_epochs,
             image_size=config.grader_image_size,
             seed=config.seed,
-            config=settings_file,
-            promote=True,
         )
-    version = _has_champion("regrade-pricing", settings)
+        for line in train_grader(cfg, sample, None, settings, promote=True).report():
+            out.print(line)
+    version = _has_champion(PRICING, settings)
     if version:
-        out.print(f"pricing: reusing regrade-pricing version {version} (@champion)")
+        out.print(f"pricing: reusing {PRICING.registered_name} version {version} (@champion)")
     else:
-        train_pricing_command(data=sales / "outcomes.csv", seed=config.seed, promote=True)
+        cfg = pricing_config.load_config(None, seed=config.seed)
+        result = train_pricing(cfg, sales / "outcomes.csv", None, settings, promote=True)
+        for line in result.report():
+            out.print(line)
 
 
-def run_demo(host: str = "127.0.0.1", port: int = 3000, serve: bool = True) -> None:
-    """Run the demo: sample, models, keys, then the service in the foreground."""
+def prepare_demo(host: str = "127.0.0.1", port: int = 3000) -> dict[str, list[str]]:
+    """Sample, models and keys; prints where the service will answer and how to try it.
+
+    Returns:
+        The API keys (key to roles) the service is to accept.
+    """
     settings = load_settings()
     settings.ensure_dirs()
     config = DemoConfig()
@@ -136,10 +144,4 @@ def run_demo(host: str = "127.0.0.1", port: int = 3000, serve: bool = True) -> N
         "-F item_id=demo-1 -F category=phone -F brand=Kepler -F age_months=12 "
         f"-F new_price=700 -F acquisition_cost=40 {base}/assess"
     )
-    if not serve:
-        return
-    from training.cli.serve import serve as start_service
-
-    os.environ.setdefault("REGRADE_API_KEYS", json.dumps(keys))
-    console.print("starting the service (Ctrl-C stops it) ...")
-    start_service(host=host, port=port)
+    return keys

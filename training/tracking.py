@@ -19,10 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mlflow
+from filelock import FileLock
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from models.kinds import CHALLENGER, CHAMPION
 from serving.settings import Settings, load_settings
 
-CHALLENGER = "challenger"
-CHAMPION = "champion"
 MODEL_ARTIFACT_PATH = "model"
 
 
@@ -58,12 +62,13 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def _jsonable(value: Any) -> Any:
-    """Metrics as JSON: NaN and infinities become null, numpy scalars plain numbers."""
+def jsonable(value: Any) -> Any:
+    """Metrics or a config as JSON: NaN and infinities become null, numpy scalars plain numbers,
+    paths strings."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if hasattr(value, "item") and callable(value.item):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -78,8 +83,6 @@ def configure_mlflow(settings: Settings):
 
     The default SQLite store keeps artifacts under `REGRADE_HOME/mlartifacts`.
     """
-    import mlflow
-
     settings.ensure_dirs()
     mlflow.set_tracking_uri(settings.resolved_mlflow_uri)
     mlflow.set_registry_uri(settings.resolved_mlflow_uri)
@@ -94,7 +97,6 @@ def _store_lock(settings: Settings):
     fail; creating the same experiment or registered model twice, or moving one alias from two
     processes, fails likewise.
     """
-    from filelock import FileLock
 
     return FileLock(settings.home / ".mlflow.lock")
 
@@ -121,11 +123,10 @@ class RunContext:
 
     def log_metrics(self, metrics: Mapping[str, float | None], step: int | None = None) -> None:
         """Log the finite numbers among `metrics` (None and NaN are skipped)."""
-        import mlflow
 
         numbers = {
             k: float(v)
-            for k, v in _jsonable(dict(metrics)).items()
+            for k, v in jsonable(dict(metrics)).items()
             if isinstance(v, int | float) and not isinstance(v, bool)
         }
         if numbers:
@@ -133,7 +134,6 @@ class RunContext:
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         """Copy a file or folder into the run's artifacts."""
-        import mlflow
 
         path = Path(path)
         if path.is_dir():
@@ -151,7 +151,7 @@ class RunContext:
     def write_metrics(self, metrics: Mapping[str, Any]) -> Path:
         """Write `OUT/metrics.json` (NaN and None as null) and log the numbers."""
         path = self.out / "metrics.json"
-        path.write_text(json.dumps(_jsonable(dict(metrics)), indent=2, sort_keys=True) + "\n")
+        path.write_text(json.dumps(jsonable(dict(metrics)), indent=2, sort_keys=True) + "\n")
         self.log_metrics(metrics)
         self.log_artifact(path)
         return path
@@ -164,9 +164,6 @@ class RunContext:
         Returns:
             The new version number, as a string.
         """
-        import mlflow
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
 
         self.log_artifact(Path(model_dir), MODEL_ARTIFACT_PATH)
         client = MlflowClient()
@@ -201,7 +198,7 @@ def tracked_run(
     mlflow = configure_mlflow(settings)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    record = {"kind": kind, "git_sha": git_sha(), **_jsonable(dict(config))}
+    record = {"kind": kind, "git_sha": git_sha(), **jsonable(dict(config))}
     (out / "config.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     experiment = _experiment_id(mlflow, f"regrade-{kind}", settings)
     with mlflow.start_run(experiment_id=experiment, run_name=out.name) as run:
@@ -218,8 +215,6 @@ def promote(name: str, version: str | None = None, settings: Settings | None = N
     Raises:
         LookupError: the model, version or challenger does not exist.
     """
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     settings = settings or load_settings()
     configure_mlflow(settings)

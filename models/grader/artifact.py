@@ -1,7 +1,9 @@
 """The grader artifact: a plain folder, no pickle.
 
+artifact.json          the metadata block every model folder carries (`models.artifact`): format
+                       and version, training config, git sha, data fingerprint, metrics
 config.json            backbone, label map, preprocessing, calibration, counterfeit settings,
-                       metrics, provenance
+                       validation metrics, training details (seeds, members)
 weights.safetensors    the network's state dict (an ensemble's members under `members.K.`)
 references.safetensors the one-class reference banks (brand names listed in config.json)
 """
@@ -16,12 +18,15 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 
 from features.schema import GRADES
+from models.artifact import META_FILE, ArtifactError, ArtifactMeta, read_meta, write_meta
 from models.grader.calibration import Calibration
 from models.grader.counterfeit import ReferenceBank
 from models.grader.heads import GraderEnsemble, GraderNet
 from models.grader.preprocess import PreprocessConfig
+from models.kinds import GRADER
 
-FORMAT = "regrade-grader/1"
+LEGACY_FORMAT = f"{GRADER.artifact_format}/{GRADER.format_version}"
+"""The `format` of config.json in folders saved before artifact.json existed."""
 CONFIG = "config.json"
 WEIGHTS = "weights.safetensors"
 REFERENCES = "references.safetensors"
@@ -58,10 +63,15 @@ class GraderArtifact:
     tta: str = "hflip"
     metrics: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    meta: ArtifactMeta | None = None
+    """The metadata block; None for a folder saved before it existed (provenance unknown)."""
 
 
 def save_artifact(artifact: GraderArtifact, model_dir: Path | str) -> Path:
-    """Write the artifact folder (created if needed) and return it."""
+    """Write the artifact folder (created if needed) and return it.
+
+    The metadata block is `artifact.meta`, or a bare one (format and version only) when None.
+    """
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in artifact.net.state_dict().items()}
@@ -69,7 +79,6 @@ def save_artifact(artifact: GraderArtifact, model_dir: Path | str) -> Path:
     tensors, names = artifact.references.tensors()
     save_file(tensors, str(model_dir / REFERENCES))
     config = {
-        "format": FORMAT,
         "backbone": artifact.backbone,
         "head": artifact.net.head,
         "members": len(artifact.net.members) if isinstance(artifact.net, GraderEnsemble) else 1,
@@ -82,37 +91,52 @@ def save_artifact(artifact: GraderArtifact, model_dir: Path | str) -> Path:
         "info": artifact.info,
     }
     (model_dir / CONFIG).write_text(json.dumps(config, indent=2, allow_nan=True) + "\n")
+    write_meta(model_dir, artifact.meta or ArtifactMeta.new(GRADER))
     return model_dir
 
 
-def _read_config(model_dir: Path) -> dict[str, Any]:
-    """The folder's config.json, checked to be a grader artifact of this format."""
+def _read_config(model_dir: Path) -> tuple[dict[str, Any], ArtifactMeta | None]:
+    """The folder's config.json and metadata block, checked to be a grader artifact.
+
+    A folder without artifact.json (saved before it existed) must carry the old format tag in
+    config.json; its metadata is then unknown (None).
+    """
     path = model_dir / CONFIG
     if not path.is_file():
-        raise ValueError(f"{model_dir}: not a grader model folder (no {CONFIG})")
-    config = json.loads(path.read_text())
-    if config.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {config.get('format')!r}, expected {FORMAT!r}")
-    return config
+        raise ArtifactError(f"{model_dir}: not a grader model folder (no {CONFIG})")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: not valid JSON: {exc}") from exc
+    if (model_dir / META_FILE).is_file():
+        return config, read_meta(model_dir, GRADER)
+    if config.get("format") != LEGACY_FORMAT:
+        raise ArtifactError(
+            f"{path}: format {config.get('format')!r}, expected {LEGACY_FORMAT!r} "
+            f"(or a {META_FILE} beside it)"
+        )
+    return config, None
 
 
 def network_count(model_dir: Path | str) -> int:
     """How many networks the artifact folder holds (its ensemble members), without loading them.
 
     Raises:
-        ValueError: when the folder is not a grader artifact.
+        ArtifactError: when the folder is not a grader artifact (a ValueError).
     """
-    return int(_read_config(Path(model_dir)).get("members", 1))
+    config, _ = _read_config(Path(model_dir))
+    return int(config.get("members", 1))
 
 
 def load_artifact(model_dir: Path | str) -> GraderArtifact:
-    """Read an artifact folder written by `save_artifact`.
+    """Read an artifact folder written by `save_artifact` (or saved before artifact.json).
 
     Raises:
-        ValueError: when the folder is not a grader artifact.
+        ArtifactError: when the folder is not a grader artifact (a ValueError); the message
+            names the file.
     """
     model_dir = Path(model_dir)
-    config = _read_config(model_dir)
+    config, meta = _read_config(model_dir)
     members = [
         GraderNet(
             config["backbone"], n_classes=len(config["labels"]), head=config.get("head", "pooled")
@@ -136,4 +160,5 @@ def load_artifact(model_dir: Path | str) -> GraderArtifact:
         tta=config.get("tta") or ("hflip" if config.get("tta_hflip", True) else "none"),
         metrics=config.get("metrics", {}),
         info=config.get("info", {}),
+        meta=meta,
     )

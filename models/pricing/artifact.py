@@ -1,12 +1,17 @@
 """The pricing model artifact: a plain folder of LightGBM text models and JSON, no pickle.
 
 Layout of `model_dir/`:
-- `pricing.json`: format and version, the fitted feature schema, the price band's quantile bases and
-  conformal correction, the time-to-sell periods, the training config, metrics and data fingerprint;
+- `artifact.json`: the metadata block every model folder carries (`models.artifact`): format and
+  version, training config, git sha, data fingerprint and path, metrics;
+- `pricing.json`: the fitted feature schema, the price band's quantile bases and conformal
+  correction, the time-to-sell periods, and the row counts of the training data;
 - `price_p50.txt`, `price_p10.txt`, `price_p90.txt`: LightGBM text models (log1p price);
 - `tts.txt`: the time-to-sell hazard booster (absent when the data had no time-to-sell columns);
 - `tts_naive.txt`: the same family fitted on sold rows only, kept as the evaluation reference;
-- `metrics.json`: the evaluation metrics, also inside `pricing.json`.
+- `metrics.json`: the evaluation metrics, also inside `artifact.json`.
+
+Folders saved before `artifact.json` existed carry the format, config and metrics in
+`pricing.json`; they still load, with `meta` None and those parts in `info`.
 """
 
 from __future__ import annotations
@@ -17,19 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from features.pricing_features import PricingFeatures
+from models.artifact import META_FILE, ArtifactError, ArtifactMeta, read_meta, write_meta
+from models.kinds import PRICING
 from models.pricing.price_model import PriceModel
 from models.pricing.tts_model import TimeToSellModel
 
-ARTIFACT_FORMAT = "regrade-pricing"
-FORMAT_VERSION = 1
-META_FILE = "pricing.json"
+MODEL_FILE = "pricing.json"
 TTS_FILE = "tts.txt"
 NAIVE_FILE = "tts_naive.txt"
 PRICE_FILES = ("price_p50.txt", "price_p10.txt", "price_p90.txt")
-
-
-class ArtifactError(ValueError):
-    """A folder is not a readable pricing artifact; the message says why."""
+MODEL_KEYS = ("features", "price", "tts", "tts_naive")
+"""The parts of pricing.json that describe the models; the rest is `info`."""
 
 
 @dataclass
@@ -41,18 +44,37 @@ class PricingArtifact:
         price: The price band model.
         tts: The time-to-sell model, or None when the training data had no time-to-sell.
         tts_naive: The time-to-sell reference fitted on sold rows only (for evaluation), or None.
-        info: JSON-ready extras: config, metrics, data fingerprint, training time.
+        meta: The metadata block; None for a folder saved before it existed.
+        info: JSON-ready extras kept in pricing.json (the training data's row counts).
     """
 
     features: PricingFeatures
     price: PriceModel
     tts: TimeToSellModel | None
     tts_naive: TimeToSellModel | None = None
+    meta: ArtifactMeta | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The evaluation metrics recorded at training time (empty when unknown)."""
+        if self.meta is not None:
+            return dict(self.meta.metrics)
+        return dict(self.info.get("metrics") or {})
+
+    @property
+    def training_config(self) -> dict[str, Any]:
+        """The run config that trained it (empty when unknown)."""
+        if self.meta is not None:
+            return dict(self.meta.training_config)
+        return dict(self.info.get("config") or {})
 
 
 def save_artifact(artifact: PricingArtifact, folder: Path) -> Path:
-    """Write the artifact into `folder` (created if needed) and return it."""
+    """Write the artifact into `folder` (created if needed) and return it.
+
+    The metadata block is `artifact.meta`, or a bare one (format and version only) when None.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in artifact.price.to_texts().items():
@@ -61,19 +83,18 @@ def save_artifact(artifact: PricingArtifact, folder: Path) -> Path:
         (folder / TTS_FILE).write_text(artifact.tts.to_text(), encoding="utf-8")
     if artifact.tts_naive is not None:
         (folder / NAIVE_FILE).write_text(artifact.tts_naive.to_text(), encoding="utf-8")
-    meta = {
-        "format": ARTIFACT_FORMAT,
-        "format_version": FORMAT_VERSION,
+    model = {
         "features": artifact.features.to_dict(),
         "price": artifact.price.meta(),
         "tts": None if artifact.tts is None else artifact.tts.meta(),
         "tts_naive": None if artifact.tts_naive is None else artifact.tts_naive.meta(),
         **artifact.info,
     }
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
-    metrics = artifact.info.get("metrics")
-    if metrics is not None:
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    (folder / MODEL_FILE).write_text(json.dumps(model, indent=2, sort_keys=True), encoding="utf-8")
+    meta = artifact.meta or ArtifactMeta.new(PRICING)
+    write_meta(folder, meta)
+    if meta.metrics:
+        (folder / "metrics.json").write_text(json.dumps(meta.metrics, indent=2), encoding="utf-8")
     return folder
 
 
@@ -84,33 +105,46 @@ def _read(folder: Path, name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def _legacy_format(model: dict[str, Any], path: Path) -> None:
+    """Check the format tag a folder saved before artifact.json carried in pricing.json."""
+    if model.get("format") != PRICING.artifact_format or (
+        model.get("format_version") != PRICING.format_version
+    ):
+        raise ArtifactError(
+            f"{path}: format {model.get('format')!r} v{model.get('format_version')}, "
+            f"expected {PRICING.artifact_format!r} v{PRICING.format_version}"
+        )
+
+
 def load_artifact(folder: Path) -> PricingArtifact:
-    """Read an artifact written by `save_artifact`.
+    """Read an artifact written by `save_artifact` (or saved before artifact.json).
 
     Raises:
-        ArtifactError: the folder lacks a file, or holds another format or version.
+        ArtifactError: the folder lacks a file, or holds another format or version (a
+            ValueError); the message names the file.
     """
     folder = Path(folder)
+    text = _read(folder, MODEL_FILE)
     try:
-        meta = json.loads(_read(folder, META_FILE))
+        model = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{folder / META_FILE}: not valid JSON: {exc}") from exc
-    if meta.get("format") != ARTIFACT_FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(
-            f"{folder}: format {meta.get('format')!r} v{meta.get('format_version')}, "
-            f"expected {ARTIFACT_FORMAT!r} v{FORMAT_VERSION}"
-        )
+        raise ArtifactError(f"{folder / MODEL_FILE}: not valid JSON: {exc}") from exc
+    meta = None
+    if (folder / META_FILE).is_file():
+        meta = read_meta(folder, PRICING)
+    else:
+        _legacy_format(model, folder / MODEL_FILE)
     try:
-        features = PricingFeatures.from_dict(meta["features"])
+        features = PricingFeatures.from_dict(model["features"])
     except (KeyError, ValueError) as exc:
-        raise ArtifactError(f"{folder / META_FILE}: bad feature schema: {exc}") from exc
-    price = PriceModel.from_texts({n: _read(folder, n) for n in PRICE_FILES}, meta["price"])
+        raise ArtifactError(f"{folder / MODEL_FILE}: bad feature schema: {exc}") from exc
+    price = PriceModel.from_texts({n: _read(folder, n) for n in PRICE_FILES}, model["price"])
     tts = None
-    if meta.get("tts") is not None:
-        tts = TimeToSellModel.from_text(_read(folder, TTS_FILE), meta["tts"])
+    if model.get("tts") is not None:
+        tts = TimeToSellModel.from_text(_read(folder, TTS_FILE), model["tts"])
     naive = None
-    if meta.get("tts_naive") is not None:
-        naive = TimeToSellModel.from_text(_read(folder, NAIVE_FILE), meta["tts_naive"])
-    known = {"format", "format_version", "features", "price", "tts", "tts_naive"}
-    info = {k: v for k, v in meta.items() if k not in known}
-    return PricingArtifact(features, price, tts, naive, info)
+    if model.get("tts_naive") is not None:
+        naive = TimeToSellModel.from_text(_read(folder, NAIVE_FILE), model["tts_naive"])
+    known = {*MODEL_KEYS, "format", "format_version"}
+    info = {k: v for k, v in model.items() if k not in known}
+    return PricingArtifact(features, price, tts, naive, meta, info)

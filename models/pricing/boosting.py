@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-@dataclass(frozen=True)
-class BoostParams:
+def numbers_only(value: Any) -> Any:
+    """Refuse a bool or a string where a number is expected (pydantic would convert them)."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a number")
+    return value
+
+
+class BoostParams(BaseModel):
     """LightGBM settings for one booster (see LightGBM's parameter docs).
 
     Attributes:
@@ -31,23 +37,31 @@ class BoostParams:
             machines, where OpenMP threads contend).
     """
 
-    num_boost_round: int = 2000
-    early_stopping_rounds: int = 100
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    max_depth: int = -1
-    min_data_in_leaf: int = 20
-    feature_fraction: float = 0.9
-    bagging_fraction: float = 1.0
-    lambda_l2: float = 1.0
-    cat_smooth: float = 10.0
-    min_data_per_group: int = 20
-    max_bin: int = 255
-    num_threads: int = 1
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_boost_round: int = Field(2000, ge=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+    learning_rate: float = Field(0.05, gt=0)
+    num_leaves: int = Field(31, ge=2)
+    max_depth: int = Field(-1, ge=-1)
+    min_data_in_leaf: int = Field(20, ge=1)
+    feature_fraction: float = Field(0.9, gt=0, le=1)
+    bagging_fraction: float = Field(1.0, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
+    cat_smooth: float = Field(10.0, ge=0)
+    min_data_per_group: int = Field(20, ge=1)
+    max_bin: int = Field(255, ge=2)
+    num_threads: int = Field(1, ge=0)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def check_number(cls, value: Any) -> Any:
+        """Every setting is a number: no bools or strings."""
+        return numbers_only(value)
 
     def lgb_params(self, seed: int, **extra: Any) -> dict[str, Any]:
         """The LightGBM parameter dict (boosting rounds and early stopping excluded)."""
-        params = asdict(self)
+        params = self.model_dump()
         params.pop("num_boost_round")
         params.pop("early_stopping_rounds")
         if self.bagging_fraction < 1.0:

@@ -46,7 +46,7 @@ class PricingPredictor:
     @property
     def metrics(self) -> dict:
         """The metrics recorded in the artifact at training time."""
-        return dict(self.artifact.info.get("metrics") or {})
+        return self.artifact.metrics
 
     def matrix(self, items: pd.DataFrame) -> np.ndarray:
         """[n, d] feature matrix for `items`."""

@@ -11,7 +11,7 @@ from models.decisions import DECISION_COLUMNS, LIST_COLUMNS
 from models.pricing.artifact import save_artifact
 from tests.pricing_data import fast_config
 from training.cli import app
-from training.pricing.train import train_pricing
+from training.pricing.train import train_pricing_model
 from training.synth.items import make_items
 from training.synth.outcomes import make_outcomes
 
@@ -25,7 +25,7 @@ def outcomes() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def model_dir(outcomes, tmp_path_factory):
-    trained = train_pricing(outcomes, fast_config())
+    trained = train_pricing_model(outcomes, fast_config())
     return save_artifact(trained.artifact, tmp_path_factory.mktemp("pricing") / "model")
 
 

@@ -1,8 +1,11 @@
-"""The pricing artifact round trip, the run config, and the train/evaluate commands."""
+"""The pricing artifact round trip (and folders saved before its metadata block), the run
+config, and the train/evaluate commands."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -11,19 +14,21 @@ import typer
 from typer.testing import CliRunner
 
 from features.problems import DataError
-from models.pricing.artifact import ArtifactError, load_artifact, save_artifact
+from models.artifact import ArtifactError, ArtifactMeta
+from models.kinds import PRICING
+from models.pricing.artifact import load_artifact, save_artifact
 from models.pricing.predictor import OUTPUT_COLUMNS, PricingPredictor
 from tests.pricing_data import fast_config, make_table
 from training.pricing.config import load_config
-from training.pricing.train import train_pricing
+from training.pricing.train import train_pricing_model
 
 ITEM_COLUMNS = ["item_id", "category", "brand", "grade", "age_months", "new_price", "list_price"]
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    trained = train_pricing(make_table(800, seed=1), fast_config())
-    trained.artifact.info = {"metrics": {"rmsle": 0.1}}
+    trained = train_pricing_model(make_table(800, seed=1), fast_config())
+    trained.artifact.meta = ArtifactMeta.new(PRICING, metrics={"rmsle": 0.1})
     return save_artifact(trained.artifact, tmp_path_factory.mktemp("pricing") / "model"), trained
 
 
@@ -35,6 +40,7 @@ def items() -> pd.DataFrame:
 def test_round_trip_gives_identical_outputs(model_dir):
     folder, trained = model_dir
     assert sorted(p.name for p in folder.iterdir()) == [
+        "artifact.json",
         "metrics.json",
         "price_p10.txt",
         "price_p50.txt",
@@ -117,11 +123,40 @@ def test_load_refuses_incomplete_or_foreign_folders(model_dir, tmp_path):
     with pytest.raises(ArtifactError, match=r"missing pricing\.json"):
         load_artifact(tmp_path)
     broken = tmp_path / "broken"
-    broken.mkdir()
-    meta = json.loads((model_dir[0] / "pricing.json").read_text())
-    (broken / "pricing.json").write_text(json.dumps({**meta, "format_version": 99}))
-    with pytest.raises(ArtifactError, match=r"expected 'regrade-pricing' v1"):
+    shutil.copytree(model_dir[0], broken)
+    meta = json.loads((broken / "artifact.json").read_text())
+    (broken / "artifact.json").write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(ArtifactError, match=r"artifact\.json.*expected 'regrade-pricing' v1"):
         load_artifact(broken)
+    assert issubclass(ArtifactError, ValueError)  # callers catching ValueError keep working
+
+
+def legacy_folder(model_dir, where):
+    """The folder as saved before artifact.json: format, config and metrics in pricing.json."""
+    shutil.copytree(model_dir, where)
+    (where / "artifact.json").unlink()
+    model = json.loads((where / "pricing.json").read_text())
+    extras = {"config": {"holdout_fraction": 0.2}, "metrics": {"rmsle": 0.1}}
+    legacy = {**model, "format": "regrade-pricing", "format_version": 1, **extras}
+    (where / "pricing.json").write_text(json.dumps(legacy))
+    return where
+
+
+def test_folders_saved_before_the_metadata_block_still_load(model_dir, tmp_path):
+    folder, trained = model_dir
+    old = legacy_folder(folder, tmp_path / "old")
+    loaded = load_artifact(old)
+    assert loaded.meta is None  # provenance unknown
+    assert loaded.metrics == {"rmsle": 0.1}
+    assert loaded.training_config == {"holdout_fraction": 0.2}
+    frame = items()
+    pd.testing.assert_frame_equal(
+        PricingPredictor(trained.artifact).predict(frame), PricingPredictor(loaded).predict(frame)
+    )
+    model = json.loads((old / "pricing.json").read_text())
+    (old / "pricing.json").write_text(json.dumps({**model, "format_version": 99}))
+    with pytest.raises(ArtifactError, match=r"pricing\.json.*expected 'regrade-pricing' v1"):
+        load_artifact(old)
 
 
 def test_config_from_toml_and_yaml_with_overrides(tmp_path):
@@ -136,14 +171,20 @@ def test_config_from_toml_and_yaml_with_overrides(tmp_path):
     with pytest.raises(DataError, match="unknown setting"):
         load_config(yaml)
     yaml.write_text("tts_periods: 2.5\n")
-    with pytest.raises(DataError, match="whole number"):
+    with pytest.raises(DataError, match=r"'tts_periods'.*fractional part"):
+        load_config(yaml)
+    yaml.write_text("price:\n  learning_rate: 0\n")
+    with pytest.raises(DataError, match=r"'price\.learning_rate'.*greater than 0"):
+        load_config(yaml)
+    yaml.write_text("coverage: yes\n")
+    with pytest.raises(DataError, match=r"'coverage'.*must be a number"):
         load_config(yaml)
 
 
 def test_too_few_sold_rows_is_bad_input():
     frame = make_table(40, seed=2)
     with pytest.raises(DataError, match="sold_price"):
-        train_pricing(frame, fast_config(min_sold_rows=50), file="t.csv")
+        train_pricing_model(frame, fast_config(min_sold_rows=50), file="t.csv")
 
 
 def test_train_and_evaluate_commands(tmp_path, monkeypatch):
@@ -174,6 +215,13 @@ def test_train_and_evaluate_commands(tmp_path, monkeypatch):
     assert {"item_id", "sold_price", *OUTPUT_COLUMNS} <= set(predictions.columns)
     trained = json.loads((run / "metrics.json").read_text())
     assert trained["rmsle"] < trained["baseline_median_rmsle"]
+    meta = json.loads((run / "model" / "artifact.json").read_text())
+    assert (meta["format"], meta["format_version"]) == ("regrade-pricing", 1)
+    assert meta["data_path"] == str(table)
+    assert meta["data_fingerprint"] == hashlib.sha256(table.read_bytes()).hexdigest()
+    assert meta["training_config"]["price"]["num_boost_round"] == 100
+    assert meta["metrics"]["rmsle"] == pytest.approx(trained["rmsle"])
+    assert "git_sha" in meta
     evaluation = tmp_path / "eval"
     result = runner.invoke(
         app,

@@ -9,8 +9,8 @@ import pytest
 from features.tables import load_outcomes
 from models.pricing.predictor import PricingPredictor
 from tests.pricing_data import fast_config, make_table
-from training.pricing.evaluate import METRIC_KEYS, evaluate_pricing
-from training.pricing.train import train_pricing
+from training.pricing.evaluate import METRIC_KEYS, evaluate_pricing_model
+from training.pricing.train import train_pricing_model
 
 AGES = np.array([0.0, 3.0, 6.0, 12.0, 24.0, 36.0, 60.0, 120.0])
 PRICES = np.array([5.0, 20.0, 50.0, 80.0, 120.0, 200.0, 400.0, 1000.0, 5000.0])
@@ -18,7 +18,7 @@ PRICES = np.array([5.0, 20.0, 50.0, 80.0, 120.0, 200.0, 400.0, 1000.0, 5000.0])
 
 @pytest.fixture(scope="module")
 def predictor() -> PricingPredictor:
-    return PricingPredictor(train_pricing(make_table(1500, seed=0), fast_config()).artifact)
+    return PricingPredictor(train_pricing_model(make_table(1500, seed=0), fast_config()).artifact)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +93,8 @@ def synthetic_outcomes() -> pd.DataFrame:
 
 def test_quality_on_a_small_synthetic_table_beats_the_baselines(synthetic_outcomes):
     config = fast_config()
-    trained = train_pricing(synthetic_outcomes, config)
-    metrics = evaluate_pricing(
+    trained = train_pricing_model(synthetic_outcomes, config)
+    metrics = evaluate_pricing_model(
         trained.artifact, synthetic_outcomes, holdout_fraction=config.holdout_fraction
     )
     best = min(metrics["baseline_benchmark_rmsle"], metrics["baseline_depreciation_rmsle"])
@@ -108,9 +108,11 @@ def test_quality_on_a_small_synthetic_table_beats_the_baselines(synthetic_outcom
 def test_mercari_beats_the_group_median_with_null_where_not_computable(real_data):
     frame = load_outcomes(real_data / "mercari_10k" / "outcomes.csv")
     config = fast_config()
-    trained = train_pricing(frame, config)
+    trained = train_pricing_model(frame, config)
     assert trained.artifact.tts is None  # no days_listed: no time-to-sell model
-    metrics = evaluate_pricing(trained.artifact, frame, holdout_fraction=config.holdout_fraction)
+    metrics = evaluate_pricing_model(
+        trained.artifact, frame, holdout_fraction=config.holdout_fraction
+    )
     assert set(METRIC_KEYS) <= set(metrics)
     for key in (
         "baseline_benchmark_rmsle",
@@ -135,9 +137,9 @@ def test_quality_targets_on_the_synthetic_benchmark_table(tmp_path):
     synthesize(tmp_path / "synth", items=20000, photos_per_item=0, seed=11)
     frame = load_outcomes(tmp_path / "synth" / "outcomes.csv")
     config = PricingTrainConfig()
-    trained = train_pricing(frame, config)
+    trained = train_pricing_model(frame, config)
     truth = read_table(tmp_path / "synth" / "truth.csv")
-    metrics = evaluate_pricing(
+    metrics = evaluate_pricing_model(
         trained.artifact, frame, holdout_fraction=config.holdout_fraction, truth=truth
     )
     best = min(metrics["baseline_benchmark_rmsle"], metrics["baseline_depreciation_rmsle"])

@@ -36,7 +36,7 @@ def _train_and_register(home: Path, image_size: int, backbone: str, tta: str) ->
     from training.grader.data import load_photoset
     from training.grader.toy import write_toy_dataset
     from training.grader.train import train_grader_model
-    from training.pricing.train import train_pricing
+    from training.pricing.train import train_pricing_model
     from training.tracking import tracked_run
 
     settings = load_settings({"REGRADE_HOME": str(home)})
@@ -54,7 +54,7 @@ def _train_and_register(home: Path, image_size: int, backbone: str, tta: str) ->
 
     from models.pricing.artifact import save_artifact
 
-    trained = train_pricing(make_table(400, seed=1), fast_config())
+    trained = train_pricing_model(make_table(400, seed=1), fast_config())
     folder = save_artifact(trained.artifact, home / "runs" / "pricing" / "model")
     with tracked_run("pricing", out=home / "runs" / "pricing", config={}, settings=settings) as run:
         run.register(folder, "regrade-pricing", promote=True)

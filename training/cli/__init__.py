@@ -1,11 +1,15 @@
 """The `regrade` command line.
 
 Exit codes: 0 on success, 2 on bad input (the message names the file, row and column at fault),
-1 on internal failure.
+1 on internal failure. Commands parse their options, call a pipeline (`training.*.pipeline`,
+`training.demo`) and print its result; their bodies import the heavy libraries (torch, LightGBM,
+mlflow, bentoml) when they run, so `regrade --help` stays fast.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from typing import Annotated
 
@@ -14,14 +18,15 @@ import typer
 from typer.core import TyperGroup
 
 from features.problems import DataError, Problem
-from models.pricing.artifact import ArtifactError
+from models.artifact import ArtifactError
+from models.kinds import KINDS
 from models.store import ModelNotFoundError
-from serving.settings import SettingsError
+from serving.settings import SettingsError, load_settings
 from training.cli import grader, pricing
-from training.cli.common import console, out
 from training.cli.data import app as data_app
 from training.cli.price import price_command
-from training.cli.serve import serve
+from training.cli.serve import serve as start_service
+from training.progress import console, out
 
 BAD_INPUT = (DataError, SettingsError, ModelNotFoundError, ArtifactError)
 
@@ -54,9 +59,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate", no_args_is_help=True)
 app.command("price")(price_command)
-app.command("serve")(serve)
-
-MODEL_NAMES = {"grader": "regrade-grader", "pricing": "regrade-pricing"}
+app.command("serve")(start_service)
 
 
 @app.command()
@@ -67,12 +70,11 @@ def promote(
     ] = None,
 ) -> None:
     """Make a registered model version the @champion (default: the newest @challenger)."""
-    from serving.settings import load_settings
     from training.tracking import promote as set_champion
 
-    if model not in MODEL_NAMES:
-        raise DataError([Problem("MODEL", f"{model!r} is not one of grader|pricing")])
-    name = MODEL_NAMES[model]
+    if model not in KINDS:
+        raise DataError([Problem("MODEL", f"{model!r} is not one of {'|'.join(KINDS)}")])
+    name = KINDS[model].registered_name
     try:
         done = set_champion(name, version, load_settings())
     except LookupError as exc:
@@ -89,9 +91,13 @@ def demo(
     ] = True,
 ) -> None:
     """Generate a sample, train small models, register them as @champion and serve them."""
-    from training.demo import run_demo
+    from training.demo import prepare_demo
 
-    run_demo(host=host, port=port, serve=serve)
+    keys = prepare_demo(host=host, port=port)
+    if serve:
+        os.environ.setdefault("REGRADE_API_KEYS", json.dumps(keys))
+        console.print("starting the service (Ctrl-C stops it) ...")
+        start_service(host=host, port=port)
 
 
 def main() -> None:

@@ -1,4 +1,7 @@
-"""`regrade data ...`: check and make data sets."""
+"""`regrade data ...`: check and make data sets.
+
+`contact-sheet` imports matplotlib when it runs, so `regrade --help` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ import typer
 from features.photos import MANIFEST, check_photo_dataset, is_photo_dataset
 from features.problems import Problem
 from features.tables import TABLE_SUFFIXES, check_outcomes, table_capabilities
-from training.cli.common import out as stdout
-from training.cli.common import report_problems, tracked
-from training.synth import DAMAGE, TRUTH
+from training.cli.common import report_problems
+from training.progress import out as stdout
+from training.progress import tracked
+from training.synth import DAMAGE, TRUTH, synthesize
 
 app = typer.Typer(help="Check and make data sets.", no_args_is_help=True)
 
@@ -109,8 +113,6 @@ def synth(
     Writes OUT/photos/ (images and manifest.csv), OUT/outcomes.csv, OUT/truth.csv and
     OUT/damage.csv (the damage marks each photo shows).
     """
-    from training.synth import synthesize
-
     summary = synthesize(
         out,
         items=items,

@@ -3,7 +3,8 @@
 Streams the input in chunks with a progress bar. Rows that break the item contract go to
 `<output>.errors.csv` (row number, column, message) and the rest are priced. The output and the
 errors file are written to temporary files and renamed into place only when every chunk is done,
-so an interrupted run leaves the previous output untouched.
+so an interrupted run leaves the previous output untouched. The command body imports the pricing
+model (LightGBM) when it runs, so `regrade --help` stays fast.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ import pandas as pd
 import typer
 
 from features.problems import DataError, Problem
+from features.provenance import load_ledger
 from features.schema import ITEM_COLUMNS
 from features.tables import ChunkWriter, check_table, count_rows, iter_table
-from training.cli.common import console, out, progress_bar
+from models.decisions import IntakeSignals, decide
+from models.kinds import PRICING
+from models.policy import load_policy
+from models.store import resolve_model_dir
+from serving.settings import load_settings
+from training.progress import console, out, progress_bar
 
-DEFAULT_MODEL = "models:/regrade-pricing@champion"
+DEFAULT_MODEL = PRICING.champion_uri
 CHUNK_ROWS = 50_000
 ROUNDING = {"margin_pct": 4, "list_margin_pct": 4}
 """Output precision: money to cents, shares to 4 places."""
@@ -46,8 +53,6 @@ def price_chunk(
     Raises:
         DataError: a problem with the whole file (e.g. a required column missing).
     """
-    from models.decisions import IntakeSignals, decide
-
     typed, problems = check_table(raw, ITEM_COLUMNS, file=source, row_offset=int(raw.index[0]))
     whole_file = [p for p in problems if p.row is None]
     if whole_file:
@@ -85,11 +90,7 @@ def price_command(
     chunk_rows: Annotated[int, typer.Option(help="Rows per chunk.")] = CHUNK_ROWS,
 ) -> None:
     """Price a catalogue with guardrails: band, days to sell, recommended price, margin, route."""
-    from features.provenance import load_ledger
-    from models.policy import load_policy
     from models.pricing.predictor import PricingPredictor
-    from models.store import resolve_model_dir
-    from serving.settings import load_settings
 
     if output.resolve() == input.resolve():
         raise DataError([Problem(output, "the output must not overwrite the input")])

@@ -1,7 +1,8 @@
-"""Train a grader end to end: network, calibration, thresholds, references, artifact.
+"""Train a grader: the ensemble's networks (trained or reused), then calibration.
 
-`train_grader_model` is the library entry point the CLI calls inside an MLflow run; it needs no
-tracking server, so tests call it directly on tiny data.
+`fit_grader` trains and calibrates in memory; `train_grader_model` also saves the artifact folder
+(what `training.grader.pipeline` calls inside an MLflow run). Neither needs a tracking server, so
+tests call them directly on tiny data.
 """
 
 from __future__ import annotations
@@ -20,63 +21,38 @@ import torch
 
 from features.problems import DataError, Problem
 from features.schema import GRADES
-from models.grader.artifact import (
-    CounterfeitConfig,
-    GraderArtifact,
-    load_artifact,
-    save_artifact,
-)
-from models.grader.calibration import fit_calibration
-from models.grader.counterfeit import ReferenceBank, fit_threshold
+from models.grader.artifact import GraderArtifact, load_artifact, save_artifact
 from models.grader.heads import GraderEnsemble, GraderNet
-from models.grader.predictor import GraderPredictor
 from models.grader.preprocess import PreprocessConfig, fit_stats
+from training.grader.calibrate import calibrate
 from training.grader.config import GraderConfig
 from training.grader.data import PhotoSet
 from training.grader.loop import EpochHook, train_network
 
 
 @dataclass
+class FittedGrader:
+    """A trained and calibrated grader, in memory.
+
+    Attributes:
+        artifact: The complete artifact (validation metrics in `metrics`, seeds in `info`).
+        history: Per-epoch training records of every member trained here.
+        train_seconds: Time spent training and calibrating.
+    """
+
+    artifact: GraderArtifact
+    history: list[dict[str, float]]
+    train_seconds: float
+
+
+@dataclass
 class TrainResult:
-    """What a training run produced."""
+    """What `train_grader_model` saved."""
 
     model_dir: Path
     history: list[dict[str, float]]
     val_metrics: dict[str, float]
     train_seconds: float
-
-
-def _reference_bank(
-    predictor: GraderPredictor, train: PhotoSet, config: GraderConfig
-) -> ReferenceBank:
-    """One-class banks from authentic training photos of the reference grades."""
-    items = train.items
-    authentic = items["counterfeit"].fillna(0).to_numpy() == 0
-    graded = items["grade"].isin(config.reference_grades).to_numpy()
-    chosen = np.nonzero(authentic & graded)[0]
-    if len(chosen) == 0:
-        chosen = np.arange(len(items))
-    refs = train.take(chosen)
-    patches = predictor.photo_outputs(refs.images)["patches"]
-    brands = [refs.brands[i] for i in refs.item_index]
-    return ReferenceBank.fit(patches, brands, size=config.reference_bank_size, seed=config.seed)
-
-
-def _item_scores(predictor: GraderPredictor, data: PhotoSet) -> dict[str, np.ndarray]:
-    """Item-level severity, supervised counterfeit logit and one-class score."""
-    outputs = predictor.photo_outputs(data.images)
-    brands = [data.brands[i] for i in data.item_index]
-    oneclass = predictor.artifact.references.score(outputs["patches"], brands)
-    result = {}
-    for key, values in (
-        ("score", outputs["score"]),
-        ("logit", outputs["counterfeit"]),
-        ("oneclass", oneclass),
-    ):
-        pooled = np.full(len(data), -np.inf)
-        np.maximum.at(pooled, data.item_index, values)
-        result[key] = pooled
-    return result
 
 
 def _member_hook(on_epoch: EpochHook | None, slot: int, config: GraderConfig):
@@ -248,19 +224,17 @@ def _train_members(config, seeds, first_slot, train, val, prep, on_epoch):
     return members, history
 
 
-def train_grader_model(
+def fit_grader(
     config: GraderConfig,
     data: PhotoSet,
-    model_dir: Path | str,
     *,
     on_epoch: EpochHook | None = None,
-) -> TrainResult:
-    """Train, calibrate and save a grader artifact into `model_dir`.
+) -> FittedGrader:
+    """Train the networks and calibrate them into a complete artifact, in memory.
 
     Args:
         config: Run settings.
         data: All items with their `split` (train, val for calibration, test untouched).
-        model_dir: Folder to write the artifact into.
         on_epoch: Called with (epoch, metrics) after every epoch.
     """
     torch.set_num_threads(config.threads)
@@ -276,42 +250,7 @@ def train_grader_model(
     trained, history = _train_members(config, new_seeds, len(members), train, val, prep, on_epoch)
     members, seeds = members + trained, seeds + new_seeds
     net = members[0] if len(members) == 1 else GraderEnsemble(members)
-
-    supervised = train.has_counterfeit_labels and config.counterfeit_weight > 0
-    artifact = GraderArtifact(
-        backbone=config.backbone,
-        preprocess=prep,
-        calibration=None,  # filled below from validation items
-        counterfeit=CounterfeitConfig(
-            "supervised" if supervised else "oneclass", 0.0, config.target_fpr, 0.0
-        ),
-        net=net,
-        references=ReferenceBank({}),
-        tta=config.tta,
-    )
-    predictor = GraderPredictor(artifact)
-    artifact.references = _reference_bank(predictor, train, config)
-
-    scores = _item_scores(predictor, val)
-    target = val.items["target"].to_numpy()
-    thresholds = net.thresholds().detach().double().numpy()
-    artifact.calibration = fit_calibration(
-        scores["score"], target, thresholds, target_accuracy=config.target_accuracy
-    )
-    authentic = val.items["counterfeit"].fillna(0).to_numpy() == 0
-    sup = 1.0 / (1.0 + np.exp(-scores["logit"]))
-    oneclass_threshold = fit_threshold(scores["oneclass"][authentic], config.target_fpr)
-    artifact.counterfeit = CounterfeitConfig(
-        kind=artifact.counterfeit.kind,
-        threshold=fit_threshold(
-            (sup if supervised else scores["oneclass"])[authentic], config.target_fpr
-        ),
-        target_fpr=config.target_fpr,
-        oneclass_threshold=oneclass_threshold,
-    )
-    val_accuracy = float((artifact.calibration.grade_index(scores["score"]) == target).mean())
-    val_metrics = {"val_accuracy": val_accuracy, "val_items": float(len(val))}
-    artifact.info = {
+    info = {
         "seed": config.seed,
         "train_items": len(train),
         "val_items": len(val),
@@ -321,6 +260,32 @@ def train_grader_model(
         "member_seeds": seeds,
         "members_from": list(config.members_from),
     }
-    artifact.metrics = dict(val_metrics)
-    save_artifact(artifact, model_dir)
-    return TrainResult(Path(model_dir), history, val_metrics, time.perf_counter() - started)
+    artifact = calibrate(net, prep, config, train, val, info=info)
+    return FittedGrader(artifact, history, time.perf_counter() - started)
+
+
+def train_grader_model(
+    config: GraderConfig,
+    data: PhotoSet,
+    model_dir: Path | str,
+    *,
+    on_epoch: EpochHook | None = None,
+) -> TrainResult:
+    """Train, calibrate and save a grader artifact into `model_dir` (no tracking, no metadata
+    beyond the format: `training.grader.pipeline` adds evaluation, provenance and registry).
+
+    Args:
+        config: Run settings.
+        data: All items with their `split` (train, val for calibration, test untouched).
+        model_dir: Folder to write the artifact into.
+        on_epoch: Called with (epoch, metrics) after every epoch.
+    """
+    started = time.perf_counter()
+    fitted = fit_grader(config, data, on_epoch=on_epoch)
+    save_artifact(fitted.artifact, model_dir)
+    return TrainResult(
+        Path(model_dir),
+        fitted.history,
+        dict(fitted.artifact.metrics),
+        time.perf_counter() - started,
+    )

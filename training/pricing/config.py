@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from features.problems import DataError, Problem
-from models.pricing.boosting import BoostParams
+from models.pricing.boosting import BoostParams, numbers_only
+from training.configs import load_run_config
+
+SECTION = "pricing"
+"""The table of a config file that holds the pricing settings (or the whole file)."""
 
 
-@dataclass(frozen=True)
-class PricingTrainConfig:
+class PricingTrainConfig(BaseModel):
     """Everything that decides a pricing model, saved with the run.
 
     Attributes:
@@ -37,79 +36,45 @@ class PricingTrainConfig:
         value_folds: Folds for the out-of-fold predicted value the time-to-sell model sees.
     """
 
-    seed: int = 0
-    holdout_fraction: float = 0.2
-    valid_fraction: float = 0.1
-    calibration_fraction: float = 0.15
-    coverage: float = 0.8
-    min_level_count: int = 5
-    max_category_depth: int = 3
-    min_sold_rows: int = 50
-    price: BoostParams = field(
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = Field(0, ge=0)
+    holdout_fraction: float = Field(0.2, ge=0, lt=1)
+    valid_fraction: float = Field(0.1, gt=0, lt=1)
+    calibration_fraction: float = Field(0.15, gt=0, lt=1)
+    coverage: float = Field(0.8, gt=0, lt=1)
+    min_level_count: int = Field(5, ge=1)
+    max_category_depth: int = Field(3, ge=1)
+    min_sold_rows: int = Field(50, ge=1)
+    price: BoostParams = Field(
         default_factory=lambda: BoostParams(learning_rate=0.1, max_depth=5, min_data_in_leaf=50)
     )
-    tts: BoostParams = field(
+    tts: BoostParams = Field(
         default_factory=lambda: BoostParams(learning_rate=0.1, min_data_in_leaf=200, lambda_l2=5.0)
     )
-    tts_periods: int = 8
-    tts_top_quantile: float = 0.98
-    tts_max_days: float = 730.0
-    tts_max_items: int = 200_000
-    value_folds: int = 3
+    tts_periods: int = Field(8, ge=1)
+    tts_top_quantile: float = Field(0.98, gt=0, le=1)
+    tts_max_days: float = Field(730.0, gt=0)
+    tts_max_items: int = Field(200_000, ge=1)
+    value_folds: int = Field(3, ge=0)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def check_number(cls, value: Any) -> Any:
+        """Every setting but the two booster tables is a number: no bools or strings."""
+        return value if isinstance(value, dict | BoostParams) else numbers_only(value)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready nested dict."""
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
 
-_NESTED = {"price": BoostParams, "tts": BoostParams}
-
-
-def _build(cls: type, data: dict[str, Any], where: str, file: Path | str) -> Any:
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise DataError([Problem(file, f"unknown setting(s) {unknown} in {where}")])
-    values = {}
-    for name, value in data.items():
-        nested = _NESTED.get(name) if cls is PricingTrainConfig else None
-        if nested is not None:
-            if not isinstance(value, dict):
-                raise DataError([Problem(file, f"{name} must be a table of settings")])
-            values[name] = _build(nested, value, f"[{name}]", file)
-            continue
-        default = getattr(cls(), name)
-        if isinstance(default, bool) or not isinstance(value, int | float):
-            raise DataError([Problem(file, f"{where}.{name} must be a number, got {value!r}")])
-        if isinstance(default, int) and value != int(value):
-            raise DataError(
-                [Problem(file, f"{where}.{name} must be a whole number, got {value!r}")]
-            )
-        values[name] = type(default)(value)
-    return cls(**values)
-
-
-def load_config(path: Path | None = None, **overrides: Any) -> PricingTrainConfig:
-    """The config: defaults, then the file (TOML or YAML), then non-None keyword overrides.
+def load_config(path: Path | str | None = None, **overrides: Any) -> PricingTrainConfig:
+    """The config: defaults, then the file's `[pricing]` table (TOML or YAML; or the whole
+    file), then non-None keyword overrides.
 
     Raises:
-        DataError: the file is missing, unparsable or names an unknown or ill-typed setting.
+        DataError: the file is missing or unparsable, or names an unknown setting or a value of
+            the wrong type or out of bounds; the problem names the file and the setting.
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise DataError([Problem(path, "config file not found")])
-        text = path.read_text(encoding="utf-8")
-        try:
-            if path.suffix.lower() == ".toml":
-                data = tomllib.loads(text)
-            else:
-                data = yaml.safe_load(text) or {}
-        except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-            raise DataError([Problem(path, f"cannot be parsed: {exc}")]) from exc
-        if not isinstance(data, dict):
-            raise DataError([Problem(path, "must hold a table of settings")])
-        data = data.get("pricing", data)
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return _build(PricingTrainConfig, data, "config", path or "config")
+    return load_run_config(PricingTrainConfig, path, SECTION, **overrides)

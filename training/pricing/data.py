@@ -1,16 +1,62 @@
-"""Which rows a pricing run trains and evaluates on, and checks that a table can train a model."""
+"""A pricing run's data: the outcomes table (and truth) it reads, which rows it trains and
+evaluates on, and checks that a table can train a model."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from features.problems import DataError, Problem
+from features.tables import load_outcomes, read_table
 
 HASH_BUCKETS = 10_000
+OUTCOMES = "outcomes.csv"
+TRUTH = "truth.csv"
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What a pricing run reads.
+
+    Attributes:
+        table: The outcomes table's path.
+        frame: Its rows, checked against the outcomes contract.
+        truth: The generator's hidden truth beside a synthetic table (truth.csv), else None.
+    """
+
+    table: Path
+    frame: pd.DataFrame
+    truth: pd.DataFrame | None
+
+
+def outcomes_table(data: Path) -> Path:
+    """The outcomes table named by `data`: the file itself, or `outcomes.csv` in a folder.
+
+    Raises:
+        DataError: there is no such table.
+    """
+    if data.is_dir():
+        data = data / OUTCOMES
+    if not data.is_file():
+        raise DataError([Problem(data, "outcomes table not found")])
+    return data
+
+
+def load_run_data(data: Path) -> RunData:
+    """The checked outcomes table named by `data`, and the truth.csv beside it if any.
+
+    Raises:
+        DataError: no table, or rows that break the outcomes contract.
+    """
+    table = outcomes_table(data)
+    frame = load_outcomes(table)
+    truth_path = table.parent / TRUTH
+    truth = read_table(truth_path) if truth_path.is_file() else None
+    return RunData(table, frame, truth)
 
 
 def holdout_mask(frame: pd.DataFrame, fraction: float) -> np.ndarray:
@@ -55,12 +101,3 @@ def require_trainable(frame: pd.DataFrame, file: Path | str, min_sold_rows: int)
         raise DataError(
             [Problem(file, f"{count} rows with a sold_price; at least {min_sold_rows} needed")]
         )
-
-
-def fingerprint(path: Path) -> str:
-    """SHA-256 of a file's bytes, for the artifact's data record."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

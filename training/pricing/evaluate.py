@@ -92,7 +92,7 @@ def holdout_predictions(
     return pd.concat([test[kept], predicted], axis=1).reset_index(drop=True)
 
 
-def evaluate_pricing(
+def evaluate_pricing_model(
     artifact: PricingArtifact,
     frame: pd.DataFrame,
     *,

@@ -165,7 +165,7 @@ def listing_price(rows: pd.DataFrame, fallback: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(given) & (given > 0), given, fallback)
 
 
-def train_pricing(
+def train_pricing_model(
     frame: pd.DataFrame,
     config: PricingTrainConfig,
     *,

@@ -1,0 +1,161 @@
+"""The grader pipeline: train, calibrate, save, evaluate and register one model; or evaluate one.
+
+`train_grader` runs inside an MLflow run (`training.tracking`): it decodes the photo dataset,
+trains and calibrates the networks (`training.grader.train`), saves the artifact with its
+metadata block (training config, git sha, data fingerprint and path, test metrics), writes the
+run's metrics, plots and per-item predictions, and registers the model as `@challenger` (and
+`@champion` with `promote`). The CLI and the demo call these functions; they print the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from features.photos import is_photo_dataset
+from features.problems import DataError, Problem
+from models.artifact import ArtifactMeta, write_meta
+from models.grader.artifact import network_count
+from models.grader.predictor import GraderPredictor
+from models.kinds import GRADER
+from models.store import resolve_model_dir
+from serving.settings import Settings
+from training.fingerprints import photo_dataset_fingerprint
+from training.grader.config import GraderConfig
+from training.grader.data import PhotoSet, load_photoset
+from training.grader.evaluate import evaluate_grader_model
+from training.grader.train import train_grader_model
+from training.progress import progress_bar, tracked, warn
+from training.run_results import EvaluationRun, TrainingRun
+from training.tracking import RunContext, default_out, git_sha, jsonable, tracked_run
+
+SUMMARY_KEYS = (
+    "n_test",
+    "accuracy",
+    "macro_f1",
+    "qwk",
+    "ece",
+    "auto_coverage",
+    "auto_accuracy",
+    "counterfeit_auroc",
+    "counterfeit_recall_at_fpr02",
+    "images_per_s",
+)
+"""The metrics a grader run's report shows."""
+
+
+def photo_root(data: Path) -> Path:
+    """The photo dataset inside `data`: the folder itself, or its `photos/` (a `data synth` DIR)."""
+    if not is_photo_dataset(data) and is_photo_dataset(data / "photos"):
+        return data / "photos"
+    return data
+
+
+def _photos(root: Path, image_size: int, seed: int) -> PhotoSet:
+    """Decode the dataset with a progress bar; unreadable photos are warned about and skipped."""
+    photos, problems = load_photoset(
+        root, image_size, seed=seed, progress=tracked(f"decoding photos in {root}")
+    )
+    for problem in problems:
+        warn(problem)
+    return photos
+
+
+def _log_evaluation(run: RunContext, predictor: GraderPredictor, test: PhotoSet) -> dict:
+    """Evaluate on `test`; the plots and per-item predictions go into the run."""
+    metrics, frame, figures = evaluate_grader_model(predictor, test)
+    for name, figure in figures.items():
+        run.log_figure(figure, name)
+    frame.to_csv(run.out / "predictions.csv", index=False)
+    run.log_artifact(run.out / "predictions.csv")
+    return metrics
+
+
+def _members(config: GraderConfig, settings: Settings) -> tuple[GraderConfig, int]:
+    """The config with `members_from` (models:/ URIs, run or model folders) as model folders,
+    and how many members are left to train.
+
+    Raises:
+        DataError: a source is not a grader model folder.
+    """
+    sources = [str(resolve_model_dir(m, settings).path) for m in config.members_from]
+    config = replace(config, members_from=sources)
+    try:
+        reused = sum(network_count(m) for m in config.members_from)
+    except ValueError as exc:
+        raise DataError([Problem("--members-from", str(exc))]) from exc
+    return config, max(0, config.members - reused)
+
+
+def train_grader(
+    config: GraderConfig,
+    data: Path,
+    out: Path | None,
+    settings: Settings,
+    *,
+    promote: bool = False,
+) -> TrainingRun:
+    """Train the condition grader, evaluate it on the test split and register it.
+
+    Args:
+        config: The run settings (`training.grader.config.load_config`).
+        data: A photo dataset folder, or a `data synth` folder holding one in `photos/`.
+        out: The run folder (default: a new `runs/grader-<time>` under the settings' home).
+        settings: Where the MLflow store and runs live.
+        promote: Also make the new version `@champion`.
+
+    Raises:
+        DataError: bad data, or a `members_from` source that is not a fitting grader.
+    """
+    config, to_train = _members(config, settings)
+    root = photo_root(data)
+    photos = _photos(root, config.image_size, config.seed)
+    run_config = {**config.to_dict(), "data": str(root)}
+    run_out = out or default_out("grader", settings)
+    with tracked_run("grader", out=run_out, config=run_config, settings=settings) as run:
+        with progress_bar("training the grader") as bar:
+            task = bar.add_task("training the grader", total=config.epochs * to_train)
+
+            def on_epoch(epoch: int, metrics: dict) -> None:
+                run.log_metrics(metrics, step=epoch)
+                bar.advance(task)
+
+            result = train_grader_model(config, photos, run.out / "model", on_epoch=on_epoch)
+        predictor = GraderPredictor.load(result.model_dir)
+        metrics = _log_evaluation(run, predictor, photos.subset("test"))
+        metrics["train_seconds"] = result.train_seconds
+        meta = ArtifactMeta.new(
+            GRADER,
+            git_sha=git_sha(),
+            data_fingerprint=photo_dataset_fingerprint(root),
+            data_path=str(root),
+            training_config=jsonable(config.to_dict()),
+            metrics=jsonable(metrics),
+        )
+        write_meta(result.model_dir, meta)
+        run.write_metrics(metrics)
+        version = run.register(result.model_dir, GRADER.registered_name, promote=promote)
+    return TrainingRun(GRADER, run.out, result.model_dir, metrics, version, promote, SUMMARY_KEYS)
+
+
+def evaluate_grader(model: str, data: Path, out: Path | None, settings: Settings) -> EvaluationRun:
+    """Evaluate a grader on the test split of a photo dataset; writes metrics.json and plots.
+
+    Args:
+        model: `models:/NAME@ALIAS`, `models:/NAME/VERSION`, or a run or model folder.
+        data: A photo dataset folder, or a `data synth` folder holding one in `photos/`.
+        out: The run folder (default: a new `runs/grader-eval-<time>` under the settings' home).
+        settings: Where the MLflow store and runs live.
+    """
+    resolved = resolve_model_dir(model, settings)
+    predictor = GraderPredictor.load(resolved.path, version=resolved.version)
+    root = photo_root(data)
+    art = predictor.artifact
+    photos = _photos(root, art.preprocess.image_size, int(art.info.get("seed", 0)))
+    test = photos.subset("test")
+    config = {"data": str(root), "model": str(model), "model_version": resolved.version}
+    run_out = out or default_out("grader-eval", settings)
+    with tracked_run("grader", out=run_out, config=config, settings=settings) as run:
+        metrics = _log_evaluation(run, predictor, test)
+        run.write_metrics(metrics)
+    return EvaluationRun(run.out, root, len(test), metrics)
