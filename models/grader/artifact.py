@@ -71,7 +71,6 @@ def save_artifact(artifact: GraderArtifact, model_dir: Path | str) -> Path:
     config = {
         "format": FORMAT,
         "backbone": artifact.backbone,
-        "head": artifact.net.head,
         "members": len(artifact.net.members) if isinstance(artifact.net, GraderEnsemble) else 1,
         "labels": list(artifact.labels),
         "preprocess": artifact.preprocess.to_dict(),
@@ -114,9 +113,7 @@ def load_artifact(model_dir: Path | str) -> GraderArtifact:
     model_dir = Path(model_dir)
     config = _read_config(model_dir)
     members = [
-        GraderNet(
-            config["backbone"], n_classes=len(config["labels"]), head=config.get("head", "pooled")
-        )
+        GraderNet(config["backbone"], n_classes=len(config["labels"]))
         for _ in range(int(config.get("members", 1)))
     ]
     net = members[0] if len(members) == 1 else GraderEnsemble(members)

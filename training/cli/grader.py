@@ -6,7 +6,6 @@ each holds one command named `grader`.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -111,7 +110,7 @@ def train_grader(
     )
     # models:/ URIs and run folders (from the option or the config file) to model folders
     sources = [str(resolve_model_dir(m, settings).path) for m in cfg.members_from]
-    cfg = replace(cfg, members_from=sources)
+    cfg = cfg.model_copy(update={"members_from": sources})
     try:
         to_train = max(0, cfg.members - sum(network_count(m) for m in cfg.members_from))
     except ValueError as exc:
