@@ -19,14 +19,13 @@ from collections.abc import Callable
 
 import timm
 import torch
-from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from models.grader.artifact import load_artifact
 from models.grader.backbones import DEFAULT_BACKBONE, backbone_spec
 from models.grader.engine import OnnxEngine, TorchEngine
 from models.grader.heads import GraderEnsemble, GraderNet
-from models.grader.preprocess import tta_views
+from models.grader.preprocess import TTA_KINDS, tta_views
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -115,12 +114,10 @@ def untrained(name: str, members: int) -> GraderNet | GraderEnsemble:
     return nets[0] if members == 1 else GraderEnsemble(nets).eval()
 
 
-def plain_timm(name: str) -> nn.Module:
-    """The same timm architecture as a plain classifier (behind the same pixel folding)."""
+def plain_timm(name: str) -> torch.nn.Module:
+    """The same timm architecture as a plain classifier."""
     spec = backbone_spec(name)
-    block = spec.space_to_depth
-    model = timm.create_model(spec.arch, num_classes=3, in_chans=3 * block * block, **spec.kwargs)
-    return (model if block == 1 else nn.Sequential(nn.PixelUnshuffle(block), model)).eval()
+    return timm.create_model(spec.arch, num_classes=3, **spec.kwargs).eval()
 
 
 def main() -> None:
@@ -129,7 +126,9 @@ def main() -> None:
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="backbone without --model")
     parser.add_argument("--members", type=int, default=1, help="ensemble size without --model")
     parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--tta", default="dihedral", help="test-time views without --model")
+    parser.add_argument(
+        "--tta", default="hflip", choices=TTA_KINDS, help="test-time views without --model"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()

@@ -80,7 +80,6 @@ def save_artifact(artifact: GraderArtifact, model_dir: Path | str) -> Path:
     save_file(tensors, str(model_dir / REFERENCES))
     config = {
         "backbone": artifact.backbone,
-        "head": artifact.net.head,
         "members": len(artifact.net.members) if isinstance(artifact.net, GraderEnsemble) else 1,
         "labels": list(artifact.labels),
         "preprocess": artifact.preprocess.to_dict(),
@@ -138,9 +137,7 @@ def load_artifact(model_dir: Path | str) -> GraderArtifact:
     model_dir = Path(model_dir)
     config, meta = _read_config(model_dir)
     members = [
-        GraderNet(
-            config["backbone"], n_classes=len(config["labels"]), head=config.get("head", "pooled")
-        )
+        GraderNet(config["backbone"], n_classes=len(config["labels"]))
         for _ in range(int(config.get("members", 1)))
     ]
     net = members[0] if len(members) == 1 else GraderEnsemble(members)

@@ -2,10 +2,10 @@
 
 Both take a normalised batch `[N, 3, S, S]` and return the per-photo `score`, `counterfeit`
 logit and PatchCore `patches` of `GraderNet.forward(..., with_patches=True)`. The ONNX graph is
-exported from the loaded weights when the predictor starts (0.14 s measured; nothing is
-downloaded or stored), and runs with the same number of threads as torch. Measured on a 2-core
-CPU (`benchmarks/bench_grader.py`): 2.3-7.5x the images per second of the eager network at
-batch 16 and 1 (one thread); outputs within 1e-4 of eager (tests) and identical test metrics.
+exported in memory from the loaded weights when the predictor starts (nothing is downloaded or
+stored) and runs with the same number of threads as torch. ONNX Runtime is the default because
+it gives the same outputs as eager torch (tested to 1e-4) several times faster on a CPU
+(docs/grader.md; `benchmarks/bench_grader.py` measures it).
 """
 
 from __future__ import annotations

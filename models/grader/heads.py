@@ -9,6 +9,8 @@ maximum over views, so one damaged view is enough to lower the grade.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -79,24 +81,6 @@ def ordinal_nll(
     return (nll * weight).sum() / weight.sum()
 
 
-def ordinal_bound_nll(
-    score: torch.Tensor,
-    thresholds: torch.Tensor,
-    target: torch.Tensor,
-    weight: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """(Weighted) mean of `-log P(grade no worse than target)`: zero for the worst grade.
-
-    The right per-view loss when only the item's grade is known: no view of an item can look
-    worse than the item, but a view may miss the damage another view shows.
-    """
-    padded = torch.cat([thresholds, thresholds.new_full((1,), float("inf"))])
-    nll = F.softplus(score - padded[target])
-    if weight is None:
-        return nll.mean()
-    return (nll * weight).sum() / weight.sum()
-
-
 def decode(score: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
     """Median-class decision: the number of thresholds the score exceeds."""
     return (score[:, None] > thresholds[None, :]).sum(dim=1)
@@ -106,13 +90,6 @@ def item_max(values: torch.Tensor, item_index: torch.Tensor, n_items: int) -> to
     """Maximum of per-photo `values` over each item's photos, `[n_items]`."""
     out = torch.full((n_items,), float("-inf"), dtype=values.dtype, device=values.device)
     return out.scatter_reduce(0, item_index, values, reduce="amax", include_self=True)
-
-
-HEADS = ("pooled", "spatial")
-"""`pooled`: a linear score of the photo's pooled features. `spatial`: a score per location of
-the mid-stage grid (mid features joined with the upsampled last stage) and its maximum, so
-one damaged spot decides, as one damaged view decides for the item."""
-SPATIAL_HIDDEN = 64
 
 
 class GraderNet(nn.Module):
@@ -125,12 +102,9 @@ class GraderNet(nn.Module):
     """
 
     def __init__(
-        self, backbone: str, n_classes: int = N_GRADES, pretrained_file=None, head: str = "pooled"
+        self, backbone: str, n_classes: int = N_GRADES, pretrained_file: Path | str | None = None
     ):
         super().__init__()
-        if head not in HEADS:
-            raise ValueError(f"unknown grade head {head!r}: expected one of {HEADS}")
-        self.head = head
         self.backbone = create_backbone(backbone, pretrained_file=pretrained_file)
         mid, last = self.backbone.feature_info.channels()
         self.embed_dim = 2 * last
@@ -139,19 +113,14 @@ class GraderNet(nn.Module):
         self.counterfeit = nn.Linear(self.embed_dim, 1)
         # training-only auxiliary grade classifier: a K-way signal that shapes the features
         self.aux = nn.Linear(self.embed_dim, n_classes)
-        if head == "spatial":
-            self.score_map = nn.Sequential(
-                nn.Conv2d(self.patch_dim, SPATIAL_HIDDEN, 1),
-                nn.ReLU(inplace=True),
-                nn.Conv2d(SPATIAL_HIDDEN, 1, 1),
-            )
 
     def thresholds(self) -> torch.Tensor:
         """The grade cut points on this network's severity score."""
         return self.grade.thresholds()
 
-    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pooled embedding `[N, 2C]` (mean and max over space: damage is local) and the mid map."""
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Pooled embedding `[N, 2C]` (mean and max over space: damage is local) and the mid and
+        last stages' maps."""
         mid, last = self.backbone(x)
         pooled = torch.cat([last.mean(dim=(2, 3)), last.amax(dim=(2, 3))], dim=1)
         return pooled, (mid, last)
@@ -165,13 +134,8 @@ class GraderNet(nn.Module):
             mid stage's grid (3x3 local average joined with the upsampled last stage, L2-normed).
         """
         pooled, (mid, last) = self.features(x)
-        if self.head == "spatial":
-            up = F.interpolate(last, size=mid.shape[-2:], mode="bilinear", align_corners=False)
-            score = self.score_map(torch.cat([mid, up], dim=1)).amax(dim=(1, 2, 3))
-        else:
-            score = self.grade(pooled)
         out = {
-            "score": score,
+            "score": self.grade(pooled),
             "counterfeit": self.counterfeit(pooled).squeeze(-1),
             "embedding": pooled,
         }
@@ -193,7 +157,7 @@ class GraderEnsemble(nn.Module):
     references are fitted on them).
 
     Args:
-        members: Trained networks with the same head.
+        members: Trained networks of the same backbone.
     """
 
     def __init__(self, members: list[GraderNet]):
@@ -201,7 +165,6 @@ class GraderEnsemble(nn.Module):
         if not members:
             raise ValueError("an ensemble needs at least one member")
         self.members = nn.ModuleList(members)
-        self.head = members[0].head
 
     def thresholds(self) -> torch.Tensor:
         """Cut points on the common scale: the first at 0, the last at 1, evenly between."""

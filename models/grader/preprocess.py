@@ -3,14 +3,14 @@
 Every photo is decoded by `features.images.open_image` (RGB, EXIF-upright; grayscale becomes
 three equal channels), squashed to a square of `image_size` (no crop: damage near an edge must
 stay in view) and normalised with the mean and std measured on the training photos. Training
-adds torchvision v2 augmentation on top of the same resize.
+adds a batched augmentation (`train_augment`) between the same resize and normalisation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -75,53 +75,26 @@ def eval_transform(config: PreprocessConfig):
     return transform
 
 
-AUGMENTATIONS = ("light", "geometric", "tone")
-"""`light`: mirror and brightness. `geometric`: also vertical mirror, quarter turns, whole-pixel
-shifts (at most `MAX_SHIFT` of the side, so only the outer margin can leave the frame) and
-contrast/saturation jitter; damage and brand marks keep their meaning under all of them, and
-none resamples (blur would wipe thin scratches out at 64-96 px). `tone`: `geometric`, then
-`TONE_SHARE` of the photos change tone (`retone`: colour channels swapped, light and dark
-inverted, or both), so damage is seen in tones the training set rarely shows it in (a pale tear
-on dark leather, a dark one on pale canvas); brand marks change colour too, so those photos are
-reported as toned and take no part in the counterfeit losses."""
+Augmentation = Literal["light", "geometric"]
+"""`light`: mirror and brightness. `geometric` (the default): also vertical mirror, quarter turns,
+whole-pixel shifts (at most `MAX_SHIFT` of the side, so only the outer margin can leave the
+frame) and contrast/saturation jitter. Damage and brand marks keep their meaning under all of
+them, and none resamples (resampling blurs thin scratches away at these input sizes)."""
+AUGMENTATIONS: tuple[str, ...] = get_args(Augmentation)
 
 MAX_SHIFT = 0.08
 """Largest shift of the `geometric` augmentation, as a share of the side (edges replicated)."""
 
-TONE_SHARE = 0.5
-"""Share of photos whose tone the `tone` augmentation changes."""
-
-CHANNEL_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
-TONES = 2 * len(CHANNEL_ORDERS)
-"""Tone changes `retone` knows: a channel order, with or without inversion; 0 is no change."""
-
-
-def retone(x: torch.Tensor, tone: torch.Tensor) -> torch.Tensor:
-    """Change the tone of photos in [0, 1] `[N, 3, S, S]`: `tone[i]` in `range(TONES)` picks
-    the channel order `CHANNEL_ORDERS[tone // 2]`, inverted (1 - x) when `tone` is odd.
-
-    Exact per pixel (nothing resamples or clips): edges, shapes and textures stay where they
-    are, only their colours and which side of them is light change.
-    """
-    orders = torch.tensor(CHANNEL_ORDERS)[tone // 2]
-    out = torch.gather(x, 1, orders[:, :, None, None].expand_as(x))
-    invert = (tone % 2 == 1)[:, None, None, None]
-    return torch.where(invert, 1.0 - out, out)
-
 
 def train_augment(
     config: PreprocessConfig, kind: str = "light", generator: torch.Generator | None = None
-) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """Batched augmentation of resized uint8 photos `[N, 3, S, S]`, then normalisation.
 
-    The returned callable gives the normalised photos and a bool `[N]` marking those whose
-    tone changed (only `tone` changes any), which the counterfeit losses leave out.
-
-    Every photo draws its own parameters from `generator`, in whole-batch tensor operations (a
-    per-photo torchvision call costs more than the network on a 2-core CPU). No crops that
-    could cut damage out of view (shifts are small) and no affine resampling, which at 64-96 px
-    blurred thin cracks and blowholes away (with it the network learned nothing beyond the
-    class shares in 8 epochs on magnetic_tile; without it, it did).
+    Every photo draws its own parameters from `generator`, in whole-batch tensor operations
+    (per-photo torchvision calls cost more than the network on a CPU). No crops that could cut
+    damage out of view (shifts are small) and no affine resampling, which blurs thin cracks and
+    blowholes away at these input sizes (docs/grader.md).
 
     Args:
         config: Normalisation statistics.
@@ -132,8 +105,7 @@ def train_augment(
         raise ValueError(f"unknown augmentation {kind!r}: expected one of {AUGMENTATIONS}")
     mean_t = torch.tensor(config.mean).view(1, 3, 1, 1)
     std_t = torch.tensor(config.std).view(1, 3, 1, 1)
-    geometric = kind in ("geometric", "tone")
-    tone = kind == "tone"
+    geometric = kind == "geometric"
 
     def draw(n: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
         return low + (high - low) * torch.rand(n, generator=generator)
@@ -141,7 +113,7 @@ def train_augment(
     def pick(mask: torch.Tensor, changed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return torch.where(mask[:, None, None, None], changed, x)
 
-    def augment(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def augment(images: torch.Tensor) -> torch.Tensor:
         n = len(images)
         x = images
         x = pick(draw(n) < 0.5, x.flip(-1), x)
@@ -158,12 +130,7 @@ def train_augment(
             gray = x.mean(dim=1, keepdim=True)
             x = gray + (x - gray) * draw(n, 0.8, 1.2)[:, None, None, None]
         x = x.clamp(0, 1)
-        toned = torch.zeros(n, dtype=torch.bool)
-        if tone:  # drawn after the geometric draws, so `geometric` runs stay as they were
-            toned = draw(n) < TONE_SHARE
-            changes = torch.randint(1, TONES, (n,), generator=generator)
-            x = retone(x, torch.where(toned, changes, 0))
-        return (x - mean_t) / std_t, toned
+        return (x - mean_t) / std_t
 
     return augment
 
@@ -182,23 +149,17 @@ def _shift(x: torch.Tensor, share: float, generator: torch.Generator | None) -> 
     )
 
 
-TTA_KINDS = ("none", "hflip", "dihedral")
-"""Test-time augmentations: none, the mirror image, or all eight flips and quarter turns. Each
-is a group containing the horizontal flip (or nothing), so a mirrored photo gets the same score."""
+Tta = Literal["none", "hflip"]
+"""Test-time augmentation: the photo alone, or averaged with its mirror image (`hflip`, the
+default), so a mirrored photo gets the same score."""
+TTA_KINDS: tuple[str, ...] = get_args(Tta)
 
 
 def tta_views(x: torch.Tensor, kind: str) -> list[torch.Tensor]:
     """The views of a normalised batch `[N, 3, S, S]` whose outputs are averaged at inference."""
     if kind not in TTA_KINDS:
         raise ValueError(f"unknown test-time augmentation {kind!r}: expected one of {TTA_KINDS}")
-    if kind == "none":
-        return [x]
-    views = [x, x.flip(-1)]
-    if kind == "dihedral":
-        views += [v.flip(-2) for v in views]
-        if x.shape[-1] == x.shape[-2]:
-            views += [v.transpose(-1, -2) for v in views]
-    return views
+    return [x] if kind == "none" else [x, x.flip(-1)]
 
 
 def fit_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -113,7 +112,9 @@ def test_members_trained_in_worker_processes_are_the_same(toy, tmp_path):
     side_by_side = train_grader_model(
         config, data, tmp_path / "pool", on_epoch=lambda e, r: steps.append(e)
     )
-    one_by_one = train_grader_model(replace(config, workers=1), data, tmp_path / "loop")
+    one_by_one = train_grader_model(
+        config.model_copy(update={"workers": 1}), data, tmp_path / "loop"
+    )
     a = GraderPredictor.load(side_by_side.model_dir, engine="torch").net.state_dict()
     b = GraderPredictor.load(one_by_one.model_dir, engine="torch").net.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -1,6 +1,6 @@
-"""The grader's training options on tiny toy data: batched augmentation, dihedral test-time
-augmentation, the bounded per-view loss, the auxiliary classifier, the spatial head and the
-weight average. Each is checked for what it promises, not just that it runs."""
+"""The grader's training options on tiny toy data: batched augmentation, mirror test-time
+augmentation, the auxiliary classifier, leaving marked photos out of the counterfeit losses and
+the weight average. Each is checked for what it promises, not just that it runs."""
 
 from __future__ import annotations
 
@@ -11,17 +11,9 @@ import pytest
 import torch
 
 from features.problems import DataError
-from models.grader.heads import GraderNet, class_probs, ordinal_bound_nll
+from models.grader.heads import GraderNet
 from models.grader.predictor import GraderPredictor
-from models.grader.preprocess import (
-    CHANNEL_ORDERS,
-    MAX_SHIFT,
-    TONES,
-    PreprocessConfig,
-    retone,
-    train_augment,
-    tta_views,
-)
+from models.grader.preprocess import MAX_SHIFT, PreprocessConfig, train_augment, tta_views
 from tests.code.conftest import TINY
 from tests.code.conftest import TOY_SIZE as SIZE
 from training.grader.config import GraderConfig, load_config
@@ -34,7 +26,7 @@ IDENTITY = PreprocessConfig(image_size=SIZE, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0
 def _batch(toy, n=6):
     _, data = toy
     batch = data.take(np.arange(n))
-    x, _ = train_augment(PreprocessConfig(image_size=SIZE), "light")(batch.images)
+    x = train_augment(PreprocessConfig(image_size=SIZE), "light")(batch.images)
     index = torch.as_tensor(batch.item_index)
     target = torch.as_tensor(batch.items["target"].to_numpy().copy())
     fakes = torch.as_tensor(batch.items["counterfeit"].to_numpy().copy(), dtype=torch.float32)
@@ -44,8 +36,7 @@ def _batch(toy, n=6):
 def test_geometric_augmentation_moves_pixels_but_keeps_their_values():
     photos = torch.zeros(16, 3, SIZE, SIZE, dtype=torch.uint8)
     photos[:, 0, 4:8, 4:8] = 200  # a red square near (but more than a shift from) a corner
-    out, toned = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(0))(photos)
-    assert not toned.any()
+    out = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(0))(photos)
     assert out.shape == (16, 3, SIZE, SIZE) and out.dtype == torch.float32
     red = out[:, 0] > out[:, 0].amax(dim=(1, 2), keepdim=True) * 0.5
     # every photo keeps the whole square (no resampling blurs it) ...
@@ -61,89 +52,41 @@ def test_geometric_augmentation_moves_pixels_but_keeps_their_values():
 
 def test_augmentation_is_seeded_and_refuses_unknown_kinds():
     photos = torch.randint(0, 255, (8, 3, SIZE, SIZE), dtype=torch.uint8)
-    first, _ = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(3))(photos)
-    again, _ = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(3))(photos)
-    other, _ = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(4))(photos)
+    first = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(3))(photos)
+    again = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(3))(photos)
+    other = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(4))(photos)
     assert torch.equal(first, again) and not torch.equal(first, other)
     with pytest.raises(ValueError, match="unknown augmentation"):
         train_augment(IDENTITY, "rotate-a-lot")
 
 
-def test_retone_swaps_channels_and_inverts_exactly():
-    x = torch.rand(TONES, 3, SIZE, SIZE)
-    x[:] = x[0]
-    out = retone(x, torch.arange(TONES))
-    assert torch.equal(out[0], x[0])  # tone 0 is no change
-    # every tone is a different exact rearrangement of the same values, or of 1 minus them
-    assert len({tuple(o.flatten().tolist()) for o in out}) == TONES
-    for t in range(TONES):
-        order = list(CHANNEL_ORDERS[t // 2])
-        expected = x[0, order]
-        assert torch.equal(out[t], 1.0 - expected if t % 2 else expected)
-
-
-def test_tone_augmentation_changes_the_tone_of_about_half_the_photos_and_says_which():
-    photos = torch.zeros(200, 3, SIZE, SIZE, dtype=torch.uint8)
-    photos[:, 0], photos[:, 1], photos[:, 2] = 200, 60, 30  # an orange photo
-    photos[:, :, 8:12, 8:12] = 10  # with a dark square away from the edges
-    gen = torch.Generator().manual_seed(0)
-    out, toned = train_augment(IDENTITY, "tone", gen)(photos)
-    assert 0.35 < toned.float().mean() < 0.65
-    untouched = out[~toned]
-    red, green, blue = out.mean(dim=(2, 3)).unbind(1)
-    orange = (red > green + 0.2) & (green > blue)
-    # the untouched photos are `geometric` ones, still orange; the toned ones are not ...
-    assert orange[~toned].all() and not orange[toned].any()
-    # ... and the square keeps its shape in every tone
-    middle = SIZE // 2
-    square = (out - out[:, :, middle : middle + 1, middle : middle + 1]).abs().sum(1) > 0.3
-    assert (square.sum(dim=(1, 2)) == 16).all()
-    # the geometric draws are the same as without tone, so `geometric` runs are unchanged
-    plain, _ = train_augment(IDENTITY, "geometric", torch.Generator().manual_seed(0))(photos)
-    assert torch.allclose(untouched, plain[~toned])
-
-
-def test_toned_photos_take_no_part_in_the_counterfeit_losses(toy):
+def test_marked_photos_take_no_part_in_the_counterfeit_losses(toy):
     torch.manual_seed(0)
     net = GraderNet(TINY["backbone"]).eval()
     x, index, target, fakes = _batch(toy)
     config = GraderConfig(counterfeit_weight=1.0, aux_weight=0.0)
     no_labels = torch.full_like(fakes, float("nan"))
     every = torch.ones(len(index), dtype=torch.bool)
-    toned_loss, _, _ = batch_loss(net, x, index, target, fakes, config, toned=every)
+    marked_loss, _, _ = batch_loss(net, x, index, target, fakes, config, marked=every)
     grade_only, _, _ = batch_loss(net, x, index, target, no_labels, config)
-    assert torch.allclose(toned_loss, grade_only)
+    assert torch.allclose(marked_loss, grade_only)
     # one untouched view per item brings its counterfeit loss back
     first = torch.zeros(len(index), dtype=torch.bool)
     first[np.unique(index.numpy(), return_index=True)[1]] = True
-    some, _, _ = batch_loss(net, x, index, target, fakes, config, toned=~first)
+    some, _, _ = batch_loss(net, x, index, target, fakes, config, marked=~first)
     assert not torch.allclose(some, grade_only)
 
 
-def test_dihedral_views_are_closed_under_the_mirror():
+def test_mirror_views_are_closed_under_the_mirror():
     x = torch.randn(2, 3, SIZE, SIZE)
-    views = tta_views(x, "dihedral")
-    assert len(views) == 8 and len(tta_views(x, "hflip")) == 2 and len(tta_views(x, "none")) == 1
-    mirrored = tta_views(x.flip(-1), "dihedral")
-    # the mirrored photo's views are the same eight images in another order
+    views = tta_views(x, "hflip")
+    assert len(views) == 2 and len(tta_views(x, "none")) == 1
+    mirrored = tta_views(x.flip(-1), "hflip")
+    # the mirrored photo's views are the same two images in another order
     for view in mirrored:
         assert any(torch.equal(view, other) for other in views)
     with pytest.raises(ValueError, match="test-time"):
         tta_views(x, "rot45")
-
-
-def test_bound_loss_is_the_probability_of_no_worse_than_the_item():
-    score = torch.tensor([-2.0, 0.0, 1.0, 3.0])
-    cuts = torch.tensor([-1.0, 1.5])
-    target = torch.tensor([0, 1, 1, 2])
-    probs = class_probs(score, cuts)
-    expected = -torch.log(torch.stack([probs[0, 0], probs[1, :2].sum(), probs[2, :2].sum()]))
-    nll = torch.cat([expected, torch.zeros(1)])  # the worst grade bounds nothing
-    assert float(ordinal_bound_nll(score, cuts, target)) == pytest.approx(float(nll.mean()), 1e-5)
-    # a view that looks better than its item costs (almost) nothing; one that looks worse does
-    clean = ordinal_bound_nll(torch.tensor([-5.0]), cuts, torch.tensor([1]))
-    worse = ordinal_bound_nll(torch.tensor([5.0]), cuts, torch.tensor([1]))
-    assert float(clean) < 0.01 < 1.0 < float(worse)
 
 
 def test_auxiliary_classifier_adds_a_loss_that_trains_the_shared_features(toy):
@@ -158,21 +101,6 @@ def test_auxiliary_classifier_adds_a_loss_that_trains_the_shared_features(toy):
     assert net.aux.weight.grad.abs().sum() > 0
     stem = next(net.backbone.parameters())
     assert stem.grad is not None and stem.grad.abs().sum() > 0
-
-
-def test_spatial_head_scores_the_worst_spot():
-    torch.manual_seed(0)
-    net = GraderNet(TINY["backbone"], head="spatial").eval()
-    x = torch.randn(3, 3, SIZE, SIZE)
-    with torch.no_grad():
-        out = net(x)
-        mid, last = net.backbone(x)
-        up = torch.nn.functional.interpolate(last, size=mid.shape[-2:], mode="bilinear")
-        grid = net.score_map(torch.cat([mid, up], dim=1))
-    assert out["score"].shape == (3,)
-    assert torch.allclose(out["score"], grid.amax(dim=(1, 2, 3)))
-    with pytest.raises(ValueError, match="unknown grade head"):
-        GraderNet(TINY["backbone"], head="attention")
 
 
 def test_weight_average_warms_up_then_keeps_its_decay():
@@ -204,25 +132,41 @@ def test_weight_average_is_what_training_keeps(toy):
     assert evaluate_loss(net, val, prep, config)[0] == pytest.approx(best, rel=1e-4)
 
 
-@pytest.mark.parametrize("head", ["pooled", "spatial"])
-def test_options_round_trip_through_the_artifact(toy, tmp_path, head):
+@pytest.mark.parametrize("tta", ["none", "hflip"])
+def test_options_round_trip_through_the_artifact(toy, tmp_path, tta):
     config = GraderConfig(
-        epochs=1, head=head, augment="geometric", tta="dihedral", photo_target="bound",
-        aux_weight=0.5, ema_decay=0.9, **TINY,
+        epochs=1, augment="geometric", tta=tta, aux_weight=0.5, ema_decay=0.9, **TINY,
     )  # fmt: skip
     _, data = toy
     result = train_grader_model(config, data, tmp_path / "model")
     saved = json.loads((result.model_dir / "config.json").read_text())
-    assert (saved["head"], saved["tta"]) == (head, "dihedral")
+    assert saved["tta"] == tta
     test = data.subset("test")
     first = GraderPredictor.load(result.model_dir)
     again = GraderPredictor.load(result.model_dir)
     a = first.predict_tensors(test.images, test.item_index, test.brands)
     b = again.predict_tensors(test.images, test.item_index, test.brands)
     assert [r.to_dict() for r in a] == [r.to_dict() for r in b]
-    # dihedral averaging makes a mirrored photo score the same
-    mirrored = first.photo_outputs(test.images.flip(-1))["score"]
-    assert np.allclose(first.photo_outputs(test.images)["score"], mirrored, atol=1e-5)
+    if tta == "hflip":  # mirror averaging makes a mirrored photo score the same
+        mirrored = first.photo_outputs(test.images.flip(-1))["score"]
+        assert np.allclose(first.photo_outputs(test.images)["score"], mirrored, atol=1e-5)
+
+
+def test_a_folder_saved_with_the_grade_head_named_still_loads(toy, tmp_path):
+    """Folders saved while the grade head was a setting carry `"head": "pooled"`: the same
+    network, so they load and answer as before."""
+    _, data = toy
+    model_dir = train_grader_model(GraderConfig(epochs=1, **TINY), data, tmp_path).model_dir
+    test = data.subset("test")
+    before = GraderPredictor.load(model_dir).predict_tensors(
+        test.images, test.item_index, test.brands
+    )
+    saved = json.loads((model_dir / "config.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({**saved, "head": "pooled"}))
+    after = GraderPredictor.load(model_dir).predict_tensors(
+        test.images, test.item_index, test.brands
+    )
+    assert [r.to_dict() for r in after] == [r.to_dict() for r in before]
 
 
 @pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 6, 40])
@@ -245,8 +189,12 @@ def test_learning_rate_schedule_works_for_any_number_of_steps(steps):
 def test_choice_settings_are_checked_by_name(tmp_path):
     toml = tmp_path / "g.toml"
     toml.write_text('[grader]\naugment = "heavy"\n')
-    with pytest.raises(DataError, match="'augment' must be one of light, geometric"):
+    with pytest.raises(
+        DataError, match="setting 'augment': Input should be 'light' or 'geometric'"
+    ):
         load_config(toml)
     with pytest.raises(DataError, match="'tta'"):
         load_config(None, tta="rot45")
-    assert load_config(None, head="spatial", photo_target="bound").head == "spatial"
+    assert load_config(None, augment="light", tta="none").tta == "none"
+    with pytest.raises(DataError, match="unknown setting 'head'"):
+        load_config(None, head="pooled")

@@ -121,51 +121,6 @@ def test_every_registered_backbone_gives_two_finite_maps(name):
     assert all(torch.isfinite(m).all() for m in maps)
 
 
-def test_space_to_depth_sees_twice_the_side_at_the_same_grid():
-    """The folded backbone takes a photo of side 2S to the feature grid the plain one gives at
-    S, from all of its pixels: a one-pixel line still changes the features."""
-    plain, folded = (
-        create_backbone("resnet10t_half").eval(),
-        create_backbone("resnet10t_half_s2d").eval(),
-    )
-    x = torch.rand(1, 3, 96, 96)
-    with torch.no_grad():
-        small = plain(x[..., ::2, ::2])
-        big = folded(x)
-        lined = x.clone()
-        lined[..., 41, :] = 0.0  # an odd row: the plain net's half-size input never sees it
-        moved = folded(lined)
-    assert [m.shape for m in big] == [m.shape for m in small]
-    assert folded.feature_info.channels() == plain.feature_info.channels()
-    assert not torch.allclose(moved[0], big[0])
-
-
-def test_space_to_depth_needs_a_side_divisible_by_its_block(tmp_path):
-    toml = tmp_path / "grader.toml"
-    toml.write_text('backbone = "resnet10t_half_s2d"\nimage_size = 97\n')
-    with pytest.raises(DataError, match=r"image_size.*multiple of 2"):
-        load_config(toml)
-    assert load_config(toml, image_size=192).image_size == 192
-    with pytest.raises(DataError, match="setting 'backbone': unknown backbone 'no_such_net'"):
-        load_config(toml, backbone="no_such_net")
-
-
-def test_pretrained_file_fills_a_folded_backbone_but_its_first_convolution(tmp_path):
-    from safetensors.torch import save_file
-
-    source = create_backbone("resnet10t_half")
-    save_file(
-        {k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "w.safetensors"
-    )
-    loaded = create_backbone("resnet10t_half_s2d", pretrained_file=tmp_path / "w.safetensors")
-    inner = loaded.model.state_dict()
-    first = next(k for k, v in inner.items() if v.ndim == 4)
-    assert inner[first].shape[1] == 12 and source.state_dict()[first].shape[1] == 3
-    for key, value in source.state_dict().items():
-        if key != first:
-            assert torch.equal(inner[key], value), key
-
-
 def test_unknown_backbone_is_refused_and_pretrained_file_is_loaded(tmp_path):
     with pytest.raises(ValueError, match="unknown backbone"):
         create_backbone("no_such_net")
@@ -191,6 +146,8 @@ def test_config_file_then_cli_overrides(tmp_path):
     yml.write_text("image_sise: 64\n")
     with pytest.raises(DataError, match="image_sise"):
         load_config(yml)
+    with pytest.raises(DataError, match=r"setting 'backbone'.*unknown backbone 'no_such_net'"):
+        load_config(toml, backbone="no_such_net")
 
 
 def test_split_without_manifest_column_is_seeded_stratified_and_by_item():

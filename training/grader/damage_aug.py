@@ -1,21 +1,18 @@
-"""Damage drawn on training photos on the fly (the `damage_share` and `damage_plan` settings).
+"""Damage drawn on training photos on the fly (the `damage_share` setting).
 
-The C items the networks call B carry a tear, dent or crack at high severity, or heavy wear
-(docs/grader.md, eighth round): 1,050 training items hold too few such marks for the networks
-to learn every shape, place, size and surface. This draws more, each epoch afresh, with the
-synthetic generator's own drawers (`training.synth.damage`), on the resized training photos: a
-share of the items in every batch get damage, each mark shown in the views the generator's
-`mark_visibility` picks, and take the grade that damage means in the generator's grade
-plans. `structural` draws one tear, dent or crack at a C severity (the item becomes C);
-`grade` draws the whole damage plan of a worse grade (`plan_damage`: an A item becomes B or C,
-a B or C item C), heavy wear and the marks drawn over structural damage included.
+The training set holds too few heavily damaged items for the networks to learn every shape,
+place, size and surface of the damage (docs/experiments/grader.md). This draws more, each epoch
+afresh, with the synthetic generator's own drawers (`training.synth.damage`), on the resized
+training photos: a share of the items in every batch take the whole damage plan of a worse
+grade (`plan_damage`: an A item becomes B or C, a B or C item C), each mark shown in the views
+the generator's `mark_visibility` picks, and are graded by it.
 
 The drawers need to know where the product is; a stored photo does not say, so `object_mask`
 guesses it from how far each pixel is from the background (each row's edge colours, blended
 across). Damaged photos take no part in the counterfeit losses (a mark may land on the brand
-mark, which the generator keeps clear), as toned photos do not. The damage looks like the
-generator's because it is drawn by the same code: the option suits photos like the synthetic
-ones, and real photos only as far as their damage looks like it.
+mark, which the generator keeps clear). The damage looks like the generator's because it is
+drawn by the same code: the option suits photos like the synthetic ones, and real photos only
+as far as their damage looks like it.
 """
 
 from __future__ import annotations
@@ -26,12 +23,9 @@ import numpy as np
 import torch
 
 from features.schema import GRADES
-from training.synth.damage import GRADE_PLANS, STRUCTURAL_KINDS, Damage, apply_damage, plan_damage
-from training.synth.damage_plan import plan_marks
+from training.synth.damage import Damage, apply_damage, plan_damage
 from training.synth.photos import mark_visibility
 
-SEVERITY: tuple[float, float] = GRADE_PLANS["C"].structural_severity
-"""Severity of a drawn mark: the generator's range for grade C's structural damage."""
 MASK_THRESHOLD = 0.1
 """A pixel this far (largest channel difference, 0..1) from the background model is product."""
 EDGE_SHARE = 1 / 24
@@ -69,20 +63,12 @@ def object_mask(photo: np.ndarray) -> np.ndarray:
     return mask
 
 
-DAMAGE_PLANS: tuple[str, ...] = ("structural", "grade")
-"""What `draw_damage` draws on a chosen item: one structural mark (the item becomes C), or the
-whole damage plan of a worse grade (`grade`: an A item becomes B or C, a B or C item C)."""
-
-
-def worse_plan(
-    plan: str, grade: int, category: object, rng: np.random.Generator
-) -> tuple[int, list[Damage]]:
-    """The grade a chosen item of `grade` (0 = A) takes under `plan`, and the marks drawn on it
-    (kinds weighted for the category as the generator weighs them; all alike when unknown)."""
+def worse_plan(grade: int, category: object, rng: np.random.Generator) -> tuple[int, list[Damage]]:
+    """The worse grade a chosen item of `grade` (0 = A) takes and the generator's damage plan
+    for it (kinds weighted for the category as the generator weighs them; all alike when
+    unknown): an A item becomes B or C with equal chance, a B or C item C."""
     worst = len(GRADES) - 1
     known = category if isinstance(category, str) else None
-    if plan == "structural":
-        return worst, plan_marks(rng, known, STRUCTURAL_KINDS, 1, SEVERITY)
     new = int(rng.integers(min(grade + 1, worst), worst + 1))
     return new, plan_damage(GRADES[new], rng, known)
 
@@ -93,7 +79,6 @@ def draw_damage(
     target: torch.Tensor,
     categories: Sequence[object],
     share: float,
-    plan: str,
     rng: np.random.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Draw damage on a share of a batch's items and grade them accordingly.
@@ -104,7 +89,6 @@ def draw_damage(
         target: Grade targets of the items, `[n_items]` (0 = A, the best; not changed).
         categories: Category of each item (unknown ones weigh every kind alike).
         share: Chance that an item is chosen.
-        plan: One of `DAMAGE_PLANS`.
         rng: Decides the items, grades, kinds, severities, shapes and views.
 
     Returns:
@@ -112,8 +96,6 @@ def draw_damage(
         marking the photos damage was drawn on. Which view shows which mark is drawn as the
         generator draws it (`mark_visibility`).
     """
-    if plan not in DAMAGE_PLANS:
-        raise ValueError(f"unknown damage plan {plan!r}: expected one of {DAMAGE_PLANS}")
     marked = torch.zeros(len(images), dtype=torch.bool)
     chosen = np.flatnonzero(rng.random(len(target)) < share)
     if len(chosen) == 0:
@@ -124,7 +106,7 @@ def draw_damage(
         rows = np.flatnonzero(photo_item == item)
         if len(rows) == 0:
             continue
-        grade, marks = worse_plan(plan, int(target[item]), categories[item], rng)
+        grade, marks = worse_plan(int(target[item]), categories[item], rng)
         shows = mark_visibility(len(marks), len(rows), rng)
         for k, row in enumerate(rows):
             view_marks = [mark for j, mark in enumerate(marks) if shows[j, k]]

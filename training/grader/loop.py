@@ -7,9 +7,9 @@ items that carry a label. With `photo_weight > 0` every view also gets both loss
 item's labels (a dense signal; the item loss reaches only the worst view). With `aux_weight > 0`
 a K-way classifier on the same features adds cross-entropy (training only). With
 `damage_share > 0` a share of each batch's items get drawn damage and a worse grade
-(`training.grader.damage_aug`). With
-`ema_decay > 0` an exponential moving average of the weights is what gets validated; the
-validated state (averaged or raw) with the lowest validation loss is kept.
+(`training.grader.damage_aug`). With `ema_decay > 0` an exponential moving average of the
+weights is what gets validated; the validated state (averaged or raw) with the lowest
+validation loss is kept.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 
-from models.grader.heads import GraderNet, decode, item_max, ordinal_bound_nll, ordinal_nll
+from models.grader.heads import GraderNet, decode, item_max, ordinal_nll
 from models.grader.preprocess import PreprocessConfig, normalize, train_augment
 from training.grader.config import GraderConfig
 from training.grader.damage_aug import draw_damage
@@ -42,20 +42,20 @@ def batch_loss(
     counterfeit: torch.Tensor,
     config: GraderConfig,
     class_weight: torch.Tensor | None = None,
-    toned: torch.Tensor | None = None,
+    marked: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Loss of one batch and the item scores and counterfeit logits behind it.
 
-    `toned` marks photos whose tone the augmentation changed: their brand marks no longer
-    show the brand's colours, so they count for the grade but not for the counterfeit losses
-    (an item whose views are all toned has no counterfeit loss in this batch).
+    `marked` flags photos with drawn damage: a mark may cover the brand mark, so they count for
+    the grade but not for the counterfeit losses (an item whose views are all marked has no
+    counterfeit loss in this batch).
     """
     out = net(x)
     n_items = len(target)
     score = item_max(out["score"], item_index, n_items)
-    if toned is None:
-        toned = torch.zeros(len(item_index), dtype=torch.bool)
-    logit = item_max(out["counterfeit"].masked_fill(toned, float("-inf")), item_index, n_items)
+    if marked is None:
+        marked = torch.zeros(len(item_index), dtype=torch.bool)
+    logit = item_max(out["counterfeit"].masked_fill(marked, float("-inf")), item_index, n_items)
     weight = None if class_weight is None else class_weight[target]
     thresholds = net.grade.thresholds()
     loss = ordinal_nll(score, thresholds, target, weight)
@@ -64,8 +64,7 @@ def batch_loss(
         # (noisy for views that happen to show no damage, hence a weight below the item loss)
         photo_target = target[item_index]
         photo_w = None if weight is None else weight[item_index]
-        photo_nll = ordinal_bound_nll if config.photo_target == "bound" else ordinal_nll
-        photo_loss = photo_nll(out["score"], thresholds, photo_target, photo_w)
+        photo_loss = ordinal_nll(out["score"], thresholds, photo_target, photo_w)
         loss = loss + config.photo_weight * photo_loss
     if config.aux_weight > 0:
         # a K-way classifier on the item's worst-case features (max over views) and per view
@@ -89,7 +88,7 @@ def batch_loss(
         cf_loss = F.binary_cross_entropy_with_logits(logit[labelled], counterfeit[labelled])
         if config.photo_weight > 0:
             photo_fake = counterfeit[item_index]
-            keep = ~torch.isnan(photo_fake) & ~toned
+            keep = ~torch.isnan(photo_fake) & ~marked
             cf_loss = cf_loss + config.photo_weight * F.binary_cross_entropy_with_logits(
                 out["counterfeit"][keep], photo_fake[keep]
             )
@@ -212,7 +211,7 @@ def train_network(
         order = torch.randperm(len(train), generator=gen).numpy()
         for chosen, rows, local in _batches(train, order, config.batch_items):
             images = train.images[torch.as_tensor(rows)]
-            grades = target[chosen]
+            grades, marked = target[chosen], None
             if config.damage_share > 0:
                 images, grades, marked = draw_damage(
                     images,
@@ -220,14 +219,11 @@ def train_network(
                     grades,
                     [None] * len(chosen) if categories is None else categories[chosen],
                     config.damage_share,
-                    config.damage_plan,
                     damage_rng,
                 )
-            x, toned = augment(images)
-            if config.damage_share > 0:
-                toned = toned | marked
+            x = augment(images)
             loss, _, _ = batch_loss(
-                net, x, local, grades, fakes[chosen], config, class_weight, toned
+                net, x, local, grades, fakes[chosen], config, class_weight, marked
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

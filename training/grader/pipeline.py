@@ -9,7 +9,6 @@ run's metrics, plots and per-item predictions, and registers the model as `@chal
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from features.photos import is_photo_dataset
@@ -79,7 +78,7 @@ def _members(config: GraderConfig, settings: Settings) -> tuple[GraderConfig, in
         DataError: a source is not a grader model folder.
     """
     sources = [str(resolve_model_dir(m, settings).path) for m in config.members_from]
-    config = replace(config, members_from=sources)
+    config = config.model_copy(update={"members_from": sources})
     try:
         reused = sum(network_count(m) for m in config.members_from)
     except ValueError as exc:

@@ -13,7 +13,7 @@ import os
 import queue
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -78,13 +78,12 @@ def _train_member(
     """The member in `slot` of the ensemble: `seed` alone seeds its weights, shuffling and
     augmentation, so it is the network a single-member run with that seed trains."""
     torch.set_num_threads(config.threads)
-    member_config = replace(config, seed=seed)
+    member_config = config.model_copy(update={"seed": seed})
     torch.manual_seed(seed)
     net = GraderNet(
         config.backbone,
         n_classes=len(GRADES),
         pretrained_file=config.pretrained_file,
-        head=config.head,
     )
     history = train_network(
         net, train, val, prep, member_config, _member_hook(on_epoch, slot, config)
@@ -108,8 +107,7 @@ def member_workers(config: GraderConfig, to_train: int | None = None) -> int:
     members (default: all `members`).
 
     Up to twice as many workers as cores time-share them, so no core idles while a last member
-    trains alone: three members trained at once (as single runs) on 2 cores took 91 minutes
-    (grade damage, 96 px), where two rounds (two side by side, then one) take an estimated 110.
+    trains alone (docs/experiments/grader.md has the timings behind this choice).
     """
     to_train = config.members if to_train is None else to_train
     if config.workers > 0:
@@ -125,7 +123,7 @@ def reused_members(
 
     Raises:
         DataError: a folder is not a grader model, or its networks do not fit this run (other
-            backbone, head or input size, or normalisation fitted on other training photos), or
+            backbone or input size, or normalisation fitted on other training photos), or
             there are more networks than `members`, or two were trained from the same seed.
     """
     nets: list[GraderNet] = []
@@ -138,10 +136,9 @@ def reused_members(
         net = artifact.net
         got = {
             "backbone": artifact.backbone,
-            "head": net.head,
             "image_size": artifact.preprocess.image_size,
         }
-        wanted = {"backbone": config.backbone, "head": config.head, "image_size": prep.image_size}
+        wanted = {"backbone": config.backbone, "image_size": prep.image_size}
         problems = [
             Problem(source, f"{key} is {got[key]!r}, this run's is {wanted[key]!r}")
             for key in wanted
@@ -216,7 +213,7 @@ def _train_members(config, seeds, first_slot, train, val, prep, on_epoch):
         members, history = [], []
         for job in jobs:
             state, member_history = job.result()
-            net = GraderNet(config.backbone, n_classes=len(GRADES), head=config.head)
+            net = GraderNet(config.backbone, n_classes=len(GRADES))
             net.load_state_dict(state)
             members.append(net.eval())
             history += member_history

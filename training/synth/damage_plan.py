@@ -84,7 +84,7 @@ def _kinds(category: str | None, allowed: tuple[str, ...]) -> tuple[list[str], n
     return names, p / p.sum()
 
 
-def plan_marks(
+def _marks(
     rng: np.random.Generator,
     category: str | None,
     allowed: tuple[str, ...],
@@ -120,17 +120,17 @@ def plan_damage(grade: str, rng: np.random.Generator, category: str | None = Non
     plan = GRADE_PLANS[grade]
     if grade == "A":
         if rng.random() < plan.blemish_rate:
-            return plan_marks(rng, category, LIGHT_KINDS[:2], 1, BLEMISH_SEVERITY)
+            return _marks(rng, category, LIGHT_KINDS[:2], 1, BLEMISH_SEVERITY)
         return []
     marks: list[Damage] = []
     structural = rng.random() < plan.structural_rate
     if structural:
         n = int(rng.choice(plan.structural_counts))
-        marks += plan_marks(rng, category, STRUCTURAL_KINDS, n, plan.structural_severity)
+        marks += _marks(rng, category, STRUCTURAL_KINDS, n, plan.structural_severity)
     counts = plan.light_counts if structural or grade != "C" else plan.wear_only_counts
     n = int(rng.choice(counts))
     if n and not marks:  # the main mark of worn-only units is one that shows: no fading
-        marks += plan_marks(rng, category, SHOWING_KINDS, 1, plan.light_severity)
+        marks += _marks(rng, category, SHOWING_KINDS, 1, plan.light_severity)
         n -= 1
-    marks += plan_marks(rng, category, LIGHT_KINDS, n, plan.light_severity)
+    marks += _marks(rng, category, LIGHT_KINDS, n, plan.light_severity)
     return marks
