@@ -1,7 +1,7 @@
 """What the service loads at start-up: the champion models, the policy, the ledger and the store.
 
 Models come from the settings' URIs (by default the `@champion` aliases in the MLflow
-registry); `models.store.resolve_model_dir` stages them in the local model cache, so a service
+registry); `models.registry.resolve_model_dir` stages them in the local model cache, so a service
 that started once starts again when the tracking store is unreachable. A missing champion is a
 `StartupError` saying how to make one. The loaded `Runtime` is registered as the active one for
 the routes mounted next to the BentoML APIs and for /readyz.
@@ -15,17 +15,17 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from features.provenance import SalesLedger, load_ledger
+from models.kinds import GRADER, KINDS
 from models.policy import Policy, load_policy
 from models.pricing.predictor import PricingPredictor
-from models.store import ModelNotFoundError, ResolvedModel, resolve_model_dir
+from models.registry import ModelNotFoundError, ResolvedModel, resolve_model_dir
 from serving.intake import Limits
 from serving.settings import Settings
 from serving.store import Store, open_store
 
 HOW_TO_FIX = {
-    "grader": "train and register one (`regrade train grader ...`), then `regrade promote grader`",
-    "pricing": "train and register one (`regrade train pricing ...`), then "
-    "`regrade promote pricing`",
+    kind: f"train and register one (`regrade train {kind} ...`), then `regrade promote {kind}`"
+    for kind in KINDS
 }
 
 
@@ -72,7 +72,9 @@ def resolve(role: str, settings: Settings) -> ResolvedModel:
     """
     uri = settings.grader_model if role == "grader" else settings.pricing_model
     try:
-        return resolve_model_dir(uri, settings)
+        return resolve_model_dir(
+            uri, tracking_uri=settings.resolved_mlflow_uri, cache_dir=settings.model_cache_dir
+        )
     except ModelNotFoundError as exc:
         raise StartupError(
             f"cannot start: no {role} model at {uri} ({exc}); {HOW_TO_FIX[role]}"
@@ -88,7 +90,7 @@ def load_grader(settings: Settings):
     from models.grader.predictor import GraderPredictor
 
     found = resolve("grader", settings)
-    name = found.name or "regrade-grader"
+    name = found.name or GRADER.registered_name
     return GraderPredictor.load(found.path, name=name, version=found.version)
 
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from models.kinds import GRADER, PRICING
+
 ROLES = ("intake", "grader", "pricing", "admin")
 
 
@@ -56,11 +58,11 @@ class Settings(BaseModel):
     )
     policy: Path | None = Field(None, description="Guardrail policy file (TOML or YAML).")
     grader_model: str = Field(
-        "models:/regrade-grader@champion",
+        GRADER.champion_uri,
         description="The grader the service loads: a registry URI, run folder or model folder.",
     )
     pricing_model: str = Field(
-        "models:/regrade-pricing@champion",
+        PRICING.champion_uri,
         description="The pricing model the service loads (same forms as grader_model).",
     )
     ledger: Path | None = Field(

@@ -50,10 +50,14 @@ def demo_keys(settings: Settings) -> dict[str, list[str]]:
 
 
 def _has_champion(name: str, settings: Settings) -> str | None:
-    from models.store import ModelNotFoundError, resolve_model_dir
+    from models.registry import ModelNotFoundError, resolve_model_dir
 
     try:
-        return resolve_model_dir(f"models:/{name}@champion", settings).version
+        return resolve_model_dir(
+            f"models:/{name}@champion",
+            tracking_uri=settings.resolved_mlflow_uri,
+            cache_dir=settings.model_cache_dir,
+        ).version
     except ModelNotFoundError:
         return None
 

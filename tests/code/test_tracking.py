@@ -7,8 +7,15 @@ import math
 
 import pytest
 
-from models.store import ModelNotFoundError, resolve_model_dir
+from models.registry import ModelNotFoundError, resolve_model_dir
 from training.tracking import promote, tracked_run
+
+
+def resolve(uri, settings):
+    """`resolve_model_dir` against the registry and model cache of `settings`."""
+    return resolve_model_dir(
+        uri, tracking_uri=settings.resolved_mlflow_uri, cache_dir=settings.model_cache_dir
+    )
 
 
 def fake_model(path, value):
@@ -45,17 +52,17 @@ def test_register_sets_challenger_then_promote_sets_champion(tmp_path, settings)
         with tracked_run("grader", out=tmp_path / f"r{value}", config={}, settings=settings) as ctx:
             versions.append(ctx.register(fake_model(tmp_path / f"m{value}", value), "regrade-test"))
     assert versions == ["1", "2"]
-    challenger = resolve_model_dir("models:/regrade-test@challenger", settings)
+    challenger = resolve("models:/regrade-test@challenger", settings)
     assert (challenger.name, challenger.version) == ("regrade-test", "2")
     assert json.loads((challenger.path / "config.json").read_text()) == {"value": 2}
     with pytest.raises(ModelNotFoundError, match="not in the registry"):
-        resolve_model_dir("models:/regrade-test@champion", settings)
+        resolve("models:/regrade-test@champion", settings)
     assert promote("regrade-test", settings=settings) == "2"
-    assert resolve_model_dir("models:/regrade-test@champion", settings).version == "2"
+    assert resolve("models:/regrade-test@champion", settings).version == "2"
     assert promote("regrade-test", version="1", settings=settings) == "1"
-    champion = resolve_model_dir("models:/regrade-test@champion", settings)
+    champion = resolve("models:/regrade-test@champion", settings)
     assert json.loads((champion.path / "config.json").read_text()) == {"value": 1}
-    assert resolve_model_dir("models:/regrade-test/2", settings).version == "2"
+    assert resolve("models:/regrade-test/2", settings).version == "2"
     with pytest.raises(LookupError, match="no version 9"):
         promote("regrade-test", version="9", settings=settings)
 
@@ -63,29 +70,29 @@ def test_register_sets_challenger_then_promote_sets_champion(tmp_path, settings)
 def test_promote_on_train_sets_both_aliases(tmp_path, settings):
     with tracked_run("grader", out=tmp_path / "r", config={}, settings=settings) as ctx:
         ctx.register(fake_model(tmp_path / "m", 7), "regrade-x", promote=True)
-    assert resolve_model_dir("models:/regrade-x@champion", settings).version == "1"
-    assert resolve_model_dir("models:/regrade-x@challenger", settings).version == "1"
+    assert resolve("models:/regrade-x@champion", settings).version == "1"
+    assert resolve("models:/regrade-x@challenger", settings).version == "1"
 
 
 def test_cached_copy_serves_when_the_registry_is_unreachable(tmp_path, settings):
     with tracked_run("grader", out=tmp_path / "r", config={}, settings=settings) as ctx:
         ctx.register(fake_model(tmp_path / "m", 5), "regrade-y", promote=True)
-    first = resolve_model_dir("models:/regrade-y@champion", settings)
+    first = resolve("models:/regrade-y@champion", settings)
     offline = settings.model_copy(update={"mlflow_uri": "http://127.0.0.1:9/unreachable"})
-    again = resolve_model_dir("models:/regrade-y@champion", offline)
+    again = resolve("models:/regrade-y@champion", offline)
     assert again == first
     with pytest.raises(ModelNotFoundError, match="unreachable and no cached copy"):
-        resolve_model_dir("models:/regrade-other@champion", offline)
+        resolve("models:/regrade-other@champion", offline)
 
 
 def test_run_and_model_folders(tmp_path, settings):
     model = fake_model(tmp_path / "run" / "model", 1)
-    assert resolve_model_dir(tmp_path / "run", settings).path == model
-    assert resolve_model_dir(model, settings).path == model
+    assert resolve(tmp_path / "run", settings).path == model
+    assert resolve(model, settings).path == model
     with pytest.raises(ModelNotFoundError, match="no such model folder"):
-        resolve_model_dir(tmp_path / "missing", settings)
+        resolve(tmp_path / "missing", settings)
     with pytest.raises(ModelNotFoundError, match="expected models:/NAME@ALIAS"):
-        resolve_model_dir("models:/a/b/c", settings)
+        resolve("models:/a/b/c", settings)
 
 
 def test_failed_body_marks_the_run_failed(tmp_path, settings):

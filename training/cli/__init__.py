@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 
 from features.problems import DataError, Problem
 from models.pricing.artifact import ArtifactError
-from models.store import ModelNotFoundError
+from models.registry import ModelNotFoundError
 from serving.settings import SettingsError
 from training.cli import grader, pricing
 from training.cli.common import console, out

@@ -92,7 +92,7 @@ def train_grader(
     from features.problems import DataError, Problem
     from models.grader.artifact import network_count
     from models.grader.predictor import GraderPredictor
-    from models.store import resolve_model_dir
+    from models.registry import resolve_model_dir
     from serving.settings import load_settings
     from training.grader.config import load_config
     from training.grader.data import load_photoset
@@ -110,7 +110,8 @@ def train_grader(
         members_from=members_from or None,
     )
     # models:/ URIs and run folders (from the option or the config file) to model folders
-    sources = [str(resolve_model_dir(m, settings).path) for m in cfg.members_from]
+    registry = {"tracking_uri": settings.resolved_mlflow_uri, "cache_dir": settings.model_cache_dir}
+    sources = [str(resolve_model_dir(m, **registry).path) for m in cfg.members_from]
     cfg = replace(cfg, members_from=sources)
     try:
         to_train = max(0, cfg.members - sum(network_count(m) for m in cfg.members_from))
@@ -157,13 +158,15 @@ def evaluate_grader(
 ) -> None:
     """Evaluate a grader on the test split of a photo dataset; writes metrics.json and plots."""
     from models.grader.predictor import GraderPredictor
-    from models.store import resolve_model_dir
+    from models.registry import resolve_model_dir
     from serving.settings import load_settings
     from training.grader.data import load_photoset
     from training.tracking import default_out, tracked_run
 
     settings = load_settings()
-    resolved = resolve_model_dir(model, settings)
+    resolved = resolve_model_dir(
+        model, tracking_uri=settings.resolved_mlflow_uri, cache_dir=settings.model_cache_dir
+    )
     predictor = GraderPredictor.load(resolved.path, version=resolved.version)
     root = photo_root(data)
     art = predictor.artifact

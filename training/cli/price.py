@@ -88,7 +88,7 @@ def price_command(
     from features.provenance import load_ledger
     from models.policy import load_policy
     from models.pricing.predictor import PricingPredictor
-    from models.store import resolve_model_dir
+    from models.registry import resolve_model_dir
     from serving.settings import load_settings
 
     if output.resolve() == input.resolve():
@@ -96,7 +96,9 @@ def price_command(
     settings = load_settings()
     policy = load_policy(policy_file or settings.policy)
     ledger = load_ledger(ledger_file) if ledger_file else None
-    resolved = resolve_model_dir(model, settings)
+    resolved = resolve_model_dir(
+        model, tracking_uri=settings.resolved_mlflow_uri, cache_dir=settings.model_cache_dir
+    )
     predictor = PricingPredictor.load(resolved.path)
     total = count_rows(input)
     problems: list[Problem] = []

@@ -151,13 +151,15 @@ def evaluate_pricing_command(
 ) -> None:
     """Evaluate a pricing model on the fixed holdout of a table; writes metrics.json and plots."""
     from models.pricing.artifact import load_artifact
-    from models.store import resolve_model_dir
+    from models.registry import resolve_model_dir
     from serving.settings import load_settings
     from training.pricing.evaluate import evaluate_pricing
     from training.tracking import default_out, tracked_run
 
     settings = load_settings()
-    resolved = resolve_model_dir(model, settings)
+    resolved = resolve_model_dir(
+        model, tracking_uri=settings.resolved_mlflow_uri, cache_dir=settings.model_cache_dir
+    )
     artifact = load_artifact(resolved.path)
     holdout = float(artifact.info.get("config", {}).get("holdout_fraction", 0.2))
     table, frame, truth = _load(data)
