@@ -10,7 +10,7 @@ the routes mounted next to the BentoML APIs and for /readyz.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -19,9 +19,8 @@ from models.kinds import GRADER, KINDS
 from models.policy import Policy, load_policy
 from models.pricing.predictor import PricingPredictor
 from models.registry import ModelNotFoundError, ResolvedModel, resolve_model_dir
-from serving.intake import Limits
 from serving.settings import Settings
-from serving.store import Store, open_store
+from serving.store.writes import Store, open_store
 
 HOW_TO_FIX = {
     kind: f"train and register one (`regrade train {kind} ...`), then `regrade promote {kind}`"
@@ -54,10 +53,6 @@ class Runtime:
     store: Store
     models: dict[str, ResolvedModel]
     grader: object | None = None
-    limits: Limits = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.limits = Limits.from_settings(self.settings)
 
     def versions(self) -> dict[str, dict[str, str | None]]:
         """Model name and version per role, as reported in every answer and in /readyz."""
@@ -103,6 +98,12 @@ def _ledger(settings: Settings) -> SalesLedger:
         raise StartupError(f"cannot start: sales ledger {settings.ledger}: {exc}") from exc
 
 
+def open_case_store(settings: Settings) -> Store:
+    """The case store of the settings' database and photo folder (folders made, schema migrated)."""
+    settings.ensure_dirs()
+    return open_store(settings.resolved_database_url, settings.photos_dir)
+
+
 def load_runtime(settings: Settings, *, with_grader: bool) -> Runtime:
     """Load the models, policy, ledger and store.
 
@@ -124,7 +125,7 @@ def load_runtime(settings: Settings, *, with_grader: bool) -> Runtime:
         pricing=PricingPredictor.load(models["pricing"].path),
         policy=policy,
         ledger=_ledger(settings),
-        store=open_store(settings),
+        store=open_case_store(settings),
         models=models,
         grader=grader,
     )

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from serving.photostore import PhotoFormatError, PhotoStore, sniff
+from serving.store.photos import PhotoFormatError, PhotoStore, sniff
 from tests.serving.store_helpers import photo_bytes
 
 

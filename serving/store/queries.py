@@ -5,9 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
-from serving.db import Case, CaseEvent, CasePhoto, Outcome, Photo
-from serving.photostore import PhotoStore
-from serving.records import (
+from serving.store.photos import PhotoStore
+from serving.store.records import (
     CaseRecord,
     DecisionRecord,
     EventRecord,
@@ -15,6 +14,7 @@ from serving.records import (
     PhotoRecord,
     ResolutionRecord,
 )
+from serving.store.tables import Case, CaseEvent, CasePhoto, Outcome, Photo
 
 
 def case_query() -> Select[tuple[Case]]:

@@ -1,8 +1,7 @@
-"""What `serving.store.Store` takes and returns: plain frozen dataclasses and its errors.
+"""What the case store takes and returns: plain frozen dataclasses.
 
-Records are detached copies of database rows, so the HTTP layer never touches a session.
-Errors map onto HTTP statuses: `InvalidInput` 422 (naming the field), `NotFoundError` 404,
-`ConflictError` 409, `PolicyViolation` 422 (an override below the floor).
+Records are detached copies of database rows, so the HTTP layer never touches a session. The
+store's errors are in `serving.store.errors`.
 """
 
 from __future__ import annotations
@@ -13,36 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from features.schema import GRADES
-
-
-class StoreError(Exception):
-    """Base of the errors the store raises on purpose."""
-
-
-class InvalidInput(StoreError, ValueError):
-    """A value the store refuses; `field` names it (e.g. `sold_price`, `photos[1]`)."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
-
-
-class NotFoundError(StoreError, LookupError):
-    """No case (or photo) with the given id."""
-
-
-class ConflictError(StoreError):
-    """The request contradicts what is already recorded (e.g. a different resolution)."""
-
-
-class PolicyViolation(StoreError):
-    """A pricing decision the guardrails refuse: an override below the floor price."""
-
-    def __init__(self, message: str, *, price: float, floor_price: float):
-        self.price = price
-        self.floor_price = floor_price
-        super().__init__(message)
+from serving.store.errors import InvalidInput
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The read side of the store: cases, the review and pricing queues, audit trails, exports.
 
-`Reader` opens one read transaction per call and returns detached records; `serving.store.Store`
-adds the writes on top of it.
+`Reader` opens one read transaction per call and returns detached records;
+`serving.store.writes.Store` adds the writes on top of it.
 """
 
 from __future__ import annotations
@@ -14,19 +14,21 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from features.provenance import normalise_serial
-from serving import checks
-from serving.db import WRITE_OPTION, Case, CaseEvent, CaseReviewKind, Outcome, Photo
-from serving.exports import grader_decisions, outcomes_table
-from serving.photostore import PhotoStore
-from serving.queries import case_query, case_record, event_record, photo_record
-from serving.records import CaseRecord, EventRecord, NotFoundError, PhotoRecord
+from serving.store import checks
+from serving.store.engine import WRITE_OPTION
+from serving.store.errors import NotFoundError
+from serving.store.exports import grader_decisions, outcomes_table
+from serving.store.photos import PhotoStore
+from serving.store.queries import case_query, case_record, event_record, photo_record
+from serving.store.records import CaseRecord, EventRecord, PhotoRecord
+from serving.store.tables import Case, CaseEvent, CaseReviewKind, Outcome, Photo
 
 
 class Reader:
     """Reads of the service's database and photo store."""
 
     def __init__(self, engine: Engine, photos: PhotoStore):
-        """Use a migrated database (`serving.migrate.migrate`) and a photo store."""
+        """Use a migrated database (`serving.store.migrate.migrate`) and a photo store."""
         self.engine = engine
         self.photos = photos
 
@@ -136,7 +138,7 @@ class Reader:
             return photo_record(photo, self.photos)
 
     def export_grader_decisions(self, *, absolute_paths: bool = False) -> pd.DataFrame:
-        """Graders' decisions as a photo-dataset manifest (see `serving.exports`)."""
+        """Graders' decisions as a photo-dataset manifest (see `serving.store.exports`)."""
         with self._session() as session:
             return grader_decisions(session, self.photos, absolute_paths=absolute_paths)
 

@@ -16,13 +16,13 @@ from typing import Annotated, Any
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from serving import pipeline
-from serving.answers import CaseView, Outcome
-from serving.auth import ACTOR_KEY
-from serving.intake import IntakeError
-from serving.records import ConflictError, InvalidInput, NotFoundError, PolicyViolation
+from serving import assess
+from serving.api.answer_models import CaseView, Outcome
+from serving.api.auth import ACTOR_KEY
+from serving.api.request_models import Decision, OutcomeIn, Resolution
+from serving.errors import IntakeError
 from serving.runtime import Runtime, active
-from serving.schemas import Decision, OutcomeIn, Resolution
+from serving.store.errors import ConflictError, InvalidInput, NotFoundError, PolicyViolation
 
 app = FastAPI(title="regrade review, pricing and outcome routes")
 
@@ -75,7 +75,7 @@ def list_reviews(
     cases = _runtime().store.list_reviews(
         None if status == "all" else status, kind=kind, limit=limit, offset=offset
     )
-    return [pipeline.case_view(c) for c in cases]
+    return [assess.case_view(c) for c in cases]
 
 
 @app.post("/reviews/{case_id}/resolve", response_model=CaseView, tags=["grader"])
@@ -94,7 +94,7 @@ def resolve_review(
     case = runtime.store.get_case(case_id)
     item = {**case.item, "grade": resolution.grade}
     verdict = {"counterfeit": {"flagged": resolution.counterfeit}, "needs_review": False}
-    price, _ = pipeline.assess_item(
+    price, _ = assess.assess_item(
         runtime, item, verdict, exclude_case_id=case_id, verified_by_grader=True
     )
     updated = runtime.store.resolve_review(
@@ -107,7 +107,7 @@ def resolve_review(
         reasons=[r["code"] for r in price["reasons"]],
         price_result=price,
     )
-    return pipeline.case_view(updated)
+    return assess.case_view(updated)
 
 
 @app.get("/pricing/pending", response_model=list[CaseView], tags=["pricing"])
@@ -118,7 +118,7 @@ def pending_pricing(
 ) -> list[dict[str, Any]]:
     """Recommended prices waiting for a decision, oldest first (cases in review left out)."""
     cases = _runtime().store.pending_pricing(limit, offset, include_in_review=include_in_review)
-    return [pipeline.case_view(c) for c in cases]
+    return [assess.case_view(c) for c in cases]
 
 
 @app.post("/pricing/{case_id}/decision", response_model=CaseView, tags=["pricing"])
@@ -136,7 +136,7 @@ def decide_price(
         price=decision.price,
         reason=decision.reason,
     )
-    return pipeline.case_view(updated)
+    return assess.case_view(updated)
 
 
 @app.post("/outcomes", response_model=Outcome, tags=["outcomes"])
@@ -162,7 +162,7 @@ def record_outcome(
 @app.get("/cases/{case_id}", response_model=CaseView, tags=["cases"])
 def get_case(case_id: str) -> dict[str, Any]:
     """One case with its photos, model output and decisions."""
-    return pipeline.case_view(_runtime().store.get_case(case_id))
+    return assess.case_view(_runtime().store.get_case(case_id))
 
 
 @app.get("/photos/{sha256}", tags=["cases"], response_class=Response)

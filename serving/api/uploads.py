@@ -15,22 +15,13 @@ from http import HTTPStatus
 from pathlib import Path
 
 from features.images import ImageError, open_image
+from serving.errors import IntakeError
 from serving.settings import Settings
 
 UPLOAD_ROUTES = ("/grade", "/assess")
 """Routes that take photos; the body limit applies to every route."""
 NAMES_KEY = "regrade.photo_names"
 """Where `UploadGuard` leaves the posted photos' file names in the ASGI scope's state."""
-
-
-class IntakeError(ValueError):
-    """A posted value the service refuses; `field` names it, `status` is the HTTP status."""
-
-    def __init__(self, field: str, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST):
-        self.field = field
-        self.message = message
-        self.status = status
-        super().__init__(f"{field}: {message}")
 
 
 @dataclass(frozen=True)

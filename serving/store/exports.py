@@ -30,9 +30,9 @@ from features.schema import (
     benchmark_columns,
 )
 from features.tables import check_table
-from serving.db import Case, CasePhoto, Outcome, Photo, ReviewResolution
-from serving.photostore import PhotoStore
-from serving.records import effective_grade
+from serving.store.photos import PhotoStore
+from serving.store.records import effective_grade
+from serving.store.tables import Case, CasePhoto, Outcome, Photo, ReviewResolution
 
 GRADER_COLUMNS = (
     *("image", "item_id", "grade", "counterfeit", "category", "brand"),

@@ -2,7 +2,7 @@
 
 One transaction per operation, so nothing is half-written: a case is stored with its photos,
 review kinds and first audit event, or not at all. Every state change appends a `case_events`
-row in the same transaction (the writes are in `serving.operations`). A resolution or decision
+row in the same transaction (the writes are in `serving.store.operations`). A resolution or decision
 sent twice is applied once: the same one again returns the case unchanged and records nothing;
 a different one raises `ConflictError`. The unique keys on `review_resolutions.case_id` and
 `pricing_decisions.case_id` make this hold between concurrent sessions too: the loser's insert
@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from serving import checks, operations
-from serving.db import Case, make_engine, utcnow
-from serving.migrate import migrate
-from serving.photostore import PhotoFormatError, PhotoStore, sniff
-from serving.queries import case_record, outcome_record
-from serving.reads import Reader
-from serving.records import CaseRecord, InvalidInput, OutcomeRecord, PhotoInput, jsonable
-from serving.settings import Settings
+from serving.store import checks, operations
+from serving.store.engine import make_engine
+from serving.store.errors import InvalidInput
+from serving.store.migrate import migrate
+from serving.store.photos import PhotoFormatError, PhotoStore, sniff
+from serving.store.queries import case_record, outcome_record
+from serving.store.reads import Reader
+from serving.store.records import CaseRecord, OutcomeRecord, PhotoInput, jsonable
+from serving.store.tables import Case, utcnow
 
 T = TypeVar("T")
 
@@ -226,15 +228,15 @@ class Store(Reader):
         return self._write(work)
 
 
-def open_store(settings: Settings, *, upgrade: bool = True) -> Store:
-    """The store of the settings' database and photo folder (folders created, schema migrated).
+def open_store(database_url: str, photos_dir: Path, *, upgrade: bool = True) -> Store:
+    """The store of a database and a photo folder (schema migrated).
 
     Args:
-        settings: Where the database (`resolved_database_url`) and photos (`photos_dir`) are.
+        database_url: An SQLAlchemy URL (a SQLite file's folder must exist).
+        photos_dir: The photo store's root (created on the first photo).
         upgrade: Bring the database to the newest migration first.
     """
-    settings.ensure_dirs()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(database_url)
     if upgrade:
         migrate(engine)
-    return Store(engine, PhotoStore(settings.photos_dir))
+    return Store(engine, PhotoStore(photos_dir))

@@ -1,12 +1,12 @@
 """The regrade BentoML service: `/grade`, `/price`, `/assess`, and the people's routes mounted.
 
-`Regrade` is what `regrade serve` (`bentoml serve serving.service:Regrade`) runs. Photos are
+`Regrade` is what `regrade serve` (`bentoml serve serving.api.service:Regrade`) runs. Photos are
 graded by `GraderRunner`, a second service whose batchable API groups the photos of concurrent
 requests into one forward pass (adaptive batching); with `REGRADE_BATCHING=0` the API worker
 grades in-line instead. The review, pricing-decision, outcome, case and photo routes are the
-FastAPI app of `serving.api_extra`. Middleware adds API-key auth (`serving.auth`), the body size
-limit and upload-form checks (`serving.intake.UploadGuard`), a `/readyz` that reports the model
-versions, and `/docs` (the Swagger UI of `/docs.json`).
+FastAPI app of `serving.api.routes`. Middleware adds API-key auth (`serving.api.auth`), the
+body size limit and upload-form checks (`serving.api.uploads.UploadGuard`), a `/readyz` that
+reports the model versions, and `/docs` (the Swagger UI of `/docs.json`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ import bentoml
 from starlette.responses import JSONResponse, RedirectResponse
 
 from models.routing import explain
-from serving import api_extra, pipeline
-from serving.answers import AssessResponse, GradeResponse, PriceResponse
-from serving.auth import ACTOR_KEY, ApiKeyAuth
-from serving.intake import NAMES_KEY, IntakeError, UploadGuard, read_photos
-from serving.records import InvalidInput, PhotoInput
+from serving import assess
+from serving.api import routes
+from serving.api.answer_models import AssessResponse, GradeResponse, PriceResponse
+from serving.api.auth import ACTOR_KEY, ApiKeyAuth
+from serving.api.request_models import AssessForm, GradeForm, Item, ItemFacts, PriceRequest
+from serving.api.uploads import NAMES_KEY, Limits, UploadGuard, read_photos
+from serving.errors import IntakeError
 from serving.runtime import activate, active, load_grader, load_runtime
-from serving.schemas import AssessForm, GradeForm, Item, ItemFacts, PriceRequest
 from serving.settings import load_settings
+from serving.store.errors import InvalidInput
+from serving.store.records import PhotoInput
 
 MAX_BATCH_ITEMS = 32
 """Most units (each with all its photos) in one batched forward pass."""
@@ -85,7 +88,7 @@ class Probes:
 
 
 @bentoml.service(name="regrade", traffic={"timeout": TIMEOUT_S})
-@bentoml.asgi_app(api_extra.app, path="/")
+@bentoml.asgi_app(routes.app, path="/")
 class Regrade:
     """Grade, price and assess returned units; reviews, pricing decisions and outcomes."""
 
@@ -94,6 +97,7 @@ class Regrade:
     def __init__(self) -> None:
         settings = load_settings()
         self.runtime = load_runtime(settings, with_grader=not settings.batching)
+        self.limits = Limits.from_settings(settings)
         activate(self.runtime)
 
     @bentoml.on_shutdown
@@ -113,9 +117,9 @@ class Regrade:
         self, form: dict[str, Any], ctx: bentoml.Context
     ) -> tuple[list[Any], dict[str, Any]]:
         names = _state(ctx).get(NAMES_KEY)
-        photos = read_photos(form["photos"], self.runtime.limits, names)
+        photos = read_photos(form["photos"], self.limits, names)
         grade = self._grade(photos, form.get("brand"))
-        return photos, pipeline.grade_result(grade, [p.filename for p in photos])
+        return photos, assess.grade_result(grade, [p.filename for p in photos])
 
     @bentoml.api(route="/grade", input_spec=GradeForm)
     def grade(self, ctx: bentoml.Context, **form: Any) -> GradeResponse:
@@ -134,10 +138,10 @@ class Regrade:
     def price(self, items: list[Item]) -> PriceResponse:
         """Price band, days to sell, floor, ceiling, margin, route and reasons per unit."""
         try:
-            frame = pipeline.items_frame([item.columns() for item in items])
+            frame = assess.items_frame([item.columns() for item in items])
         except IntakeError as exc:
             return _refused(exc)  # type: ignore[return-value]
-        results = pipeline.price_results(self.runtime, frame)
+        results = assess.price_results(self.runtime, frame)
         return PriceResponse(items=results, model_versions=self.runtime.versions())
 
     @bentoml.api(route="/assess", input_spec=AssessForm)
@@ -153,7 +157,7 @@ class Regrade:
         try:
             photos, grade = self._photos_and_grade(form, ctx)
             item = {"item_id": form["item_id"], "category": form["category"], **columns}
-            price, kinds = pipeline.assess_item(runtime, {**item, "grade": grade["grade"]}, grade)
+            price, kinds = assess.assess_item(runtime, {**item, "grade": grade["grade"]}, grade)
             case = runtime.store.create_case(
                 item,
                 [

@@ -19,7 +19,7 @@ from features.schema import ITEM_COLUMNS
 from features.tables import check_table
 from models.decisions import IntakeSignals, decide
 from models.routing import explain
-from serving.intake import IntakeError
+from serving.errors import IntakeError
 from serving.runtime import Runtime
 
 TOP_CONTRIBUTIONS = 5
