@@ -30,7 +30,7 @@ from features.schema import (
     benchmark_columns,
 )
 from features.tables import check_table
-from serving.store.photos import PhotoStore
+from serving.store.photos import PhotoStore, relative_path
 from serving.store.records import effective_grade
 from serving.store.tables import Case, CasePhoto, Outcome, Photo, ReviewResolution
 
@@ -74,7 +74,7 @@ def grader_decisions(
     for resolution, case, position, sha256, content_type in rows:
         if newest[case.item_id] != case.case_id:
             continue
-        path = store.relative_path(sha256, content_type)
+        path = relative_path(sha256, content_type)
         records.append(
             {
                 "image": str((store.root / path).resolve()) if absolute_paths else path,

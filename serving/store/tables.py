@@ -116,6 +116,11 @@ class Case(Base):
     resolution: Mapped[ReviewResolution | None] = relationship()
     decision: Mapped[PricingDecision | None] = relationship()
 
+    @property
+    def review_kinds(self) -> list[str]:
+        """Why the case waits (or waited) for a grader, as sorted codes."""
+        return sorted(k.kind for k in self.kinds)
+
 
 class Photo(Base):
     """A stored photo, keyed by the sha256 of its bytes (the same bytes are stored once)."""
@@ -142,6 +147,27 @@ class CasePhoto(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(_json())
 
     photo: Mapped[Photo] = relationship(lazy="joined")
+
+    # The photo's own columns, so a case's photo reads as one record (`PhotoRecord`).
+    @property
+    def content_type(self) -> str:
+        """The photo's content type."""
+        return self.photo.content_type
+
+    @property
+    def bytes(self) -> int:
+        """The photo's size in bytes."""
+        return self.photo.bytes
+
+    @property
+    def width(self) -> int | None:
+        """The photo's width in pixels."""
+        return self.photo.width
+
+    @property
+    def height(self) -> int | None:
+        """The photo's height in pixels."""
+        return self.photo.height
 
 
 class CaseReviewKind(Base):

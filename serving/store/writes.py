@@ -26,7 +26,6 @@ from serving.store.engine import make_engine
 from serving.store.errors import InvalidInput
 from serving.store.migrate import migrate
 from serving.store.photos import PhotoFormatError, PhotoStore, sniff
-from serving.store.queries import case_record, outcome_record
 from serving.store.reads import Reader
 from serving.store.records import CaseRecord, OutcomeRecord, PhotoInput, jsonable
 from serving.store.tables import Case, utcnow
@@ -67,8 +66,9 @@ class Store(Reader):
         """Store a new case with its photos; it joins the review queue when `review_kinds` is set.
 
         Photos are `PhotoInput`s (bytes, upload name, per-photo result) or plain bytes; their
-        type and size are read from the bytes. Pricing waits for an analyst (`pending`) when
-        `price_result` has a `recommended_price`, and is `not_applicable` otherwise.
+        type and size are read from the bytes unless the input carries them (`header`). Pricing
+        waits for an analyst (`pending`) when `price_result` has a `recommended_price`, and is
+        `not_applicable` otherwise.
 
         Raises:
             InvalidInput: naming the field at fault (e.g. `item.item_id`, `photos[2]`, `route`).
@@ -81,12 +81,13 @@ class Store(Reader):
         columns.update(checks.result_prices(price_result))
         versions = jsonable(model_versions or {}, "model_versions")
         results = [jsonable(p.result, f"photos[{pos}].result") for pos, p in enumerate(photos)]
+        headers = []
         for pos, photo in enumerate(photos):  # every photo is checked before any is written
             try:
-                sniff(photo.data)
+                headers.append(photo.header or sniff(photo.data))
             except PhotoFormatError as exc:
                 raise InvalidInput(f"photos[{pos}]", str(exc)) from exc
-        stored = [self.photos.put(photo.data) for photo in photos]
+        stored = [self.photos.put(p.data, h) for p, h in zip(photos, headers, strict=True)]
 
         def work(session: Session) -> CaseRecord:
             now = utcnow()
@@ -101,7 +102,7 @@ class Store(Reader):
                 **columns,
             )
             operations.insert_case(session, case, kinds, stored, photos, results, actor)
-            return case_record(self._case(session, case.case_id), self.photos)
+            return CaseRecord.model_validate(self._case(session, case.case_id))
 
         return self._write(work)  # a retry covers another case storing the same new photo
 
@@ -149,7 +150,7 @@ class Store(Reader):
                 note=note,
                 update=update,
             )
-            return case_record(case, self.photos)
+            return CaseRecord.model_validate(case)
 
         return self._write(work)
 
@@ -192,7 +193,7 @@ class Store(Reader):
                 reason=reason,
                 floor_price=floor_price,
             )
-            return case_record(case, self.photos), refused
+            return CaseRecord.model_validate(case), refused
 
         record, refused = self._write(work)  # commits the refusal's event before raising it
         if refused is not None:
@@ -223,7 +224,9 @@ class Store(Reader):
 
         def work(session: Session) -> OutcomeRecord:
             case = operations.outcome_case(session, case_id, item_id)
-            return outcome_record(operations.add_outcome(session, case, values, actor))
+            return OutcomeRecord.model_validate(
+                operations.add_outcome(session, case, values, actor)
+            )
 
         return self._write(work)
 
