@@ -1,15 +1,18 @@
-"""From validated requests to answers: the predictors, `models.decisions.decide` and formatting.
+"""From a validated request to a decision: the predictors, `models.decisions.decide`, the store.
 
 Handlers stay thin: they call these functions, which add no model or policy logic of their own.
 The grade a unit is priced at is the grader's (or the model's at intake); counterfeit, review
 and provenance signals go to `decide`, which prices and routes. Review kinds (why a grader must
 look) are the routing reasons that need a person, plus `grade_uncertain` whenever the grader
-model asks for review.
+model asks for review. Results carry reason codes (`serving.results`); sentences are the
+answer models' business.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,9 +21,18 @@ import pandas as pd
 from features.schema import ITEM_COLUMNS
 from features.tables import check_table
 from models.decisions import IntakeSignals, decide
-from models.routing import explain
 from serving.errors import IntakeError
+from serving.results import (
+    Assessment,
+    Band,
+    Contribution,
+    Days,
+    GradeResult,
+    ListPriceCheck,
+    PriceDecision,
+)
 from serving.runtime import Runtime
+from serving.store.records import CaseRecord, PhotoInput
 
 TOP_CONTRIBUTIONS = 5
 """Feature contributions shown per priced item."""
@@ -34,6 +46,11 @@ def _number(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _codes(joined: str | None) -> list[str]:
+    """Codes joined by ';' (as `decide` writes them) as a list."""
+    return [code for code in (joined or "").split(";") if code]
 
 
 def items_frame(items: list[dict[str, Any]], field: str = "items") -> pd.DataFrame:
@@ -51,31 +68,6 @@ def items_frame(items: list[dict[str, Any]], field: str = "items") -> pd.DataFra
     return typed
 
 
-def grade_result(result: Any, names: list[str | None] | None = None) -> dict[str, Any]:
-    """A grader `ItemResult` (or its dict) as the API's grade result."""
-    data = result if isinstance(result, dict) else result.to_dict()
-    photos = []
-    for photo in data["photos"]:
-        index = int(photo["index"])
-        name = names[index] if names and index < len(names) else None
-        photos.append({**{k: photo[k] for k in _PHOTO_KEYS}, "filename": name})
-    counterfeit = data["counterfeit"]
-    return {
-        "grade": data["grade"],
-        "probabilities": data["probabilities"],
-        "confidence": data["confidence"],
-        "prediction_set": list(data["prediction_set"]),
-        "needs_review": bool(data["needs_review"]),
-        "counterfeit": {k: counterfeit[k] for k in ("score", "flagged", "threshold")},
-        "photos": photos,
-        "model_name": data["model_name"],
-        "model_version": data["model_version"],
-    }
-
-
-_PHOTO_KEYS = ("index", "grade", "probabilities", "severity", "counterfeit_score")
-
-
 def provenance(
     runtime: Runtime, frame: pd.DataFrame, exclude_case_id: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -91,63 +83,69 @@ def provenance(
 
 def price_results(
     runtime: Runtime, frame: pd.DataFrame, signals: IntakeSignals | None = None
-) -> list[dict[str, Any]]:
-    """Price band, guardrails, route, reasons and contributions per item, in order."""
+) -> list[PriceDecision]:
+    """Price band, guardrails, route, reason codes and contributions per item, in order."""
     decided = decide(frame, runtime.pricing, runtime.policy, signals)
     contributions = runtime.pricing.contributions(frame, top=TOP_CONTRIBUTIONS)
     versions = runtime.versions()
     results = []
     for pos, row in enumerate(decided.itertuples(index=False)):
-        result = {
-            "item_id": str(frame["item_id"].iloc[pos]),
-            "grade": frame["grade"].iloc[pos],
-            "price": {q: _number(getattr(row, f"price_{q}")) for q in ("p10", "p50", "p90")},
-            "days_to_sell": {q: _number(getattr(row, f"days_to_sell_{q}")) for q in ("p50", "p90")},
-            **{
-                name: _number(getattr(row, name))
-                for name in ("recommended_price", "floor_price", "ceiling_price")
-            },
-            "margin": _number(row.margin),
-            "margin_pct": _number(row.margin_pct),
-            "route": row.route,
-            "reasons": explain(row.reasons),
-            "list_check": None,
-            "contributions": [
-                {"feature": name, "contribution": value} for name, value in contributions[pos]
-            ],
-            "model_versions": versions,
-        }
-        if "list_margin" in decided and _number(frame["list_price"].iloc[pos]) is not None:
-            result["list_check"] = {
-                "list_price": _number(frame["list_price"].iloc[pos]),
-                "margin": _number(row.list_margin),
-                "margin_pct": _number(row.list_margin_pct),
-                "violations": explain(row.list_violations or ""),
-            }
-        results.append(result)
+        list_price = _number(frame["list_price"].iloc[pos]) if "list_price" in frame else None
+        check = None
+        if "list_margin" in decided and list_price is not None:
+            check = ListPriceCheck(
+                list_price=list_price,
+                margin=_number(row.list_margin),
+                margin_pct=_number(row.list_margin_pct),
+                violations=_codes(row.list_violations),
+            )
+        results.append(
+            PriceDecision(
+                item_id=str(frame["item_id"].iloc[pos]),
+                grade=frame["grade"].iloc[pos],
+                price=Band(
+                    **{q: _number(getattr(row, f"price_{q}")) for q in ("p10", "p50", "p90")}
+                ),
+                days_to_sell=Days(
+                    **{q: _number(getattr(row, f"days_to_sell_{q}")) for q in ("p50", "p90")}
+                ),
+                recommended_price=_number(row.recommended_price),
+                floor_price=_number(row.floor_price),
+                ceiling_price=_number(row.ceiling_price),
+                margin=_number(row.margin),
+                margin_pct=_number(row.margin_pct),
+                route=row.route,
+                reasons=_codes(row.reasons),
+                list_check=check,
+                contributions=[
+                    Contribution(feature=name, contribution=value)
+                    for name, value in contributions[pos]
+                ],
+                model_versions=versions,
+            )
+        )
     return results
 
 
 def assess_item(
     runtime: Runtime,
     item: dict[str, Any],
-    grade: dict[str, Any],
     *,
+    counterfeit_flagged: bool,
+    needs_review: bool,
     exclude_case_id: str | None = None,
     verified_by_grader: bool = False,
-) -> tuple[dict[str, Any], list[str]]:
+) -> Assessment:
     """Price and route one unit at a grade, with the grader's (or a person's) signals.
 
     Args:
         runtime: The loaded models, policy, ledger and store.
         item: The unit's columns, `grade` set to the grade it is priced at.
-        grade: `counterfeit.flagged` and `needs_review` as the model or a person said.
+        counterfeit_flagged: The model (or a person) flagged it as counterfeit.
+        needs_review: The model asks a grader to confirm the grade.
         exclude_case_id: The unit's own case, left out of the open-serials check.
         verified_by_grader: A grader authenticated the unit in person (the provenance check
             then counts as passed).
-
-    Returns:
-        (price result, review kinds).
     """
     frame = items_frame([item], field="item")
     if verified_by_grader:
@@ -155,64 +153,94 @@ def assess_item(
     else:
         verified, codes = provenance(runtime, frame, exclude_case_id)
     signals = IntakeSignals(
-        counterfeit_flagged=np.array([bool(grade["counterfeit"]["flagged"])]),
-        needs_review=np.array([bool(grade["needs_review"])]),
+        counterfeit_flagged=np.array([counterfeit_flagged]),
+        needs_review=np.array([needs_review]),
         provenance_verified=verified,
         provenance_codes=codes,
     )
-    result = price_results(runtime, frame, signals)[0]
-    kinds = [r["code"] for r in result["reasons"] if r["code"] in REVIEW_CODES]
-    if grade["needs_review"] and "grade_uncertain" not in kinds:
+    price = price_results(runtime, frame, signals)[0]
+    kinds = [code for code in price.reasons if code in REVIEW_CODES]
+    if needs_review and "grade_uncertain" not in kinds:
         kinds.append("grade_uncertain")
-    return result, kinds
+    return Assessment(price=price, review_kinds=kinds)
 
 
-def case_view(case: Any) -> dict[str, Any]:
-    """A stored `CaseRecord` as the API shows it, with photo links."""
-    photos = [
-        {
-            "position": p.position,
-            "sha256": p.sha256,
-            "url": f"/photos/{p.sha256}",
-            "content_type": p.content_type,
-            "width": p.width,
-            "height": p.height,
-            "filename": p.filename,
-            "result": p.result,
-        }
-        for p in case.photos
-    ]
-    resolution = case.resolution.__dict__ if case.resolution else None
-    decision = case.decision.__dict__ if case.decision else None
-    return {
-        "case_id": case.case_id,
-        "created_at": case.created_at.isoformat(),
-        "updated_at": case.updated_at.isoformat(),
-        "item_id": case.item_id,
-        "category": case.category,
-        "brand": case.brand,
-        "item": case.item,
-        "grade": case.grade,
-        "grade_result": case.grade_result,
-        "price_result": case.price_result,
-        "route": case.route,
-        "reasons": explain(case.reasons),
-        "review_status": case.review_status,
-        "review_kinds": explain(case.review_kinds),
-        "final_grade": case.final_grade,
-        "final_counterfeit": case.final_counterfeit,
-        "pricing_status": case.pricing_status,
-        "recommended_price": case.recommended_price,
-        "floor_price": case.floor_price,
-        "final_price": case.final_price,
-        "photos": photos,
-        "resolution": _dated(resolution),
-        "decision": _dated(decision),
-        "model_versions": case.model_versions,
-    }
+def assess_unit(
+    runtime: Runtime,
+    item: dict[str, Any],
+    graded: GradeResult,
+    photos: Sequence[PhotoInput],
+    *,
+    actor: str | None = None,
+) -> tuple[CaseRecord, Assessment]:
+    """Price and route a graded unit at its grade and store it as a case with its photos.
+
+    Args:
+        runtime: The loaded models, policy, ledger and store.
+        item: The unit's columns as posted (no grade).
+        graded: The grader's result on its photos.
+        photos: The photos as posted, in order (each gets its own result from `graded`).
+        actor: Who posted it, for the audit trail.
+
+    Raises:
+        IntakeError: an item value the item contract refuses.
+        InvalidInput: a value the store refuses.
+    """
+    assessment = assess_item(
+        runtime,
+        {**item, "grade": graded.grade},
+        counterfeit_flagged=graded.counterfeit.flagged,
+        needs_review=graded.needs_review,
+    )
+    price = assessment.price
+    case = runtime.store.create_case(
+        item,
+        [
+            dataclasses.replace(photo, result=graded.photos[pos].model_dump())
+            for pos, photo in enumerate(photos)
+        ],
+        graded.model_dump(),
+        price.model_dump(),
+        price.route,
+        price.reasons,
+        assessment.review_kinds,
+        runtime.versions(),
+        actor=actor,
+    )
+    return case, assessment
 
 
-def _dated(values: dict[str, Any] | None) -> dict[str, Any] | None:
-    if values is None:
-        return None
-    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in values.items()}
+def resolve_review(
+    runtime: Runtime,
+    case_id: str,
+    *,
+    grade: str,
+    counterfeit: bool,
+    grader_id: str,
+    note: str | None = None,
+) -> CaseRecord:
+    """Record a grader's grade and verdict; the case is re-priced and re-routed at that grade.
+
+    Raises:
+        NotFoundError: no such case.
+        ConflictError: the case was never queued, or was resolved differently.
+    """
+    case = runtime.store.get_case(case_id)
+    price = assess_item(
+        runtime,
+        {**case.item, "grade": grade},
+        counterfeit_flagged=counterfeit,
+        needs_review=False,
+        exclude_case_id=case_id,
+        verified_by_grader=True,
+    ).price
+    return runtime.store.resolve_review(
+        case_id,
+        grade=grade,
+        counterfeit=counterfeit,
+        grader_id=grader_id,
+        note=note,
+        route=price.route,
+        reasons=price.reasons,
+        price_result=price.model_dump(),
+    )

@@ -3,14 +3,14 @@
 Models come from the settings' URIs (by default the `@champion` aliases in the MLflow
 registry); `models.registry.resolve_model_dir` stages them in the local model cache, so a service
 that started once starts again when the tracking store is unreachable. A missing champion is a
-`StartupError` saying how to make one. The loaded `Runtime` is registered as the active one for
-the routes mounted next to the BentoML APIs and for /readyz.
+`StartupError` saying how to make one. The service hands the loaded `Runtime` to its middlewares
+and routes (`serving.api.state`).
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,6 +21,9 @@ from models.pricing.predictor import PricingPredictor
 from models.registry import ModelNotFoundError, ResolvedModel, resolve_model_dir
 from serving.settings import Settings
 from serving.store.writes import Store, open_store
+
+if TYPE_CHECKING:
+    from models.grader.predictor import GraderPredictor
 
 HOW_TO_FIX = {
     kind: f"train and register one (`regrade train {kind} ...`), then `regrade promote {kind}`"
@@ -52,7 +55,7 @@ class Runtime:
     ledger: SalesLedger
     store: Store
     models: dict[str, ResolvedModel]
-    grader: object | None = None
+    grader: GraderPredictor | None = None
 
     def versions(self) -> dict[str, dict[str, str | None]]:
         """Model name and version per role, as reported in every answer and in /readyz."""
@@ -76,12 +79,13 @@ def resolve(role: str, settings: Settings) -> ResolvedModel:
         ) from exc
 
 
-def load_grader(settings: Settings):
+def load_grader(settings: Settings) -> GraderPredictor:
     """The grader predictor the settings name (the champion by default).
 
     Raises:
         StartupError: no such model.
     """
+    # torch loads here, not at import: an API worker that batches never grades in-line.
     from models.grader.predictor import GraderPredictor
 
     found = resolve("grader", settings)
@@ -129,19 +133,3 @@ def load_runtime(settings: Settings, *, with_grader: bool) -> Runtime:
         models=models,
         grader=grader,
     )
-
-
-_active: Runtime | None = None
-_lock = threading.Lock()
-
-
-def activate(runtime: Runtime | None) -> None:
-    """Make `runtime` the one the mounted routes and /readyz use (None: not ready)."""
-    global _active
-    with _lock:
-        _active = runtime
-
-
-def active() -> Runtime | None:
-    """The active runtime, or None before start-up finished."""
-    return _active

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
 from serving.store.engine import make_engine
@@ -59,8 +60,6 @@ def migrate(target: Engine | str, revision: str = "head") -> None:
 
 def current_revision(target: Engine | str) -> str | None:
     """The revision a database is at, or None before the first migration."""
-    from alembic.runtime.migration import MigrationContext
-
     engine = make_engine(target) if isinstance(target, str) else target
     try:
         with engine.connect() as connection:
