@@ -3,7 +3,7 @@
 One run starts `regrade serve` twice on free loopback ports (REGRADE_BATCHING=1, then 0), and
 each time has `--clients` concurrent clients post `--requests` 3-photo /grade requests each;
 it reports requests/s and p50/p99 latency. It then times single-item /price requests against
-the same pricing work done in-process (`serving.pipeline.price_results`).
+the same pricing work done in-process (`serving.assess.price_results`).
 
     .venv/bin/python benchmarks/bench_service.py                 # throwaway models, in /tmp
     .venv/bin/python benchmarks/bench_service.py --home var      # the champions under var/
@@ -149,7 +149,7 @@ def price_latency(base: str, n: int) -> dict[str, float]:
 
 def price_in_process(home: Path, work: Path, n: int) -> dict[str, float]:
     """The same one-item pricing done in-process (no HTTP, no auth, no JSON)."""
-    from serving.pipeline import items_frame, price_results
+    from serving.assess import items_frame, price_results
     from serving.runtime import load_runtime
     from serving.settings import load_settings
 

@@ -1,31 +1,33 @@
 """What the service loads at start-up: the champion models, the policy, the ledger and the store.
 
 Models come from the settings' URIs (by default the `@champion` aliases in the MLflow
-registry); `models.store.resolve_model_dir` stages them in the local model cache, so a service
+registry); `models.registry.resolve_model_dir` stages them in the local model cache, so a service
 that started once starts again when the tracking store is unreachable. A missing champion is a
-`StartupError` saying how to make one. The loaded `Runtime` is registered as the active one for
-the routes mounted next to the BentoML APIs and for /readyz.
+`StartupError` saying how to make one. The service hands the loaded `Runtime` to its middlewares
+and routes (`serving.api.state`).
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from features.provenance import SalesLedger, load_ledger
+from models.kinds import GRADER, KINDS
 from models.policy import Policy, load_policy
 from models.pricing.predictor import PricingPredictor
-from models.store import ModelNotFoundError, ResolvedModel, resolve_model_dir
-from serving.intake import Limits
+from models.registry import ModelNotFoundError, ResolvedModel
 from serving.settings import Settings
-from serving.store import Store, open_store
+from serving.store.writes import Store, open_store
+
+if TYPE_CHECKING:
+    from models.grader.predictor import GraderPredictor
 
 HOW_TO_FIX = {
-    "grader": "train and register one (`regrade train grader ...`), then `regrade promote grader`",
-    "pricing": "train and register one (`regrade train pricing ...`), then "
-    "`regrade promote pricing`",
+    kind: f"train and register one (`regrade train {kind} ...`), then `regrade promote {kind}`"
+    for kind in KINDS
 }
 
 
@@ -53,11 +55,7 @@ class Runtime:
     ledger: SalesLedger
     store: Store
     models: dict[str, ResolvedModel]
-    grader: object | None = None
-    limits: Limits = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.limits = Limits.from_settings(self.settings)
+    grader: GraderPredictor | None = None
 
     def versions(self) -> dict[str, dict[str, str | None]]:
         """Model name and version per role, as reported in every answer and in /readyz."""
@@ -72,23 +70,24 @@ def resolve(role: str, settings: Settings) -> ResolvedModel:
     """
     uri = settings.grader_model if role == "grader" else settings.pricing_model
     try:
-        return resolve_model_dir(uri, settings)
+        return settings.resolve_model(uri)
     except ModelNotFoundError as exc:
         raise StartupError(
             f"cannot start: no {role} model at {uri} ({exc}); {HOW_TO_FIX[role]}"
         ) from exc
 
 
-def load_grader(settings: Settings):
+def load_grader(settings: Settings) -> GraderPredictor:
     """The grader predictor the settings name (the champion by default).
 
     Raises:
         StartupError: no such model.
     """
+    # torch loads here, not at import: an API worker that batches never grades in-line.
     from models.grader.predictor import GraderPredictor
 
     found = resolve("grader", settings)
-    name = found.name or "regrade-grader"
+    name = found.name or GRADER.registered_name
     return GraderPredictor.load(found.path, name=name, version=found.version)
 
 
@@ -99,6 +98,12 @@ def _ledger(settings: Settings) -> SalesLedger:
         return load_ledger(settings.ledger)
     except Exception as exc:  # DataError, OSError: either way the service cannot check provenance
         raise StartupError(f"cannot start: sales ledger {settings.ledger}: {exc}") from exc
+
+
+def open_case_store(settings: Settings) -> Store:
+    """The case store of the settings' database and photo folder (folders made, schema migrated)."""
+    settings.ensure_dirs()
+    return open_store(settings.resolved_database_url, settings.photos_dir)
 
 
 def load_runtime(settings: Settings, *, with_grader: bool) -> Runtime:
@@ -122,23 +127,7 @@ def load_runtime(settings: Settings, *, with_grader: bool) -> Runtime:
         pricing=PricingPredictor.load(models["pricing"].path),
         policy=policy,
         ledger=_ledger(settings),
-        store=open_store(settings),
+        store=open_case_store(settings),
         models=models,
         grader=grader,
     )
-
-
-_active: Runtime | None = None
-_lock = threading.Lock()
-
-
-def activate(runtime: Runtime | None) -> None:
-    """Make `runtime` the one the mounted routes and /readyz use (None: not ready)."""
-    global _active
-    with _lock:
-        _active = runtime
-
-
-def active() -> Runtime | None:
-    """The active runtime, or None before start-up finished."""
-    return _active

@@ -1,7 +1,9 @@
-"""One typed settings object, read from a TOML file and the environment.
+"""One typed settings object (pydantic-settings), read from the environment and a TOML file.
 
-Precedence: environment variables over the settings file over defaults. Nothing is created or
-connected here; `Settings.ensure_dirs` makes the folders when a command needs them.
+Precedence: `REGRADE_*` environment variables over the settings file over defaults; an empty
+variable counts as unset. The settings file is `REGRADE_SETTINGS`, else `settings.toml` under
+the home (`REGRADE_HOME`) when it exists. Nothing is created or connected here;
+`Settings.ensure_dirs` makes the folders when a command needs them.
 
 | setting | environment | default |
 |---|---|---|
@@ -27,20 +29,37 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings import SettingsError as SourceError
+
+from models.kinds import GRADER, PRICING
+from models.registry import ResolvedModel, resolve_model_dir
 
 ROLES = ("intake", "grader", "pricing", "admin")
+ENV_PREFIX = "REGRADE_"
+SETTINGS_FILE = "settings.toml"
 
 
 class SettingsError(ValueError):
     """A setting has a bad value; the message names it."""
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
     """Where regrade keeps its state and who may call it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="forbid", frozen=True
+    )
 
     home: Path = Field(
         Path("var"), description="Holds the database, MLflow store, photos and runs."
@@ -56,11 +75,11 @@ class Settings(BaseModel):
     )
     policy: Path | None = Field(None, description="Guardrail policy file (TOML or YAML).")
     grader_model: str = Field(
-        "models:/regrade-grader@champion",
+        GRADER.champion_uri,
         description="The grader the service loads: a registry URI, run folder or model folder.",
     )
     pricing_model: str = Field(
-        "models:/regrade-pricing@champion",
+        PRICING.champion_uri,
         description="The pricing model the service loads (same forms as grader_model).",
     )
     ledger: Path | None = Field(
@@ -118,30 +137,92 @@ class Settings(BaseModel):
         """Local copies of registered models, so the service starts without the tracking store."""
         return self.home / "model-cache"
 
+    def resolve_model(self, uri: str | Path) -> ResolvedModel:
+        """The local folder of the model `uri` names, through this home's registry and cache.
+
+        Raises:
+            ModelNotFoundError: with the URI and what is missing.
+        """
+        return resolve_model_dir(
+            uri, tracking_uri=self.resolved_mlflow_uri, cache_dir=self.model_cache_dir
+        )
+
     def ensure_dirs(self) -> None:
         """Create the folders under home."""
         for path in (self.home, self.runs_dir, self.photos_dir, self.model_cache_dir):
             path.mkdir(parents=True, exist_ok=True)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Values given to `Settings(...)`, then the process environment, then the file."""
+        return (init_settings, *_sources(settings_cls, os.environ))
 
-_ENV = {
-    "REGRADE_HOME": "home",
-    "REGRADE_DATABASE_URL": "database_url",
-    "REGRADE_MLFLOW_URI": "mlflow_uri",
-    "REGRADE_API_KEYS": "api_keys",
-    "REGRADE_POLICY": "policy",
-    "REGRADE_GRADER_MODEL": "grader_model",
-    "REGRADE_PRICING_MODEL": "pricing_model",
-    "REGRADE_LEDGER": "ledger",
-    "REGRADE_MAX_PHOTOS": "max_photos",
-    "REGRADE_MAX_PHOTO_BYTES": "max_photo_bytes",
-    "REGRADE_MAX_REQUEST_BYTES": "max_request_bytes",
-    "REGRADE_BATCHING": "batching",
-}
+
+class _Environment(EnvSettingsSource):
+    """The `REGRADE_*` variables of a given environment (not necessarily `os.environ`)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # The variables as `EnvSettingsSource` reads `os.environ`: names lower-cased.
+        return {
+            name if self.case_sensitive else name.lower(): value
+            for name, value in self._environ.items()
+            if not (self.env_ignore_empty and value == "")
+        }
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        """JSON values (`REGRADE_API_KEYS`); bad JSON is a `SettingsError` naming the variable."""
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"{ENV_PREFIX}{field_name.upper()}: not valid JSON: {exc}") from exc
+
+
+def settings_file(environ: Mapping[str, str]) -> tuple[Path, bool]:
+    """The settings file and whether it was named by `REGRADE_SETTINGS` (it must then exist)."""
+    named = environ.get(f"{ENV_PREFIX}SETTINGS")
+    if named:
+        return Path(named), True
+    return Path(environ.get(f"{ENV_PREFIX}HOME") or "var") / SETTINGS_FILE, False
+
+
+def _sources(
+    settings_cls: type[BaseSettings], environ: Mapping[str, str]
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """The environment's variables over the settings file's values.
+
+    A variable replaces the file's value whole (pydantic-settings would merge two `api_keys`
+    tables), so the file source holds only what the environment leaves unset.
+
+    Raises:
+        SettingsError: `REGRADE_SETTINGS` names no file, or the file is not valid TOML.
+    """
+    path, named = settings_file(environ)
+    if named and not path.is_file():
+        raise SettingsError(f"{ENV_PREFIX}SETTINGS: file not found: {path}")
+    values: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    set_here = {k for k, v in environ.items() if k.startswith(ENV_PREFIX) and v != ""}
+    file = {k: v for k, v in values.items() if f"{ENV_PREFIX}{k.upper()}" not in set_here}
+    return _Environment(settings_cls, environ), InitSettingsSource(settings_cls, file)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build the settings from the settings file and the environment.
+    """Build the settings from the environment and the settings file.
 
     Args:
         environ: The environment to read; `os.environ` by default.
@@ -150,32 +231,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         SettingsError: naming the variable or file key at fault.
     """
     env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    home = Path(env.get("REGRADE_HOME", "var"))
-    file = env.get("REGRADE_SETTINGS")
-    path = Path(file) if file else home / "settings.toml"
-    if file and not path.is_file():
-        raise SettingsError(f"REGRADE_SETTINGS: file not found: {path}")
-    if path.is_file():
-        try:
-            values.update(tomllib.loads(path.read_text(encoding="utf-8")))
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
-    for var, field in _ENV.items():
-        if var not in env or env[var] == "":
-            continue
-        raw = env[var]
-        if field == "api_keys":
-            try:
-                values[field] = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise SettingsError(f"{var}: not valid JSON: {exc}") from exc
-        else:
-            values[field] = raw
     try:
-        return Settings(**values)
+        sources = (InitSettingsSource(Settings, {}), *_sources(Settings, env))
+        return Settings(_build_sources=(sources, {}))
+    except SourceError as exc:  # pydantic-settings wraps the source's own error
+        if isinstance(exc.__cause__, SettingsError):
+            raise exc.__cause__ from None
+        raise SettingsError(str(exc)) from exc
     except ValidationError as exc:
         first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
         field = ".".join(str(p) for p in first["loc"]) or "settings"
-        source = next((v for v, f in _ENV.items() if f == first["loc"][0]), str(path))
+        known = name in Settings.model_fields
+        source = f"{ENV_PREFIX}{name.upper()}" if known else str(settings_file(env)[0])
         raise SettingsError(f"{source} ({field}): {first['msg']}") from exc

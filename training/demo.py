@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.kinds import GRADER, PRICING, ModelKind
-from models.store import ModelNotFoundError, resolve_model_dir
+from models.registry import ModelNotFoundError
 from serving.settings import ROLES, Settings, load_settings
 from training.grader import config as grader_config
 from training.grader.pipeline import train_grader
@@ -60,7 +60,7 @@ def demo_keys(settings: Settings) -> dict[str, list[str]]:
 def _has_champion(kind: ModelKind, settings: Settings) -> str | None:
     """The version of `kind` holding `@champion`, or None when there is none."""
     try:
-        return resolve_model_dir(kind.champion_uri, settings).version
+        return settings.resolve_model(kind.champion_uri).version
     except ModelNotFoundError:
         return None
 

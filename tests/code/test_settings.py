@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.settings import SettingsError, load_settings
+from serving.settings import Settings, SettingsError, load_settings
 
 
 def test_defaults_live_under_var_and_nothing_is_created(tmp_path, monkeypatch):
@@ -77,3 +77,14 @@ def test_bad_settings_file(tmp_path):
     path.write_text('colour = "blue"\n')
     with pytest.raises(SettingsError, match="colour"):
         load_settings({"REGRADE_SETTINGS": str(path)})
+
+
+def test_settings_read_the_process_environment_directly(tmp_path, monkeypatch):
+    (tmp_path / "settings.toml").write_text("max_photos = 3\nmax_photo_bytes = 4096\n")
+    monkeypatch.setenv("REGRADE_HOME", str(tmp_path))
+    monkeypatch.setenv("REGRADE_MAX_PHOTOS", "5")
+    monkeypatch.setenv("REGRADE_BATCHING", "0")
+    settings = Settings()
+    assert (settings.max_photos, settings.max_photo_bytes) == (5, 4096)
+    assert settings.batching is False
+    assert load_settings() == settings

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from models.store import ModelNotFoundError, resolve_model_dir
+from models.registry import ModelNotFoundError
 from training.tracking import promote, tracked_run
 
 
@@ -45,17 +45,17 @@ def test_register_sets_challenger_then_promote_sets_champion(tmp_path, settings)
         with tracked_run("grader", out=tmp_path / f"r{value}", config={}, settings=settings) as ctx:
             versions.append(ctx.register(fake_model(tmp_path / f"m{value}", value), "regrade-test"))
     assert versions == ["1", "2"]
-    challenger = resolve_model_dir("models:/regrade-test@challenger", settings)
+    challenger = settings.resolve_model("models:/regrade-test@challenger")
     assert (challenger.name, challenger.version) == ("regrade-test", "2")
     assert json.loads((challenger.path / "config.json").read_text()) == {"value": 2}
     with pytest.raises(ModelNotFoundError, match="not in the registry"):
-        resolve_model_dir("models:/regrade-test@champion", settings)
+        settings.resolve_model("models:/regrade-test@champion")
     assert promote("regrade-test", settings=settings) == "2"
-    assert resolve_model_dir("models:/regrade-test@champion", settings).version == "2"
+    assert settings.resolve_model("models:/regrade-test@champion").version == "2"
     assert promote("regrade-test", version="1", settings=settings) == "1"
-    champion = resolve_model_dir("models:/regrade-test@champion", settings)
+    champion = settings.resolve_model("models:/regrade-test@champion")
     assert json.loads((champion.path / "config.json").read_text()) == {"value": 1}
-    assert resolve_model_dir("models:/regrade-test/2", settings).version == "2"
+    assert settings.resolve_model("models:/regrade-test/2").version == "2"
     with pytest.raises(LookupError, match="no version 9"):
         promote("regrade-test", version="9", settings=settings)
 
@@ -63,29 +63,29 @@ def test_register_sets_challenger_then_promote_sets_champion(tmp_path, settings)
 def test_promote_on_train_sets_both_aliases(tmp_path, settings):
     with tracked_run("grader", out=tmp_path / "r", config={}, settings=settings) as ctx:
         ctx.register(fake_model(tmp_path / "m", 7), "regrade-x", promote=True)
-    assert resolve_model_dir("models:/regrade-x@champion", settings).version == "1"
-    assert resolve_model_dir("models:/regrade-x@challenger", settings).version == "1"
+    assert settings.resolve_model("models:/regrade-x@champion").version == "1"
+    assert settings.resolve_model("models:/regrade-x@challenger").version == "1"
 
 
 def test_cached_copy_serves_when_the_registry_is_unreachable(tmp_path, settings):
     with tracked_run("grader", out=tmp_path / "r", config={}, settings=settings) as ctx:
         ctx.register(fake_model(tmp_path / "m", 5), "regrade-y", promote=True)
-    first = resolve_model_dir("models:/regrade-y@champion", settings)
+    first = settings.resolve_model("models:/regrade-y@champion")
     offline = settings.model_copy(update={"mlflow_uri": "http://127.0.0.1:9/unreachable"})
-    again = resolve_model_dir("models:/regrade-y@champion", offline)
+    again = offline.resolve_model("models:/regrade-y@champion")
     assert again == first
     with pytest.raises(ModelNotFoundError, match="unreachable and no cached copy"):
-        resolve_model_dir("models:/regrade-other@champion", offline)
+        offline.resolve_model("models:/regrade-other@champion")
 
 
 def test_run_and_model_folders(tmp_path, settings):
     model = fake_model(tmp_path / "run" / "model", 1)
-    assert resolve_model_dir(tmp_path / "run", settings).path == model
-    assert resolve_model_dir(model, settings).path == model
+    assert settings.resolve_model(tmp_path / "run").path == model
+    assert settings.resolve_model(model).path == model
     with pytest.raises(ModelNotFoundError, match="no such model folder"):
-        resolve_model_dir(tmp_path / "missing", settings)
+        settings.resolve_model(tmp_path / "missing")
     with pytest.raises(ModelNotFoundError, match="expected models:/NAME@ALIAS"):
-        resolve_model_dir("models:/a/b/c", settings)
+        settings.resolve_model("models:/a/b/c")
 
 
 def test_failed_body_marks_the_run_failed(tmp_path, settings):

@@ -108,7 +108,7 @@ def auth(key: str) -> dict[str, str]:
 def _app():
     """The service's ASGI app, built once per process (BentoML's metrics register globally)."""
     if "app" not in _BUILT_APP:
-        from serving.service import Regrade
+        from serving.api.service import Regrade
 
         _BUILT_APP["app"] = Regrade.to_asgi()
     return _BUILT_APP["app"]

@@ -14,10 +14,11 @@ import uuid
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from serving.db import Base, make_engine
-from serving.migrate import migrate
-from serving.photostore import PhotoStore
-from serving.store import Store
+from serving.store.engine import make_engine
+from serving.store.migrate import migrate
+from serving.store.photos import PhotoStore
+from serving.store.tables import Base
+from serving.store.writes import Store
 
 POSTGRES_URL = os.environ.get(
     "REGRADE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -10,8 +10,8 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from serving.records import CaseRecord, PhotoInput
-from serving.store import Store
+from serving.store.records import CaseRecord, PhotoInput
+from serving.store.writes import Store
 
 
 def photo_bytes(seed: int = 0, fmt: str = "PNG", size: tuple[int, int] = (32, 24)) -> bytes:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from serving.db import make_engine
-from serving.photostore import PhotoStore
-from serving.store import Store
+from serving.store.engine import make_engine
+from serving.store.photos import PhotoStore
+from serving.store.writes import Store
 from tests.serving.api_models import (
     auth,
     photo_files,

@@ -15,10 +15,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from serving.db import Base, _sqlite_connect, make_engine, normalise_url
-from serving.migrate import MIGRATIONS_DIR, alembic_config, current_revision, migrate
+from serving.runtime import open_case_store
 from serving.settings import load_settings
-from serving.store import open_store
+from serving.store.engine import _sqlite_connect, make_engine, normalise_url
+from serving.store.migrate import MIGRATIONS_DIR, alembic_config, current_revision, migrate
+from serving.store.tables import Base
 from tests.conftest import REPO
 from tests.serving.store_helpers import photo_bytes
 
@@ -51,8 +52,8 @@ def test_downgrade_removes_everything_and_upgrade_restores_it(fresh_engine):
 
 MIGRATE = """
 import sys, time
-from serving.db import make_engine
-from serving.migrate import migrate
+from serving.store.engine import make_engine
+from serving.store.migrate import migrate
 engine = make_engine(sys.argv[1], schema=sys.argv[2] or None)
 time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # start together with the others
 migrate(engine)
@@ -155,7 +156,7 @@ def test_postgres_urls_use_psycopg_3(url, expected):
 
 
 def test_the_migrations_ship_as_package_files():
-    """setuptools finds `serving.migrations*` packages only where an __init__.py exists."""
+    """setuptools finds `serving.store.migrations*` packages only where an __init__.py exists."""
     assert (MIGRATIONS_DIR / "__init__.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "__init__.py").is_file()
     assert (MIGRATIONS_DIR / "env.py").is_file()
@@ -163,7 +164,7 @@ def test_the_migrations_ship_as_package_files():
 
 def test_open_store_uses_the_settings_database_and_photo_folder(tmp_path):
     settings = load_settings({"REGRADE_HOME": str(tmp_path / "home")})
-    store = open_store(settings)
+    store = open_case_store(settings)
     case = store.create_case(
         {"item_id": "u1", "category": "phone"}, [photo_bytes()], None, None, "resell", [], [], {}
     )

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from serving.photostore import PhotoFormatError, PhotoStore, sniff
+from serving.store.photos import PhotoFormatError, PhotoStore, relative_path, sniff
 from tests.serving.store_helpers import photo_bytes
 
 
@@ -26,7 +26,7 @@ def test_photos_are_stored_under_their_sha256(tmp_path):
         30,
     )
     assert store.read(digest, "image/jpeg") == data
-    assert store.relative_path(digest, "image/jpeg") == f"{digest[:2]}/{digest[2:]}.jpg"
+    assert relative_path(digest, "image/jpeg") == f"{digest[:2]}/{digest[2:]}.jpg"
 
 
 def test_the_same_bytes_are_written_once(tmp_path, monkeypatch):

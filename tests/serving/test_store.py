@@ -11,8 +11,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from serving import operations
-from serving.db import (
+from serving.store import operations
+from serving.store.engine import make_engine
+from serving.store.errors import ConflictError, InvalidInput, NotFoundError, PolicyViolation
+from serving.store.records import PhotoInput
+from serving.store.tables import (
     Case,
     CaseEvent,
     CasePhoto,
@@ -20,17 +23,9 @@ from serving.db import (
     Photo,
     PricingDecision,
     ReviewResolution,
-    make_engine,
     utcnow,
 )
-from serving.records import (
-    ConflictError,
-    InvalidInput,
-    NotFoundError,
-    PhotoInput,
-    PolicyViolation,
-)
-from serving.store import Store
+from serving.store.writes import Store
 from tests.serving.store_helpers import count, item, new_case, photo_bytes
 
 

@@ -9,8 +9,8 @@ import pytest
 from features.photos import load_photo_dataset
 from features.schema import MANIFEST_COLUMNS, OUTCOME_COLUMNS
 from features.tables import check_table, write_table
-from serving.db import CaseEvent, Outcome
-from serving.records import InvalidInput, NotFoundError
+from serving.store.errors import InvalidInput, NotFoundError
+from serving.store.tables import CaseEvent, Outcome
 from tests.serving.store_helpers import count, new_case
 
 

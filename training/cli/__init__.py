@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 from features.problems import DataError, Problem
 from models.artifact import ArtifactError
 from models.kinds import KINDS
-from models.store import ModelNotFoundError
+from models.registry import ModelNotFoundError
 from serving.settings import SettingsError, load_settings
 from training.cli import grader, pricing
 from training.cli.data import app as data_app

@@ -23,7 +23,6 @@ from features.tables import ChunkWriter, check_table, count_rows, iter_table
 from models.decisions import IntakeSignals, decide
 from models.kinds import PRICING
 from models.policy import load_policy
-from models.store import resolve_model_dir
 from serving.settings import load_settings
 from training.progress import console, out, progress_bar
 
@@ -97,7 +96,7 @@ def price_command(
     settings = load_settings()
     policy = load_policy(policy_file or settings.policy)
     ledger = load_ledger(ledger_file) if ledger_file else None
-    resolved = resolve_model_dir(model, settings)
+    resolved = settings.resolve_model(model)
     predictor = PricingPredictor.load(resolved.path)
     total = count_rows(input)
     problems: list[Problem] = []

@@ -1,4 +1,4 @@
-"""`regrade serve`: run the BentoML service (`serving.service:Regrade`) with the settings in force.
+"""`regrade serve`: run the BentoML service (`serving.api.service:Regrade`) with the settings.
 
 It first checks that the models the settings name (the `@champion`s by default) can be found,
 staging them in the local model cache, so a missing champion is one clear line and exit 2
@@ -18,7 +18,7 @@ import typer
 from training.cli.common import console
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICE = "serving.service:Regrade"
+SERVICE = "serving.api.service:Regrade"
 
 
 def serve(

@@ -17,7 +17,6 @@ from models.artifact import ArtifactMeta, write_meta
 from models.grader.artifact import network_count
 from models.grader.predictor import GraderPredictor
 from models.kinds import GRADER
-from models.store import resolve_model_dir
 from serving.settings import Settings
 from training.fingerprints import photo_dataset_fingerprint
 from training.grader.config import GraderConfig
@@ -77,7 +76,7 @@ def _members(config: GraderConfig, settings: Settings) -> tuple[GraderConfig, in
     Raises:
         DataError: a source is not a grader model folder.
     """
-    sources = [str(resolve_model_dir(m, settings).path) for m in config.members_from]
+    sources = [str(settings.resolve_model(m).path) for m in config.members_from]
     config = config.model_copy(update={"members_from": sources})
     try:
         reused = sum(network_count(m) for m in config.members_from)
@@ -146,7 +145,7 @@ def evaluate_grader(model: str, data: Path, out: Path | None, settings: Settings
         out: The run folder (default: a new `runs/grader-eval-<time>` under the settings' home).
         settings: Where the MLflow store and runs live.
     """
-    resolved = resolve_model_dir(model, settings)
+    resolved = settings.resolve_model(model)
     predictor = GraderPredictor.load(resolved.path, version=resolved.version)
     root = photo_root(data)
     art = predictor.artifact

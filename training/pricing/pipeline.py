@@ -17,7 +17,6 @@ import pandas as pd
 from models.artifact import ArtifactMeta
 from models.kinds import PRICING
 from models.pricing.artifact import PricingArtifact, load_artifact, save_artifact
-from models.store import resolve_model_dir
 from serving.settings import Settings
 from training.fingerprints import file_fingerprint
 from training.pricing.config import PricingTrainConfig
@@ -125,7 +124,7 @@ def evaluate_pricing(model: str, data: Path, out: Path | None, settings: Setting
         out: The run folder (default: a new `runs/pricing-eval-<time>` under the settings' home).
         settings: Where the MLflow store and runs live.
     """
-    resolved = resolve_model_dir(model, settings)
+    resolved = settings.resolve_model(model)
     artifact = load_artifact(resolved.path)
     holdout = float(artifact.training_config.get("holdout_fraction", DEFAULT_HOLDOUT))
     loaded = load_run_data(data)

@@ -16,6 +16,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from PIL import Image, UnidentifiedImageError
 
@@ -33,6 +34,14 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 class PhotoFormatError(ValueError):
     """The bytes are not a JPEG, PNG or WebP image."""
+
+
+class PhotoHeader(NamedTuple):
+    """What an image's header says: its content type and pixel size."""
+
+    content_type: str
+    width: int
+    height: int
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ class StoredPhoto:
     path: Path
 
 
-def sniff(data: bytes) -> tuple[str, int, int]:
+def sniff(data: bytes) -> PhotoHeader:
     """The content type and pixel size of an image, read from its header only.
 
     Raises:
@@ -73,7 +82,20 @@ def sniff(data: bytes) -> tuple[str, int, int]:
         raise PhotoFormatError("not an image (JPEG, PNG or WebP expected)") from exc
     if fmt not in CONTENT_TYPES:
         raise PhotoFormatError(f"unsupported image format {fmt}: use JPEG, PNG or WebP")
-    return CONTENT_TYPES[fmt][0], width, height
+    return PhotoHeader(CONTENT_TYPES[fmt][0], width, height)
+
+
+def relative_path(sha256: str, content_type: str) -> str:
+    """A photo's path under a store's root, with forward slashes (e.g. `ab/cdef....jpg`).
+
+    Raises:
+        ValueError: `sha256` is not 64 lower-case hex digits, or the type is not a photo's.
+    """
+    if not _SHA256.fullmatch(sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    if content_type not in EXTENSIONS:
+        raise ValueError(f"not a stored photo type: {content_type!r}")
+    return f"{sha256[:2]}/{sha256[2:]}{EXTENSIONS[content_type]}"
 
 
 class PhotoStore:
@@ -83,29 +105,21 @@ class PhotoStore:
         """Use `root` (created on the first write) as the store's folder."""
         self.root = Path(root)
 
-    def relative_path(self, sha256: str, content_type: str) -> str:
-        """The photo's path under the root, with forward slashes (e.g. `ab/cdef....jpg`).
-
-        Raises:
-            ValueError: `sha256` is not 64 lower-case hex digits, or the type is not a photo's.
-        """
-        if not _SHA256.fullmatch(sha256):
-            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        if content_type not in EXTENSIONS:
-            raise ValueError(f"not a stored photo type: {content_type!r}")
-        return f"{sha256[:2]}/{sha256[2:]}{EXTENSIONS[content_type]}"
-
     def path_for(self, sha256: str, content_type: str) -> Path:
         """Where the photo with this digest and type is (or would be) stored."""
-        return self.root / self.relative_path(sha256, content_type)
+        return self.root / relative_path(sha256, content_type)
 
-    def put(self, data: bytes) -> StoredPhoto:
+    def put(self, data: bytes, header: PhotoHeader | None = None) -> StoredPhoto:
         """Store the bytes of a photo unless the same bytes are already stored.
+
+        Args:
+            data: The photo's bytes.
+            header: Its type and size when the caller has read them (else `sniff` reads them).
 
         Raises:
             PhotoFormatError: the bytes are not a JPEG, PNG or WebP image.
         """
-        content_type, width, height = sniff(data)
+        content_type, width, height = header or sniff(data)
         sha256 = hashlib.sha256(data).hexdigest()
         path = self.path_for(sha256, content_type)
         if not (path.is_file() and path.stat().st_size == len(data)):

@@ -1,8 +1,8 @@
-"""What `serving.store.Store` takes and returns: plain frozen dataclasses and its errors.
+"""What the case store takes and returns: photos to store, and records read from its rows.
 
-Records are detached copies of database rows, so the HTTP layer never touches a session.
-Errors map onto HTTP statuses: `InvalidInput` 422 (naming the field), `NotFoundError` 404,
-`ConflictError` 409, `PolicyViolation` 422 (an override below the floor).
+Records are frozen pydantic models validated from the ORM rows (`from_attributes`), so each is
+declared once here and never copied field by field; they are detached from the session, so the
+HTTP layer never touches one. The store's errors are in `serving.store.errors`.
 """
 
 from __future__ import annotations
@@ -12,68 +12,58 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
 from features.schema import GRADES
-
-
-class StoreError(Exception):
-    """Base of the errors the store raises on purpose."""
-
-
-class InvalidInput(StoreError, ValueError):
-    """A value the store refuses; `field` names it (e.g. `sold_price`, `photos[1]`)."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
-
-
-class NotFoundError(StoreError, LookupError):
-    """No case (or photo) with the given id."""
-
-
-class ConflictError(StoreError):
-    """The request contradicts what is already recorded (e.g. a different resolution)."""
-
-
-class PolicyViolation(StoreError):
-    """A pricing decision the guardrails refuse: an override below the floor price."""
-
-    def __init__(self, message: str, *, price: float, floor_price: float):
-        self.price = price
-        self.floor_price = floor_price
-        super().__init__(message)
+from serving.store.errors import InvalidInput
+from serving.store.photos import PhotoHeader, relative_path
 
 
 @dataclass(frozen=True)
 class PhotoInput:
-    """One posted photo: its bytes, the name it was uploaded under and the model's result on it."""
+    """One photo to store with a case.
+
+    Attributes:
+        data: The photo's bytes.
+        filename: The name it was uploaded under.
+        result: The model's result on it.
+        header: Its type and size when the caller has read them already (else the store does).
+    """
 
     data: bytes
     filename: str | None = None
     result: dict[str, Any] | None = None
+    header: PhotoHeader | None = None
 
 
-@dataclass(frozen=True)
-class PhotoRecord:
+class Record(BaseModel):
+    """A detached, read-only copy of a row, read from its attributes."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+
+class PhotoRecord(Record):
     """A stored photo; `path` is relative to the photo store's root (`ab/cd...jpg`).
 
     `position` (0-based), `filename` and `result` are set when the photo is read as part of a case.
     """
 
-    position: int | None
+    position: int | None = None
     sha256: str
     content_type: str
-    size: int
+    size: int = Field(validation_alias=AliasChoices("size", "bytes"))
     width: int | None
     height: int | None
-    path: str
     filename: str | None = None
     result: dict[str, Any] | None = None
 
+    @property
+    def path(self) -> str:
+        """Where the bytes are, relative to the photo store's root."""
+        return relative_path(self.sha256, self.content_type)
 
-@dataclass(frozen=True)
-class ResolutionRecord:
+
+class ResolutionRecord(Record):
     """A grader's decision on a case."""
 
     grade: str
@@ -83,8 +73,7 @@ class ResolutionRecord:
     resolved_at: dt.datetime
 
 
-@dataclass(frozen=True)
-class DecisionRecord:
+class DecisionRecord(Record):
     """A pricing analyst's decision: approve the recommended price or override it."""
 
     action: str
@@ -94,8 +83,7 @@ class DecisionRecord:
     decided_at: dt.datetime
 
 
-@dataclass(frozen=True)
-class CaseRecord:
+class CaseRecord(Record):
     """One assessed unit as stored, with its photos and the decisions taken on it."""
 
     case_id: str
@@ -130,8 +118,7 @@ class CaseRecord:
         return effective_grade(self.final_grade, self.grade_result, self.item)
 
 
-@dataclass(frozen=True)
-class EventRecord:
+class EventRecord(Record):
     """One entry of a case's audit trail."""
 
     id: int
@@ -142,8 +129,7 @@ class EventRecord:
     at: dt.datetime
 
 
-@dataclass(frozen=True)
-class OutcomeRecord:
+class OutcomeRecord(Record):
     """A stored sale outcome."""
 
     id: int

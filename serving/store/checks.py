@@ -12,8 +12,8 @@ from typing import Any
 
 from features.schema import GRADES
 from models.routing import ROUTES
-from serving.db import Outcome, PricingDecision, ReviewResolution
-from serving.records import ConflictError, InvalidInput, PolicyViolation
+from serving.store.errors import ConflictError, InvalidInput, PolicyViolation
+from serving.store.tables import Outcome, PricingDecision, ReviewResolution
 
 DEFAULT_PAGE = 50
 """Cases per page of the review queue and the pricing queue."""

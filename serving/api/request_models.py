@@ -4,7 +4,7 @@ Every model refuses unknown fields (a 400 or 422 naming the field). Items follow
 price or assess": the outcomes columns that describe a unit before sale, plus provenance fields.
 `benchmark_<marketplace>` prices and `attr_<name>` attributes may be posted as top-level fields
 (as in a table) or under `extras`; they end up in `extras` either way. The answers are in
-`serving.answers`.
+`serving.api.answer_models`.
 """
 
 from __future__ import annotations

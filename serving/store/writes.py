@@ -2,7 +2,7 @@
 
 One transaction per operation, so nothing is half-written: a case is stored with its photos,
 review kinds and first audit event, or not at all. Every state change appends a `case_events`
-row in the same transaction (the writes are in `serving.operations`). A resolution or decision
+row in the same transaction (the writes are in `serving.store.operations`). A resolution or decision
 sent twice is applied once: the same one again returns the case unchanged and records nothing;
 a different one raises `ConflictError`. The unique keys on `review_resolutions.case_id` and
 `pricing_decisions.case_id` make this hold between concurrent sessions too: the loser's insert
@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from serving import checks, operations
-from serving.db import Case, make_engine, utcnow
-from serving.migrate import migrate
-from serving.photostore import PhotoFormatError, PhotoStore, sniff
-from serving.queries import case_record, outcome_record
-from serving.reads import Reader
-from serving.records import CaseRecord, InvalidInput, OutcomeRecord, PhotoInput, jsonable
-from serving.settings import Settings
+from serving.store import checks, operations
+from serving.store.engine import make_engine
+from serving.store.errors import InvalidInput
+from serving.store.migrate import migrate
+from serving.store.photos import PhotoFormatError, PhotoStore, sniff
+from serving.store.reads import Reader
+from serving.store.records import CaseRecord, OutcomeRecord, PhotoInput, jsonable
+from serving.store.tables import Case, utcnow
 
 T = TypeVar("T")
 
@@ -65,8 +66,9 @@ class Store(Reader):
         """Store a new case with its photos; it joins the review queue when `review_kinds` is set.
 
         Photos are `PhotoInput`s (bytes, upload name, per-photo result) or plain bytes; their
-        type and size are read from the bytes. Pricing waits for an analyst (`pending`) when
-        `price_result` has a `recommended_price`, and is `not_applicable` otherwise.
+        type and size are read from the bytes unless the input carries them (`header`). Pricing
+        waits for an analyst (`pending`) when `price_result` has a `recommended_price`, and is
+        `not_applicable` otherwise.
 
         Raises:
             InvalidInput: naming the field at fault (e.g. `item.item_id`, `photos[2]`, `route`).
@@ -79,12 +81,13 @@ class Store(Reader):
         columns.update(checks.result_prices(price_result))
         versions = jsonable(model_versions or {}, "model_versions")
         results = [jsonable(p.result, f"photos[{pos}].result") for pos, p in enumerate(photos)]
+        headers = []
         for pos, photo in enumerate(photos):  # every photo is checked before any is written
             try:
-                sniff(photo.data)
+                headers.append(photo.header or sniff(photo.data))
             except PhotoFormatError as exc:
                 raise InvalidInput(f"photos[{pos}]", str(exc)) from exc
-        stored = [self.photos.put(photo.data) for photo in photos]
+        stored = [self.photos.put(p.data, h) for p, h in zip(photos, headers, strict=True)]
 
         def work(session: Session) -> CaseRecord:
             now = utcnow()
@@ -99,7 +102,7 @@ class Store(Reader):
                 **columns,
             )
             operations.insert_case(session, case, kinds, stored, photos, results, actor)
-            return case_record(self._case(session, case.case_id), self.photos)
+            return CaseRecord.model_validate(self._case(session, case.case_id))
 
         return self._write(work)  # a retry covers another case storing the same new photo
 
@@ -147,7 +150,7 @@ class Store(Reader):
                 note=note,
                 update=update,
             )
-            return case_record(case, self.photos)
+            return CaseRecord.model_validate(case)
 
         return self._write(work)
 
@@ -190,7 +193,7 @@ class Store(Reader):
                 reason=reason,
                 floor_price=floor_price,
             )
-            return case_record(case, self.photos), refused
+            return CaseRecord.model_validate(case), refused
 
         record, refused = self._write(work)  # commits the refusal's event before raising it
         if refused is not None:
@@ -221,20 +224,22 @@ class Store(Reader):
 
         def work(session: Session) -> OutcomeRecord:
             case = operations.outcome_case(session, case_id, item_id)
-            return outcome_record(operations.add_outcome(session, case, values, actor))
+            return OutcomeRecord.model_validate(
+                operations.add_outcome(session, case, values, actor)
+            )
 
         return self._write(work)
 
 
-def open_store(settings: Settings, *, upgrade: bool = True) -> Store:
-    """The store of the settings' database and photo folder (folders created, schema migrated).
+def open_store(database_url: str, photos_dir: Path, *, upgrade: bool = True) -> Store:
+    """The store of a database and a photo folder (schema migrated).
 
     Args:
-        settings: Where the database (`resolved_database_url`) and photos (`photos_dir`) are.
+        database_url: An SQLAlchemy URL (a SQLite file's folder must exist).
+        photos_dir: The photo store's root (created on the first photo).
         upgrade: Bring the database to the newest migration first.
     """
-    settings.ensure_dirs()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(database_url)
     if upgrade:
         migrate(engine)
-    return Store(engine, PhotoStore(settings.photos_dir))
+    return Store(engine, PhotoStore(photos_dir))

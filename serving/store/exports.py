@@ -30,9 +30,9 @@ from features.schema import (
     benchmark_columns,
 )
 from features.tables import check_table
-from serving.db import Case, CasePhoto, Outcome, Photo, ReviewResolution
-from serving.photostore import PhotoStore
-from serving.records import effective_grade
+from serving.store.photos import PhotoStore, relative_path
+from serving.store.records import effective_grade
+from serving.store.tables import Case, CasePhoto, Outcome, Photo, ReviewResolution
 
 GRADER_COLUMNS = (
     *("image", "item_id", "grade", "counterfeit", "category", "brand"),
@@ -74,7 +74,7 @@ def grader_decisions(
     for resolution, case, position, sha256, content_type in rows:
         if newest[case.item_id] != case.case_id:
             continue
-        path = store.relative_path(sha256, content_type)
+        path = relative_path(sha256, content_type)
         records.append(
             {
                 "image": str((store.root / path).resolve()) if absolute_paths else path,

@@ -12,8 +12,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from serving import checks
-from serving.db import (
+from serving.store import checks
+from serving.store.errors import ConflictError, InvalidInput, NotFoundError, PolicyViolation
+from serving.store.photos import StoredPhoto
+from serving.store.records import PhotoInput
+from serving.store.tables import (
     Case,
     CaseEvent,
     CasePhoto,
@@ -24,8 +27,6 @@ from serving.db import (
     ReviewResolution,
     utcnow,
 )
-from serving.photostore import StoredPhoto
-from serving.records import ConflictError, InvalidInput, NotFoundError, PhotoInput, PolicyViolation
 
 
 def add_event(session: Session, case_id: str, kind: str, actor: str | None, payload: dict) -> None:

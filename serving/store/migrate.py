@@ -1,12 +1,12 @@
 """Schema migrations: `migrate` brings a database to the newest Alembic revision.
 
 The Alembic configuration is built in code (no alembic.ini); the scripts live in
-`serving/migrations`, a package folder that ships with the project. To write a new revision
-after changing `serving.db`, from the repository root:
+`serving/store/migrations`, a package folder that ships with the project. To write a new revision
+after changing `serving.store.tables`, from the repository root:
 
-    python -c "from serving.migrate import revision; revision('what changed')"
+    python -c "from serving.store.migrate import revision; revision('what changed')"
 
-and review the generated file under `serving/migrations/versions/`.
+and review the generated file under `serving/store/migrations/versions/`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
-from serving.db import make_engine
+from serving.store.engine import make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -42,10 +43,10 @@ def migrate(target: Engine | str, revision: str = "head") -> None:
     """Upgrade a database to `revision` (default: the newest); safe to run again.
 
     Safe to run from several threads or processes at once: one migrates, the others wait and
-    then find the database at `revision` (see `serving/migrations/env.py`).
+    then find the database at `revision` (see `serving/store/migrations/env.py`).
 
     Args:
-        target: An engine from `serving.db.make_engine`, or a database URL.
+        target: An engine from `serving.store.engine.make_engine`, or a database URL.
         revision: An Alembic revision id, or "head".
     """
     engine = make_engine(target) if isinstance(target, str) else target
@@ -59,8 +60,6 @@ def migrate(target: Engine | str, revision: str = "head") -> None:
 
 def current_revision(target: Engine | str) -> str | None:
     """The revision a database is at, or None before the first migration."""
-    from alembic.runtime.migration import MigrationContext
-
     engine = make_engine(target) if isinstance(target, str) else target
     try:
         with engine.connect() as connection:

@@ -1,4 +1,4 @@
-"""Alembic environment: migrate through the engine `serving.migrate` hands over.
+"""Alembic environment: migrate through the engine `serving.store.migrate` hands over.
 
 Runs online only; the engine comes from `config.attributes["engine"]`, or is made from the
 `sqlalchemy.url` option when Alembic is driven some other way. Importing this module outside
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from serving.db import WRITE_OPTION, Base, make_engine
+from serving.store.engine import WRITE_OPTION, make_engine
+from serving.store.tables import Base
 
 MIGRATION_LOCK_ID = 0x72656772
 """PostgreSQL advisory lock key held while migrating, so concurrent starts migrate once."""

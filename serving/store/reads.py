@@ -1,7 +1,7 @@
 """The read side of the store: cases, the review and pricing queues, audit trails, exports.
 
-`Reader` opens one read transaction per call and returns detached records; `serving.store.Store`
-adds the writes on top of it.
+`Reader` opens one read transaction per call and returns detached records;
+`serving.store.writes.Store` adds the writes on top of it.
 """
 
 from __future__ import annotations
@@ -10,23 +10,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pandas as pd
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, Select, select
+from sqlalchemy.orm import Session, selectinload
 
 from features.provenance import normalise_serial
-from serving import checks
-from serving.db import WRITE_OPTION, Case, CaseEvent, CaseReviewKind, Outcome, Photo
-from serving.exports import grader_decisions, outcomes_table
-from serving.photostore import PhotoStore
-from serving.queries import case_query, case_record, event_record, photo_record
-from serving.records import CaseRecord, EventRecord, NotFoundError, PhotoRecord
+from serving.store import checks
+from serving.store.engine import WRITE_OPTION
+from serving.store.errors import NotFoundError
+from serving.store.exports import grader_decisions, outcomes_table
+from serving.store.photos import PhotoStore
+from serving.store.records import CaseRecord, EventRecord, PhotoRecord
+from serving.store.tables import Case, CaseEvent, CasePhoto, CaseReviewKind, Outcome, Photo
+
+
+def case_query() -> Select[tuple[Case]]:
+    """Select cases with their photos, review kinds, resolution and decision loaded eagerly."""
+    return select(Case).options(
+        selectinload(Case.photos).joinedload(CasePhoto.photo),
+        selectinload(Case.kinds),
+        selectinload(Case.resolution),
+        selectinload(Case.decision),
+    )
 
 
 class Reader:
     """Reads of the service's database and photo store."""
 
     def __init__(self, engine: Engine, photos: PhotoStore):
-        """Use a migrated database (`serving.migrate.migrate`) and a photo store."""
+        """Use a migrated database (`serving.store.migrate.migrate`) and a photo store."""
         self.engine = engine
         self.photos = photos
 
@@ -51,7 +62,7 @@ class Reader:
             NotFoundError: no such case.
         """
         with self._session() as session:
-            return case_record(self._case(session, case_id), self.photos)
+            return CaseRecord.model_validate(self._case(session, case_id))
 
     def list_reviews(
         self,
@@ -79,7 +90,7 @@ class Reader:
             query = query.where(Case.case_id.in_(kinds))
         query = query.order_by(Case.created_at, Case.case_id).limit(limit).offset(offset)
         with self._session() as session:
-            return [case_record(c, self.photos) for c in session.scalars(query)]
+            return [CaseRecord.model_validate(c) for c in session.scalars(query)]
 
     def pending_pricing(
         self, limit: int = checks.DEFAULT_PAGE, offset: int = 0, *, include_in_review: bool = False
@@ -98,7 +109,7 @@ class Reader:
             query = query.where(Case.review_status != "open")
         query = query.order_by(Case.created_at, Case.case_id).limit(limit).offset(offset)
         with self._session() as session:
-            return [case_record(c, self.photos) for c in session.scalars(query)]
+            return [CaseRecord.model_validate(c) for c in session.scalars(query)]
 
     def open_serials(self, exclude_case_id: str | None = None) -> set[str]:
         """Serial numbers (normalised) of open cases: in review or pricing, no outcome yet."""
@@ -121,7 +132,7 @@ class Reader:
         with self._session() as session:
             self._case(session, case_id)
             query = select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
-            return [event_record(e) for e in session.scalars(query)]
+            return [EventRecord.model_validate(e) for e in session.scalars(query)]
 
     def get_photo(self, sha256: str) -> PhotoRecord:
         """A stored photo's metadata (read its bytes with `self.photos.read`).
@@ -133,10 +144,10 @@ class Reader:
             photo = session.get(Photo, sha256)
             if photo is None:
                 raise NotFoundError(f"no photo {sha256!r}")
-            return photo_record(photo, self.photos)
+            return PhotoRecord.model_validate(photo)
 
     def export_grader_decisions(self, *, absolute_paths: bool = False) -> pd.DataFrame:
-        """Graders' decisions as a photo-dataset manifest (see `serving.exports`)."""
+        """Graders' decisions as a photo-dataset manifest (see `serving.store.exports`)."""
         with self._session() as session:
             return grader_decisions(session, self.photos, absolute_paths=absolute_paths)
 

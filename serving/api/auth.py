@@ -15,6 +15,8 @@ import json
 import re
 from collections.abc import Mapping
 
+from serving.api.state import RuntimeSlot
+
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/docs", "/docs.json", "/"})
 OPEN_PREFIXES = ("/static_content/",)
 """Served without a key: probes, metrics and the API documentation."""
@@ -67,18 +69,14 @@ def _deny(status: int, message: str):
 class ApiKeyAuth:
     """ASGI middleware enforcing the key-to-role table on every route, mounted apps included."""
 
-    def __init__(self, app, keys: Mapping[str, list[str]] | None = None):
-        """Wrap `app`; without `keys`, those of the running service's settings are used."""
+    def __init__(self, app, slot: RuntimeSlot):
+        """Wrap `app`; the keys are those of the settings of the runtime in `slot`."""
         self.app = app
-        self.keys = None if keys is None else {k: list(v) for k, v in keys.items()}
+        self.slot = slot
 
     def _keys(self) -> Mapping[str, list[str]]:
-        if self.keys is not None:
-            return self.keys
-        from serving.runtime import active
-
-        runtime = active()
-        return runtime.settings.api_keys if runtime is not None else {}
+        settings = self.slot.settings
+        return settings.api_keys if settings is not None else {}
 
     def _lookup(self, header: bytes | None) -> tuple[str, list[str]] | None:
         if not header:
@@ -113,3 +111,8 @@ class ApiKeyAuth:
         for event in events:
             await send(event)
         return None
+
+
+def actor_in(scope: Mapping) -> str | None:
+    """The caller `ApiKeyAuth` put in a request's ASGI scope (None on an open route)."""
+    return (scope.get("state") or {}).get(ACTOR_KEY)

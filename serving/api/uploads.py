@@ -4,33 +4,31 @@ Two layers: `UploadGuard`, an ASGI middleware, refuses a request body over `max_
 (413) before it is parsed, by its Content-Length or by counting a chunked body, and a malformed
 upload form (see the class); `read_photos` then checks the posted photos one by one: how
 many, each one's size, and that it decodes (`features.images.open_image`: not an image,
-truncated, decompression bomb).
+truncated, decompression bomb). Each photo is decoded here, once: the grader gets the decoded
+image and the case store the type and size read from its header.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import Path
 
+from PIL import Image
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
 from features.images import ImageError, open_image
+from serving.api.errors import error_response
+from serving.api.state import RuntimeSlot
+from serving.errors import IntakeError, NotAForm, UploadTooLarge
 from serving.settings import Settings
+from serving.store.photos import PhotoFormatError, PhotoHeader, sniff
 
 UPLOAD_ROUTES = ("/grade", "/assess")
 """Routes that take photos; the body limit applies to every route."""
 NAMES_KEY = "regrade.photo_names"
 """Where `UploadGuard` leaves the posted photos' file names in the ASGI scope's state."""
-
-
-class IntakeError(ValueError):
-    """A posted value the service refuses; `field` names it, `status` is the HTTP status."""
-
-    def __init__(self, field: str, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST):
-        self.field = field
-        self.message = message
-        self.status = status
-        super().__init__(f"{field}: {message}")
 
 
 @dataclass(frozen=True)
@@ -49,18 +47,25 @@ class Limits:
 
 @dataclass(frozen=True)
 class Photo:
-    """A posted photo that decodes: its bytes, upload name and pixel size."""
+    """A posted photo, decoded once.
+
+    Attributes:
+        data: The file's bytes, as posted.
+        filename: The client's file name, when known.
+        image: The decoded photo: RGB, upright per its EXIF orientation.
+        header: The content type and pixel size its header gives.
+    """
 
     data: bytes
     filename: str | None
-    width: int
-    height: int
+    image: Image.Image
+    header: PhotoHeader
 
 
 def read_photos(
     paths: list[Path], limits: Limits, names: list[str | None] | None = None
 ) -> list[Photo]:
-    """Read and check the posted photos of one unit.
+    """Read, check and decode the posted photos of one unit.
 
     Args:
         paths: The uploaded files, as posted.
@@ -71,8 +76,8 @@ def read_photos(
         One `Photo` per path, in order.
 
     Raises:
-        IntakeError: `photos` (none, or too many) or `photos[i]` (too large: 413; not a usable
-            image: 400).
+        IntakeError: `photos` (none, or too many) or `photos[i]` (not a usable image).
+        UploadTooLarge: `photos[i]` is over the size limit.
     """
     if not paths:
         raise IntakeError("photos", "at least one photo is required")
@@ -83,38 +88,34 @@ def read_photos(
         field = f"photos[{pos}]"
         size = Path(path).stat().st_size
         if size > limits.max_photo_bytes:
-            raise IntakeError(
-                field,
-                f"{size:,} bytes, over the limit of {limits.max_photo_bytes:,}",
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            raise UploadTooLarge(
+                field, f"{size:,} bytes, over the limit of {limits.max_photo_bytes:,}"
             )
         if size == 0:
             raise IntakeError(field, "empty file")
         data = Path(path).read_bytes()
         try:
             image = open_image(data)
-        except ImageError as exc:
+            header = sniff(data)  # the header only: the type and size the store records
+        except (ImageError, PhotoFormatError) as exc:
             raise IntakeError(field, str(exc)) from exc
         name = names[pos] if names and pos < len(names) else None
-        photos.append(Photo(data, name, image.width, image.height))
+        photos.append(Photo(data, name, image, header))
     return photos
 
 
-def _reply(status: HTTPStatus, message: str, field: str = "body") -> tuple[dict, dict]:
-    body = json.dumps({"error": f"{field}: {message}", "field": field}).encode()
-    start = {
-        "type": "http.response.start",
-        "status": int(status),
-        "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-    }
-    return start, {"type": "http.response.body", "body": body}
+def _refusal(exc: IntakeError) -> Response:
+    """The guard's answer to `exc`; the connection closes (the body may be unread)."""
+    response = error_response(exc)
+    response.headers["connection"] = "close"
+    return response
 
 
 class BodyTooLarge(Exception):
     """Raised inside `receive` when a body passes the limit."""
 
 
-async def _read_body(receive, limit: int, message: str) -> bytes:
+async def _read_body(receive, limit: int) -> bytes:
     chunks, seen = [], 0
     while True:
         event = await receive()
@@ -123,19 +124,17 @@ async def _read_body(receive, limit: int, message: str) -> bytes:
         chunks.append(event.get("body", b""))
         seen += len(chunks[-1])
         if seen > limit:
-            raise BodyTooLarge(message)
+            raise BodyTooLarge("body")
         if not event.get("more_body", False):
             break
     return b"".join(chunks)
 
 
-async def _form_problem(scope, body: bytes) -> tuple[str, str] | None:
+async def _form_problem(scope, body: bytes) -> IntakeError | None:
     """The first field of a multipart body that is not as the upload routes expect, if any.
 
     Leaves the photos' file names in the scope's state (BentoML hands the API nameless files).
     """
-    from starlette.datastructures import UploadFile
-    from starlette.requests import Request
 
     async def once():
         return {"type": "http.request", "body": body, "more_body": False}
@@ -143,17 +142,18 @@ async def _form_problem(scope, body: bytes) -> tuple[str, str] | None:
     try:
         form = await Request(scope, once).form()
     except Exception as exc:  # starlette's MultiPartException or HTTPException
-        return "body", f"not a valid multipart form ({getattr(exc, 'detail', exc)})"
+        return IntakeError("body", f"not a valid multipart form ({getattr(exc, 'detail', exc)})")
     names: list[str | None] = []
     try:
         for key, value in form.multi_items():
             is_file = isinstance(value, UploadFile)
             if key == "photos":
                 if not is_file:
-                    return f"photos[{len(names)}]", "must be a file upload, not a text field"
+                    field = f"photos[{len(names)}]"
+                    return IntakeError(field, "must be a file upload, not a text field")
                 names.append(value.filename)
             elif is_file:
-                return key, "must be a text field, not a file upload"
+                return IntakeError(key, "must be a text field, not a file upload")
     finally:
         await form.close()
     scope.setdefault("state", {})[NAMES_KEY] = names
@@ -169,18 +169,14 @@ class UploadGuard:
     field name.
     """
 
-    def __init__(self, app, max_bytes: int | None = None):
-        """Wrap `app`; without `max_bytes`, the running service's setting is used."""
+    def __init__(self, app, slot: RuntimeSlot):
+        """Wrap `app`; the limit is `max_request_bytes` of the runtime's settings in `slot`."""
         self.app = app
-        self.max_bytes = max_bytes
+        self.slot = slot
 
     def _limit(self) -> int | None:
-        if self.max_bytes is not None:
-            return self.max_bytes
-        from serving.runtime import active
-
-        runtime = active()
-        return runtime.settings.max_request_bytes if runtime is not None else None
+        settings = self.slot.settings
+        return settings.max_request_bytes if settings is not None else None
 
     async def __call__(self, scope, receive, send):
         limit = self._limit() if scope["type"] == "http" else None
@@ -188,34 +184,26 @@ class UploadGuard:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        message = f"over the limit of {limit:,} bytes"
-        too_large = _reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)
-        refusal = None
+        too_large = UploadTooLarge("body", f"over the limit of {limit:,} bytes")
+        refusal: IntakeError | None = None
         if declared is not None and declared.isdigit() and int(declared) > limit:
             refusal = too_large
         elif scope.get("method") == "POST" and scope.get("path") in UPLOAD_ROUTES:
             kind = headers.get(b"content-type", b"").decode("latin-1").lower()
             if not kind.startswith("multipart/form-data"):
-                refusal = _reply(
-                    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                    "send photos and fields as multipart/form-data",
-                )
+                refusal = NotAForm("body", "send photos and fields as multipart/form-data")
             else:
                 try:
-                    body = await _read_body(receive, limit, message)
+                    body = await _read_body(receive, limit)
                 except BodyTooLarge:
                     body, refusal = b"", too_large
-                problem = None if refusal else await _form_problem(scope, body)
-                if problem is not None:
-                    refusal = _reply(HTTPStatus.BAD_REQUEST, problem[1], problem[0])
+                refusal = refusal or await _form_problem(scope, body)
                 receive = _replay(body, receive)
         if refusal is not None:
-            for event in refusal:
-                await send(event)
-            return None
+            return await _refusal(refusal)(scope, receive, send)
         return await self._counted(scope, receive, send, limit, too_large)
 
-    async def _counted(self, scope, receive, send, limit, too_large):
+    async def _counted(self, scope, receive, send, limit: int, too_large: UploadTooLarge):
         seen, started = 0, False
 
         async def counted():
@@ -237,9 +225,7 @@ class UploadGuard:
         except BodyTooLarge:
             if started:
                 raise
-            for event in too_large:
-                await send(event)
-            return None
+            return await _refusal(too_large)(scope, receive, send)
 
 
 def _replay(body: bytes, receive):

@@ -1,32 +1,27 @@
-"""The service's database: typed ORM tables and an engine factory for SQLite and PostgreSQL.
+"""The case database's tables: typed ORM models, portable between SQLite and PostgreSQL.
 
 Tables: `cases` (one assessed unit: item fields, model results, route, review and pricing state),
 `case_photos` (a case's photos in order), `photos` (content-addressed photo metadata; the bytes
-live in `serving.photostore`), `case_review_kinds` (why a case is in the review queue),
+live in `serving.store.photos`), `case_review_kinds` (why a case is in the review queue),
 `review_resolutions` and `pricing_decisions` (at most one per case, enforced by a unique key, so a
 decision sent twice is applied once even from two sessions at the same time), `case_events` (the
 append-only audit trail) and `outcomes` (what happened after listing, for retraining).
 
 Types are portable (String ids, `sqlalchemy.JSON`, Float money, UTC timestamps) so SQLite and
 PostgreSQL behave the same. The schema is created by the Alembic migrations in
-`serving/migrations` (see `serving.migrate`), never by `create_all` in production.
+`serving/store/migrations` (see `serving.store.migrate`), never by `create_all` in production.
+The engine that connects to it is made by `serving.store.engine.make_engine`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import random
-import sqlite3
-import time
-from functools import partial
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
-    Engine,
     Float,
     ForeignKey,
     Integer,
@@ -34,16 +29,8 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    create_engine,
-    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-
-SQLITE_BUSY_TIMEOUT_S = 15.0
-"""How long a SQLite writer waits for another writer's lock before giving up."""
-
-WRITE_OPTION = "regrade_write"
-"""Execution option marking a write transaction (SQLite then takes the write lock at BEGIN)."""
 
 ID = String(36)
 CODE = String(40)
@@ -129,6 +116,11 @@ class Case(Base):
     resolution: Mapped[ReviewResolution | None] = relationship()
     decision: Mapped[PricingDecision | None] = relationship()
 
+    @property
+    def review_kinds(self) -> list[str]:
+        """Why the case waits (or waited) for a grader, as sorted codes."""
+        return sorted(k.kind for k in self.kinds)
+
 
 class Photo(Base):
     """A stored photo, keyed by the sha256 of its bytes (the same bytes are stored once)."""
@@ -155,6 +147,27 @@ class CasePhoto(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(_json())
 
     photo: Mapped[Photo] = relationship(lazy="joined")
+
+    # The photo's own columns, so a case's photo reads as one record (`PhotoRecord`).
+    @property
+    def content_type(self) -> str:
+        """The photo's content type."""
+        return self.photo.content_type
+
+    @property
+    def bytes(self) -> int:
+        """The photo's size in bytes."""
+        return self.photo.bytes
+
+    @property
+    def width(self) -> int | None:
+        """The photo's width in pixels."""
+        return self.photo.width
+
+    @property
+    def height(self) -> int | None:
+        """The photo's height in pixels."""
+        return self.photo.height
 
 
 class CaseReviewKind(Base):
@@ -219,78 +232,3 @@ class Outcome(Base):
     days_listed: Mapped[float] = mapped_column(Float)
     sold: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-
-
-def normalise_url(url: str) -> str:
-    """An SQLAlchemy URL with PostgreSQL pointed at psycopg 3 (`postgresql://` is rewritten)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Take BEGIN away from the driver so `_sqlite_begin` decides the lock mode.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    # The busy timeout first, so that every later statement waits for a lock the same way.
-    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-    _switch_to_wal(cursor)
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _switch_to_wal(cursor: Any) -> None:
-    """Put the database in WAL mode, retrying while another connection switches it at once.
-
-    Switching a new database file out of its rollback journal takes an exclusive lock. When
-    connections open the same new file together, each holds a shared lock and wants the
-    exclusive one; SQLite answers all but one "database is locked" at once rather than wait on
-    the busy timeout (waiting would deadlock). By the time the loser tries again, the winner
-    has usually switched the file, and the switch is then a no-op.
-    """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            code = getattr(exc, "sqlite_errorcode", 0)  # extended code: the low byte is primary
-            busy = code & 0xFF == sqlite3.SQLITE_BUSY
-            if not busy or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01 + 0.04 * random.random())
-
-
-def _sqlite_begin(connection: Any) -> None:
-    # A write transaction takes the write lock up front: two writers then queue on the busy
-    # timeout instead of failing on a stale read snapshot (SQLITE_BUSY_SNAPSHOT in WAL mode).
-    write = connection.get_execution_options().get(WRITE_OPTION)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def make_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engine:
-    """Create the engine for a database URL.
-
-    SQLite gets WAL journaling, foreign keys, a busy timeout and transactions that SQLAlchemy
-    controls (write transactions begin IMMEDIATE). PostgreSQL goes through psycopg 3.
-
-    Args:
-        url: An SQLAlchemy URL; `postgresql://` and `postgres://` are rewritten to psycopg 3.
-        schema: PostgreSQL only: the schema to work in (set as the connection's search_path).
-        **kwargs: Passed on to `sqlalchemy.create_engine`.
-    """
-    url = normalise_url(url)
-    kwargs.setdefault("json_serializer", partial(json.dumps, allow_nan=False))
-    if url.startswith("sqlite"):
-        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, **kwargs.pop("connect_args", {})}
-        engine = create_engine(url, connect_args=connect_args, **kwargs)
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    if schema is not None:
-        connect_args = dict(kwargs.pop("connect_args", {}))
-        connect_args["options"] = f"-c search_path={schema}"
-        kwargs["connect_args"] = connect_args
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)

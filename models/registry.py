@@ -1,8 +1,9 @@
-"""Finding a model folder from a URI: the registry (`models:/name@alias`, `models:/name/3`),
-a run folder holding `model/`, or a model folder itself.
+"""The model registry client: a model folder on local disk from a URI.
 
-Registry models are copied into the local model cache once per version, so a service that has
-started before keeps working when the tracking store is unreachable.
+A URI names a registered model (`models:/name@alias`, `models:/name/3`), a run folder holding
+`model/`, or a model folder itself. Registry models are copied into the local model cache once
+per version, so a service that has started before keeps working when the tracking store is
+unreachable. Callers pass where the registry and the cache are; nothing here reads settings.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-from serving.settings import Settings
 
 MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 SOURCE_FILE = "regrade-source.json"
@@ -38,9 +37,9 @@ class ResolvedModel:
     version: str | None = None
 
 
-def _cached(settings: Settings, name: str, alias: str | None, version: str | None):
+def _cached(cache_dir: Path, name: str, alias: str | None, version: str | None):
     """The newest cached copy matching the request, for when the registry is unreachable."""
-    root = settings.model_cache_dir / name
+    root = cache_dir / name
     if alias is not None:
         pointer = root / f"@{alias}.json"
         if pointer.is_file():
@@ -68,17 +67,18 @@ def _fail_fast() -> Iterator[None]:
                 os.environ.pop(key, None)
 
 
-def _from_registry(uri: str, settings: Settings) -> ResolvedModel:
+def _from_registry(uri: str, tracking_uri: str, cache_dir: Path) -> ResolvedModel:
     match = MODEL_URI.match(uri)
     if match is None:
         raise ModelNotFoundError(f"{uri!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
     name, alias, version = match["name"], match["alias"], match["version"]
+    # mlflow is imported here, not at the top: `regrade --help` must stay fast.
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     try:
-        client = MlflowClient(settings.resolved_mlflow_uri, settings.resolved_mlflow_uri)
+        client = MlflowClient(tracking_uri, tracking_uri)
         with _fail_fast():
             info = (
                 client.get_model_version_by_alias(name, alias)
@@ -88,17 +88,17 @@ def _from_registry(uri: str, settings: Settings) -> ResolvedModel:
     except MlflowException as exc:
         if getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise ModelNotFoundError(f"{uri}: not in the registry ({exc.message})") from exc
-        cached = _cached(settings, name, alias, version)
+        cached = _cached(cache_dir, name, alias, version)
         if cached is None:
             raise ModelNotFoundError(f"{uri}: registry unreachable and no cached copy") from exc
         return cached
     except Exception as exc:  # connection errors surface as many types
-        cached = _cached(settings, name, alias, version)
+        cached = _cached(cache_dir, name, alias, version)
         if cached is None:
             raise ModelNotFoundError(f"{uri}: registry unreachable and no cached copy") from exc
         return cached
 
-    root = settings.model_cache_dir / name
+    root = cache_dir / name
     target = root / str(info.version)
     if not target.is_dir():
         root.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,7 @@ def _from_registry(uri: str, settings: Settings) -> ResolvedModel:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=info.source,
                 dst_path=str(staging),
-                tracking_uri=settings.resolved_mlflow_uri,
+                tracking_uri=tracking_uri,
             )
             (Path(local) / SOURCE_FILE).write_text(
                 json.dumps({"name": name, "version": str(info.version), "source": info.source})
@@ -120,20 +120,21 @@ def _from_registry(uri: str, settings: Settings) -> ResolvedModel:
     return ResolvedModel(target, name, str(info.version))
 
 
-def resolve_model_dir(uri: str | Path, settings: Settings) -> ResolvedModel:
+def resolve_model_dir(uri: str | Path, *, tracking_uri: str, cache_dir: Path) -> ResolvedModel:
     """A local folder holding the model named by `uri`.
 
     Args:
         uri: `models:/NAME@ALIAS`, `models:/NAME/VERSION`, a run folder holding `model/`, or a
             model folder.
-        settings: Where the registry and the model cache are.
+        tracking_uri: The MLflow tracking (and registry) URI.
+        cache_dir: The local model cache (`<cache_dir>/<name>/<version>/`).
 
     Raises:
         ModelNotFoundError: with the URI and what is missing.
     """
     text = str(uri)
     if text.startswith("models:/"):
-        return _from_registry(text, settings)
+        return _from_registry(text, tracking_uri, Path(cache_dir))
     path = Path(text)
     if (path / "model").is_dir():
         path = path / "model"

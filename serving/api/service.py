@@ -1,0 +1,163 @@
+"""The regrade BentoML service: `/grade`, `/price`, `/assess`, and the people's routes mounted.
+
+`Regrade` is what `regrade serve` (`bentoml serve serving.api.service:Regrade`) runs. Photos are
+graded by `GraderRunner`, a second service whose batchable API groups the photos of concurrent
+requests into one forward pass (adaptive batching); with `REGRADE_BATCHING=0` the API worker
+grades in-line instead. Either way each photo is decoded once, by the upload check, and the
+grader gets the decoded image. The review, pricing-decision, outcome, case and photo routes are
+the FastAPI app of `serving.api.routes`. Middleware adds API-key auth (`serving.api.auth`), the
+body size limit and upload-form checks (`serving.api.uploads.UploadGuard`), a `/readyz` that
+reports the model versions, and `/docs` (`serving.api.probes`). The middlewares and the routes
+get the runtime this service loads through one `RuntimeSlot` (`serving.api.state`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bentoml
+from PIL import Image
+from starlette.responses import JSONResponse
+
+from serving import assess
+from serving.api.answer_models import AssessResponse, GradeResponse, PriceResponse
+from serving.api.auth import ApiKeyAuth, actor_in
+from serving.api.errors import ANSWERED, error_response
+from serving.api.probes import Probes
+from serving.api.request_models import AssessForm, GradeForm, Item, ItemFacts, PriceRequest
+from serving.api.routes import create_app
+from serving.api.state import RuntimeSlot
+from serving.api.uploads import NAMES_KEY, Limits, Photo, UploadGuard, read_photos
+from serving.results import GradeResult
+from serving.runtime import load_grader, load_runtime
+from serving.settings import load_settings
+from serving.store.records import PhotoInput
+
+MAX_BATCH_ITEMS = 32
+"""Most units (each with all its photos) in one batched forward pass."""
+MAX_LATENCY_MS = 2000
+"""Adaptive batching's latency budget per request (it waits at most a fraction of this)."""
+TIMEOUT_S = 120
+"""Longest a request may take."""
+
+SLOT = RuntimeSlot()
+"""This worker's runtime, for the middlewares and routes (filled by `Regrade` at start-up)."""
+
+
+def _refused(exc: Exception, ctx: bentoml.Context | None = None) -> JSONResponse:
+    """The error's answer (BentoML takes the status from `ctx` when given)."""
+    response = error_response(exc)
+    if ctx is not None:
+        ctx.response.status_code = response.status_code
+    return response
+
+
+def _photo_names(ctx: bentoml.Context) -> list[str | None] | None:
+    """The posted photos' file names, as the upload guard left them in the ASGI scope."""
+    return (ctx.request.scope.get("state") or {}).get(NAMES_KEY)
+
+
+# The BentoML service name, not a registered model name (that is `models.kinds.GRADER`).
+@bentoml.service(name="regrade-grader", traffic={"timeout": TIMEOUT_S})
+class GraderRunner:
+    """The grader behind adaptive batching: units of concurrent requests graded together."""
+
+    def __init__(self) -> None:
+        self.predictor = load_grader(load_settings())
+
+    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_ITEMS, max_latency_ms=MAX_LATENCY_MS)
+    def grade_units(self, units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Grade units, each `{"photos": [decoded image, ...], "brand": str | None}`, at once."""
+        results = self.predictor.predict_items(
+            [unit["photos"] for unit in units], [{"brand": unit.get("brand")} for unit in units]
+        )
+        return [r.to_dict() for r in results]
+
+
+@bentoml.service(name="regrade", traffic={"timeout": TIMEOUT_S})
+@bentoml.asgi_app(create_app(SLOT), path="/")
+class Regrade:
+    """Grade, price and assess returned units; reviews, pricing decisions and outcomes."""
+
+    grader_runner = bentoml.depends(GraderRunner)
+
+    def __init__(self) -> None:
+        settings = load_settings()
+        self.runtime = load_runtime(settings, with_grader=not settings.batching)
+        self.limits = Limits.from_settings(settings)
+        SLOT.fill(self.runtime)
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        """Stop answering (/readyz 503) and close the database connections."""
+        SLOT.fill(None)
+        self.runtime.store.engine.dispose()
+
+    def _grade(self, images: list[Image.Image], brand: str | None) -> Any:
+        if self.runtime.grader is not None:  # batching off: in this worker
+            return self.runtime.grader.predict_items([images], [{"brand": brand}])[0]
+        return self.grader_runner.grade_units([{"photos": images, "brand": brand}])[0]
+
+    def _photos_and_grade(
+        self, form: dict[str, Any], ctx: bentoml.Context
+    ) -> tuple[list[Photo], GradeResult]:
+        photos = read_photos(form["photos"], self.limits, _photo_names(ctx))
+        result = self._grade([p.image for p in photos], form.get("brand"))
+        return photos, GradeResult.of(result, [p.filename for p in photos])
+
+    @bentoml.api(route="/grade", input_spec=GradeForm)
+    def grade(self, ctx: bentoml.Context, **form: Any) -> GradeResponse:
+        """Grade one unit from 1..N photos: grade, calibrated probabilities, counterfeit flag.
+
+        Multipart form: `photos` (files) and, optionally, the unit's facts (`brand` picks the
+        counterfeit reference bank). Nothing is stored.
+        """
+        try:
+            _, graded = self._photos_and_grade(form, ctx)
+        except ANSWERED as exc:
+            return _refused(exc, ctx)  # type: ignore[return-value]
+        return GradeResponse(**graded.model_dump(), model_versions=self.runtime.versions())
+
+    @bentoml.api(route="/price", input_spec=PriceRequest)
+    def price(self, items: list[Item]) -> PriceResponse:
+        """Price band, days to sell, floor, ceiling, margin, route and reasons per unit."""
+        try:
+            frame = assess.items_frame([item.columns() for item in items])
+        except ANSWERED as exc:
+            return _refused(exc)  # type: ignore[return-value]
+        results = assess.price_results(self.runtime, frame)
+        return PriceResponse(items=results, model_versions=self.runtime.versions())
+
+    @bentoml.api(route="/assess", input_spec=AssessForm)
+    def assess(self, ctx: bentoml.Context, **form: Any) -> AssessResponse:
+        """Grade, price and route one unit and store it as a case; queued for review if needed.
+
+        Multipart form: `photos` (files), `item_id`, `category` and the unit's facts (costs,
+        source, return reason, order id, serial number, ...).
+        """
+        facts = {name: form.get(name) for name in ItemFacts.model_fields}
+        item = {
+            "item_id": form["item_id"],
+            "category": form["category"],
+            **ItemFacts.model_construct(**facts).columns(),
+        }
+        try:
+            photos, graded = self._photos_and_grade(form, ctx)
+            case, assessment = assess.assess_unit(
+                self.runtime,
+                item,
+                graded,
+                [PhotoInput(p.data, p.filename, header=p.header) for p in photos],
+                actor=actor_in(ctx.request.scope),
+            )
+        except ANSWERED as exc:
+            return _refused(exc, ctx)  # type: ignore[return-value]
+        answer = {"grade": graded, "price": assessment.price, "model_versions": case.model_versions}
+        return AssessResponse.model_validate({**case.model_dump(), **answer})
+
+
+Regrade.add_asgi_middleware(ApiKeyAuth, slot=SLOT)
+Regrade.add_asgi_middleware(Probes, slot=SLOT)
+Regrade.add_asgi_middleware(UploadGuard, slot=SLOT)
+
+__all__ = ["GraderRunner", "Regrade"]

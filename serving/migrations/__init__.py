@@ -1,1 +1,0 @@
-"""Alembic migration scripts of the service's database (run through `serving.migrate`)."""

@@ -1,0 +1,1 @@
+"""Alembic migration scripts of the service's database (run through `serving.store.migrate`)."""
