@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from serving.settings import load_settings
 from training.cli.common import console
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +28,6 @@ def serve(
 ) -> None:
     """Serve /grade, /price, /assess, the review, pricing and outcome routes, and /docs."""
     from serving.runtime import StartupError, resolve
-    from serving.settings import load_settings
 
     settings = load_settings()
     settings.ensure_dirs()

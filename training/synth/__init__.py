@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from features.problems import DataError, Problem
+from training.synth.items import make_items
+from training.synth.outcomes import make_outcomes
+from training.synth.photos import write_photos
 
 PHOTOS = "photos"
 OUTCOMES = "outcomes.csv"
@@ -60,10 +63,6 @@ def synthesize(
     Raises:
         DataError: a bad argument or an existing destination, named.
     """
-    from training.synth.items import make_items
-    from training.synth.outcomes import make_outcomes
-    from training.synth.photos import write_photos
-
     problems = []
     if items < 1:
         problems.append(Problem("--items", f"must be at least 1, got {items}"))
