@@ -1,4 +1,4 @@
-"""Architecture rules: the layout is in place and importing has no side effects (layers: test_layers)."""
+"""Architecture rules: the layout is in place and importing has no side effects."""
 
 from __future__ import annotations
 
