@@ -72,12 +72,12 @@ def test_bad_arguments_are_named(tmp_path):
 
 
 def test_failure_midway_leaves_no_partial_folder(tmp_path, monkeypatch):
-    import training.synth.photos as photos
+    import training.synth
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(photos, "write_photos", broken)
+    monkeypatch.setattr(training.synth, "write_photos", broken)
     with pytest.raises(RuntimeError):
         synthesize(tmp_path / "h", items=5, image_size=48)
     assert list(tmp_path.iterdir()) == []
