@@ -18,6 +18,7 @@ from PIL import Image
 from models.grader.artifact import GraderArtifact, load_artifact
 from models.grader.engine import make_engine
 from models.grader.preprocess import normalize, to_uint8, tta_views
+from models.kinds import GRADER
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -84,7 +85,7 @@ class GraderPredictor:
         self,
         artifact: GraderArtifact,
         *,
-        name: str = "regrade-grader",
+        name: str = GRADER.registered_name,
         version: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         engine: str = "onnxruntime",
@@ -103,7 +104,7 @@ class GraderPredictor:
         cls,
         model_dir: Path | str,
         *,
-        name: str = "regrade-grader",
+        name: str = GRADER.registered_name,
         version: str | None = None,
         engine: str = "onnxruntime",
     ) -> GraderPredictor:
