@@ -219,3 +219,21 @@ def test_the_session_cookie_is_signed_httponly_and_strict(live, new_page):
     page.context.add_cookies([forged])
     page.goto("/ui/reviews")
     assert "/ui/signin" in page.url
+
+
+def test_the_heat_map_toggles_on_over_every_photo(live, new_page):
+    case_id = live.assess("heat-1")["case_id"]
+    page = new_page()
+    sign_in(page, "k-grader", "ann", f"/ui/reviews/{case_id}")
+    heat = page.locator("img.heat")
+    assert heat.count() == 2 and not heat.first.is_visible()
+    for mode in ("damage", "counterfeit"):
+        with page.expect_response(re.compile(rf"/heatmap/0\.png\?kind={mode}")) as answer:
+            page.keyboard.press("h")
+        assert answer.value.status == 200 and answer.value.headers["content-type"] == "image/png"
+        assert page.inner_text("#heat-mode") == mode
+        loaded = "[...document.querySelectorAll('img.heat')].every(i => i.naturalWidth > 0)"
+        page.wait_for_function(loaded)
+        assert heat.first.is_visible()
+    page.keyboard.press("h")
+    assert not heat.first.is_visible()

@@ -15,12 +15,18 @@
     const link = document.getElementById(id);
     if (link) window.location.assign(link.href);
   }
+  const modes = ["off", "damage", "counterfeit"];
   function toggleHeat() {
-    const on = heatButton.getAttribute("aria-pressed") !== "true";
-    heatButton.setAttribute("aria-pressed", String(on));
+    // off -> damage -> counterfeit -> off; maps load on first use, per kind
+    const mode = modes[(modes.indexOf(heatButton.dataset.mode) + 1) % modes.length];
+    heatButton.dataset.mode = mode;
+    heatButton.setAttribute("aria-pressed", String(mode !== "off"));
+    document.getElementById("heat-mode").textContent = mode;
+    const help = document.getElementById("heat-help");
+    if (help.dataset[mode]) help.textContent = help.dataset[mode];
     document.querySelectorAll("img.heat").forEach(function (img) {
-      if (on && !img.getAttribute("src")) img.setAttribute("src", img.dataset.src);
-      img.hidden = !on;
+      if (mode !== "off") img.setAttribute("src", img.dataset.src + "?kind=" + mode);
+      img.hidden = mode === "off";
     });
   }
   function unzoom() {
