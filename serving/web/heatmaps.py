@@ -28,19 +28,19 @@ KINDS = ("damage", "counterfeit")
 SIZE = 256
 """Side of the map image (the page stretches it over the photo)."""
 
-_GRADERS: dict[int, object] = {}
+_LOADED: list = [None, None]
+"""The runtime the maps' grader was loaded for, and that grader (one at a time)."""
 _LOCK = threading.Lock()
 
 
 def grader_of(runtime: Runtime):
-    """The runtime's in-line grader, else one loaded for the maps (once per runtime)."""
+    """The runtime's in-line grader, else one loaded for the maps (again after a reload)."""
     if runtime.grader is not None:
         return runtime.grader
     with _LOCK:
-        key = id(runtime)
-        if key not in _GRADERS:
-            _GRADERS[key] = load_grader(runtime.settings)
-        return _GRADERS[key]
+        if _LOADED[0] is not runtime:
+            _LOADED[:] = [runtime, load_grader(runtime.settings)]
+        return _LOADED[1]
 
 
 def overlay(values: np.ndarray, *, low: float | None = None, top: float | None = None) -> bytes:
