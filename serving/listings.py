@@ -241,14 +241,18 @@ def sender_for(url: str) -> WebhookSender:
 def announce(runtime: Runtime, case: CaseRecord) -> Listing | None:
     """After a pricing decision: queue the case's listing for the webhook, if it is one.
 
-    Returns the listing queued, or None (no webhook set, or the case is not listed). Never
-    blocks on the webhook.
+    Returns the listing queued, or None (no webhook set, the case is not listed, or its
+    listing could not be read: logged). Never blocks on the webhook, never raises.
     """
     url = runtime.settings.listing_webhook
     if url is None or case.decision is None or case.route not in LISTED_ROUTES:
         return None
-    found = runtime.store.listed_cases(LISTED_ROUTES, 0, 1, case_id=case.case_id)
-    listings = listings_of(runtime, found)
+    try:
+        found = runtime.store.listed_cases(LISTED_ROUTES, 0, 1, case_id=case.case_id)
+        listings = listings_of(runtime, found)
+    except Exception:  # the decision is stored: a failed announcement must not fail it
+        log.exception("listing webhook: could not read the listing of case %s", case.case_id)
+        return None
     if not listings:
         return None
     sender_for(url).send(listings[0])

@@ -190,6 +190,8 @@ def test_a_page_without_a_session_sends_the_browser_to_sign_in(live, new_page):
     page = new_page()
     page.goto("/")
     assert re.search(r"/ui/signin$", page.url)
+    docs = live.client.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text  # the API's docs stay
     page.goto("/ui/pricing")
     assert "/ui/signin?next=/ui/pricing" in page.url
     page.fill("input[name=key]", "not-a-key")
@@ -215,6 +217,12 @@ def test_the_session_cookie_is_signed_httponly_and_strict(live, new_page):
     cookie = next(c for c in page.context.cookies() if c["name"] == "regrade_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/ui"
     assert "k-grader" not in cookie["value"]
+    page.goto("/ui/reviews")
+    assert page.url.endswith("/ui/reviews")
+    with page.expect_navigation():
+        page.click("header .signout button")
+    assert page.url.endswith("/ui/signin")
+    assert not [c for c in page.context.cookies() if c["name"] == "regrade_session"]
     forged = {**cookie, "value": cookie["value"][:-4] + "AAAA"}
     page.context.add_cookies([forged])
     page.goto("/ui/reviews")
