@@ -57,7 +57,7 @@ def test_a_grader_resolves_three_cases_with_the_keyboard_and_the_queue_shrinks(l
     assert set(seeded) & {c for c, _, _ in decided}  # the queue is oldest first
 
 
-def test_keys_move_between_cases_and_list_themselves(live, new_page):
+def test_keys_move_between_cases_list_themselves_and_photos_zoom(live, new_page):
     ids = [live.assess(f"nav-{i}")["case_id"] for i in range(2)]
     page = new_page()
     sign_in(page, "k-grader", "ann", f"/ui/reviews/{ids[0]}")
@@ -65,6 +65,10 @@ def test_keys_move_between_cases_and_list_themselves(live, new_page):
     assert page.locator("#keys").is_visible()
     assert "resolve and open the next case" in page.inner_text("#keys")
     page.keyboard.press("?")
+    page.click(".photo img.shot >> nth=0")
+    assert "zoomed" in page.get_attribute(".photo >> nth=0", "class")
+    page.keyboard.press("Escape")
+    assert "zoomed" not in page.get_attribute(".photo >> nth=0", "class")
     with page.expect_navigation():
         page.keyboard.press("j")
     assert page.get_attribute("#review", "data-case") == ids[1]
