@@ -20,6 +20,9 @@ the home (`REGRADE_HOME`) when it exists. Nothing is created or connected here;
 | max_photo_bytes | REGRADE_MAX_PHOTO_BYTES | 10 MiB per photo |
 | max_request_bytes | REGRADE_MAX_REQUEST_BYTES | 48 MiB per request body |
 | batching | REGRADE_BATCHING | on (1); 0 grades in the API worker without adaptive batching |
+| session_secret | REGRADE_SESSION_SECRET | generated once, kept in home/session-secret |
+| listing_sku_pattern | REGRADE_LISTING_SKU_PATTERN | {item_id}-R{grade} |
+| listing_webhook | REGRADE_LISTING_WEBHOOK | none (no listing is posted anywhere) |
 """
 
 from __future__ import annotations
@@ -95,6 +98,36 @@ class Settings(BaseSettings):
     batching: bool = Field(
         True, description="Grade photos through the adaptive-batching runner (off: in-line)."
     )
+    session_secret: str | None = Field(
+        None,
+        min_length=16,
+        description="Signs the web pages' session cookies; generated under home when unset.",
+    )
+    listing_sku_pattern: str = Field(
+        "{item_id}-R{grade}",
+        description="The resale SKU of a listing: `{item_id}`, `{grade}` and `{case_id}` fill in.",
+    )
+    listing_webhook: str | None = Field(
+        None, description="URL each new listing is POSTed to (with an idempotency key)."
+    )
+
+    @field_validator("listing_sku_pattern")
+    @classmethod
+    def _sku_fields(cls, pattern: str) -> str:
+        try:
+            pattern.format(item_id="i", grade="A", case_id="c")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"bad pattern {pattern!r} ({exc}); use {{item_id}}, {{grade}} and {{case_id}}"
+            ) from exc
+        return pattern
+
+    @field_validator("listing_webhook")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        return url
 
     @field_validator("api_keys")
     @classmethod
@@ -131,6 +164,11 @@ class Settings(BaseSettings):
     def photos_dir(self) -> Path:
         """Content-addressed photo store of the service."""
         return self.home / "photos"
+
+    @property
+    def session_secret_file(self) -> Path:
+        """Where the web pages' generated session secret is kept when none is set."""
+        return self.home / "session-secret"
 
     @property
     def model_cache_dir(self) -> Path:
