@@ -10,10 +10,14 @@ keeps its newest resolution, so its photos never disagree.
 fields of its case as posted, the grade in force (the grader's, else the model's, else the posted
 one; `grade_source` says which), and `case_id`. Rows with no category or no grade cannot train
 anything and are left out. Both frames are typed by their contracts (`features.tables.check_table`).
+
+Both take `since`: only resolutions (outcomes) recorded at or after it count, for a retrain that
+reads what the store learned since a date.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pandas as pd
@@ -51,8 +55,16 @@ def _typed(frame: pd.DataFrame, contract: dict, what: str, unique: tuple[str, ..
     return typed
 
 
+def _utc(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
 def grader_decisions(
-    session: Session, store: PhotoStore, *, absolute_paths: bool = False
+    session: Session,
+    store: PhotoStore,
+    *,
+    absolute_paths: bool = False,
+    since: dt.datetime | None = None,
 ) -> pd.DataFrame:
     """Resolved cases, one row per photo, newest resolution per item (see the module notes).
 
@@ -60,6 +72,7 @@ def grader_decisions(
         session: An open session.
         store: The photo store the images are in.
         absolute_paths: Give `image` as an absolute path instead of relative to the store root.
+        since: Only resolutions made at or after this time (naive times are UTC).
     """
     query = (
         select(ReviewResolution, Case, CasePhoto.position, Photo.sha256, Photo.content_type)
@@ -68,6 +81,8 @@ def grader_decisions(
         .join(Photo, Photo.sha256 == CasePhoto.sha256)
         .order_by(ReviewResolution.resolved_at, ReviewResolution.id, CasePhoto.position)
     )
+    if since is not None:
+        query = query.where(ReviewResolution.resolved_at >= _utc(since))
     rows = session.execute(query).all()
     newest = {case.item_id: case.case_id for _, case, *_ in rows}
     records = []
@@ -120,9 +135,16 @@ def _column_order(names: list[str]) -> list[str]:
     return [*known, *families, *others, *tail]
 
 
-def outcomes_table(session: Session) -> pd.DataFrame:
-    """Newest outcome per item joined with its case's item fields (see the module notes)."""
+def outcomes_table(session: Session, *, since: dt.datetime | None = None) -> pd.DataFrame:
+    """Newest outcome per item joined with its case's item fields (see the module notes).
+
+    Args:
+        session: An open session.
+        since: Only outcomes recorded at or after this time (naive times are UTC).
+    """
     query = select(Outcome, Case).join(Case, Case.case_id == Outcome.case_id)
+    if since is not None:
+        query = query.where(Outcome.recorded_at >= _utc(since))
     newest: dict[str, tuple[Outcome, Case]] = {}
     for outcome, case in session.execute(query.order_by(Outcome.id)):
         newest[outcome.item_id] = (outcome, case)

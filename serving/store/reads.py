@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -146,12 +147,16 @@ class Reader:
                 raise NotFoundError(f"no photo {sha256!r}")
             return PhotoRecord.model_validate(photo)
 
-    def export_grader_decisions(self, *, absolute_paths: bool = False) -> pd.DataFrame:
+    def export_grader_decisions(
+        self, *, absolute_paths: bool = False, since: dt.datetime | None = None
+    ) -> pd.DataFrame:
         """Graders' decisions as a photo-dataset manifest (see `serving.store.exports`)."""
         with self._session() as session:
-            return grader_decisions(session, self.photos, absolute_paths=absolute_paths)
+            return grader_decisions(
+                session, self.photos, absolute_paths=absolute_paths, since=since
+            )
 
-    def export_outcomes(self) -> pd.DataFrame:
+    def export_outcomes(self, *, since: dt.datetime | None = None) -> pd.DataFrame:
         """Outcomes joined with their cases' item fields, as an outcomes table."""
         with self._session() as session:
-            return outcomes_table(session)
+            return outcomes_table(session, since=since)
