@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.photos import MANIFEST, is_photo_dataset, load_photo_dataset
+from features.problems import DataError, Problem
 from features.tables import write_table
 from serving.store.exports import OUTCOME_EXTRAS
 from training.fingerprints import file_fingerprint, photo_dataset_fingerprint
@@ -124,6 +125,20 @@ def pricing_data(
     )
 
 
+def _train_val(ids: pd.Series) -> list[str]:
+    """train or val per photo by a hash of its item, with at least one item of each (the grader's
+    loader draws a fresh split, holdout included, unless train, val and test are all present)."""
+    buckets = {i: _bucket(i) for i in ids.unique()}
+    val = {i for i, b in buckets.items() if b < VAL_SHARE}
+    if len(buckets) >= 2:
+        ordered = sorted(buckets, key=buckets.get)
+        if not val:
+            val = {ordered[0]}
+        if val == set(buckets):
+            val.discard(ordered[-1])
+    return ["val" if i in val else "train" for i in ids]
+
+
 def _link(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -183,11 +198,13 @@ def grader_data(
         _placed(new[~held_store], Path("/"), folder, "store"),
     ]
     train = pd.concat(parts, ignore_index=True)
-    train["split"] = ["val" if _bucket(i) < VAL_SHARE else "train" for i in _ids(train)]
+    train["split"] = _train_val(_ids(train))
     test = _placed(holdout.frame(), holdout.data, folder, "holdout").assign(split="test")
     manifest = pd.concat([train, test], ignore_index=True)
     columns = ["image", "item_id", "grade", "counterfeit", "category", "brand", "split"]
     manifest = manifest[[c for c in columns if c in manifest.columns]]
+    if len(train) == 0:
+        raise DataError([Problem(folder, "no item left to train on outside the holdout")])
     manifest.to_csv(folder / MANIFEST, index=False)
     checked = load_photo_dataset(folder)  # the contract, as every training input
     split = checked["split"].astype(str)
