@@ -34,6 +34,7 @@ ROUTE_ROLES: tuple[tuple[str, re.Pattern[str], frozenset[str]], ...] = tuple(
         ("POST", r"/outcomes", {"intake"}),
         ("GET", r"/photos/[^/]+", {"intake", "grader", "pricing"}),
         ("GET", r"/cases/[^/]+", {"intake", "grader", "pricing"}),
+        ("POST", r"/admin/reload", set()),
     )
 )
 """(method, path, roles allowed besides admin)."""
