@@ -21,6 +21,7 @@ the home (`REGRADE_HOME`) when it exists. Nothing is created or connected here;
 | max_request_bytes | REGRADE_MAX_REQUEST_BYTES | 48 MiB per request body |
 | batching | REGRADE_BATCHING | on (1); 0 grades in the API worker without adaptive batching |
 | promotion | REGRADE_PROMOTION (JSON), `[promotion]` | the rule a challenger must pass |
+| monitor | REGRADE_MONITOR (JSON), `[monitor]` | drift and live-quality thresholds |
 | reload_s | REGRADE_RELOAD_S | 0 (off): seconds between polls of the `@champion` aliases |
 """
 
@@ -100,6 +101,28 @@ class PromotionPolicy(BaseModel):
     )
 
 
+class MonitorThresholds(BaseModel):
+    """What `regrade monitor` flags.
+
+    Attributes:
+        psi_watch: Population stability index from which a feature is worth watching.
+        psi_drift: PSI from which a feature has drifted.
+        max_disagreement: Share of resolved cases where the grader changed the model's grade.
+        coverage_band: Allowed share of sold prices inside the predicted [P10, P90].
+        min_cindex: Lowest acceptable days-to-sell C-index on arriving outcomes.
+        min_rows: Fewer recent rows than this are reported but never flagged.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    psi_watch: float = Field(0.1, gt=0)
+    psi_drift: float = Field(0.2, gt=0)
+    max_disagreement: float = Field(0.25, ge=0, le=1)
+    coverage_band: tuple[float, float] = (0.70, 0.90)
+    min_cindex: float = Field(0.6, ge=0, le=1)
+    min_rows: int = Field(20, ge=1)
+
+
 class Settings(BaseSettings):
     """Where regrade keeps its state and who may call it."""
 
@@ -145,6 +168,9 @@ class Settings(BaseSettings):
     promotion: PromotionPolicy = Field(
         default_factory=PromotionPolicy,
         description="The rule a retrained challenger must pass to become @champion.",
+    )
+    monitor: MonitorThresholds = Field(
+        default_factory=MonitorThresholds, description="What `regrade monitor` flags."
     )
     reload_s: float = Field(
         0, ge=0, description="Seconds between polls of the @champion aliases (0: no polling)."

@@ -153,3 +153,97 @@ def outcomes_table(session: Session, *, since: dt.datetime | None = None) -> pd.
     frame = pd.DataFrame(rows, columns=_column_order(names))
     frame = frame.astype(object).where(frame.notna(), None)
     return _typed(frame, OUTCOME_COLUMNS, "outcomes export", ("item_id",))
+
+
+CASE_NUMBERS = (
+    *("age_months", "new_price", "list_price", "acquisition_cost", "refurb_cost"),
+    *("logistics_cost", "inventory_level", "conversion_rate_30d"),
+)
+"""Numeric item fields the cases export carries (with every `benchmark_*` field posted)."""
+CASE_CHOICES = ("source", "return_reason")
+
+
+def _band(case: Case) -> dict[str, Any]:
+    price = case.price_result or {}
+    band, days = price.get("price") or {}, price.get("days_to_sell") or {}
+    return {
+        "price_p10": band.get("p10"),
+        "price_p50": band.get("p50"),
+        "price_p90": band.get("p90"),
+        "days_to_sell_p50": days.get("p50"),
+    }
+
+
+def cases_table(
+    session: Session, store: PhotoStore, *, since: dt.datetime | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Assessed cases and their photos, for monitoring the live data.
+
+    Returns:
+        One row per case created at or after `since`: case_id, created_at, item_id, category,
+        brand, the numeric and choice item fields, `benchmark_*` fields, model_grade,
+        model_confidence, final_grade, resolved_at, the predicted band and days to sell, and the
+        newest outcome (sold_price, days_listed, sold; empty when none); and one row per photo of
+        those cases: case_id, image (absolute path), width, height, bytes.
+    """
+    query = select(Case).order_by(Case.created_at, Case.case_id)
+    if since is not None:
+        query = query.where(Case.created_at >= _utc(since))
+    cases = list(session.scalars(query))
+    ids = [c.case_id for c in cases]
+    outcomes: dict[str, Outcome] = {}
+    resolved: dict[str, dt.datetime] = {}
+    photos = []
+    if ids:
+        for outcome in session.scalars(
+            select(Outcome).where(Outcome.case_id.in_(ids)).order_by(Outcome.id)
+        ):
+            outcomes[outcome.case_id] = outcome
+        for resolution in session.scalars(
+            select(ReviewResolution).where(ReviewResolution.case_id.in_(ids))
+        ):
+            resolved[resolution.case_id] = resolution.resolved_at
+        rows = session.execute(
+            select(CasePhoto.case_id, Photo)
+            .join(Photo, Photo.sha256 == CasePhoto.sha256)
+            .where(CasePhoto.case_id.in_(ids))
+            .order_by(CasePhoto.case_id, CasePhoto.position)
+        )
+        for case_id, photo in rows:
+            photos.append(
+                {
+                    "case_id": case_id,
+                    "image": str(store.path_for(photo.sha256, photo.content_type)),
+                    "width": photo.width,
+                    "height": photo.height,
+                    "bytes": photo.bytes,
+                }
+            )
+    records = []
+    for case in cases:
+        item = case.item or {}
+        extras = {k: v for k, v in item.items() if str(k).startswith("benchmark_")}
+        grade = case.grade_result or {}
+        outcome = outcomes.get(case.case_id)
+        when = resolved.get(case.case_id)
+        records.append(
+            {
+                "case_id": case.case_id,
+                "created_at": case.created_at,
+                "item_id": case.item_id,
+                "category": case.category,
+                "brand": case.brand,
+                **{k: item.get(k) for k in (*CASE_NUMBERS, *CASE_CHOICES)},
+                **extras,
+                "model_grade": grade.get("grade"),
+                "model_confidence": grade.get("confidence"),
+                "final_grade": case.final_grade,
+                "resolved_at": when,
+                **_band(case),
+                "sold_price": None if outcome is None else outcome.sold_price,
+                "days_listed": None if outcome is None else outcome.days_listed,
+                "sold": None if outcome is None else outcome.sold,
+            }
+        )
+    photo_columns = ["case_id", "image", "width", "height", "bytes"]
+    return pd.DataFrame(records), pd.DataFrame(photos, columns=photo_columns)

@@ -18,7 +18,7 @@ from features.provenance import normalise_serial
 from serving.store import checks
 from serving.store.engine import WRITE_OPTION
 from serving.store.errors import NotFoundError
-from serving.store.exports import grader_decisions, outcomes_table
+from serving.store.exports import cases_table, grader_decisions, outcomes_table
 from serving.store.photos import PhotoStore
 from serving.store.records import CaseRecord, EventRecord, PhotoRecord
 from serving.store.tables import Case, CaseEvent, CasePhoto, CaseReviewKind, Outcome, Photo
@@ -160,3 +160,10 @@ class Reader:
         """Outcomes joined with their cases' item fields, as an outcomes table."""
         with self._session() as session:
             return outcomes_table(session, since=since)
+
+    def export_cases(
+        self, *, since: dt.datetime | None = None
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Cases (and their photos) since a time, for monitoring (see `serving.store.exports`)."""
+        with self._session() as session:
+            return cases_table(session, self.photos, since=since)

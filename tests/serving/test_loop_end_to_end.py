@@ -170,3 +170,23 @@ def test_the_loop_end_to_end(loop_home):
         assert {status for status, _ in answers} == {200}
         assert answers[0][1] == "1" and answers[-1][1] == "2"
         assert client.get("/readyz").json()["models"]["pricing"]["version"] == "2"
+
+
+def test_monitor_reports_drift_agreement_and_live_calibration(loop_home):
+    root, home = loop_home
+    env = _env(root, home)
+    printed = _regrade(env, "monitor", "--out", str(root / "monitor"))
+    report = json.loads((root / "monitor" / "monitor.json").read_text())
+    assert report["cases"] == UNITS
+    lines = {(line["group"], line["name"]): line for line in report["lines"]}
+    for key in [("features", "age_months"), ("features", "category"), ("grades", "grade_mix"),
+                ("photos", "brightness"), ("agreement", "grader_changed_grade"),
+                ("outcomes", "interval_coverage_80"), ("outcomes", "tts_cindex")]:  # fmt: skip
+        assert key in lines, key
+        assert lines[key]["value"] is not None, key
+    # the units' photos are the grader's own training photos: no brightness drift
+    assert lines[("photos", "brightness")]["value"] < 0.2
+    assert lines[("outcomes", "interval_coverage_80")]["n"] == int(_units(root)["sold"].sum())
+    for name in ("drift_psi.png", "disagreement.png", "photo_brightness.png"):
+        assert (root / "monitor" / name).is_file()
+    assert "grader_changed_grade" in printed and "flagged:" in printed

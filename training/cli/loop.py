@@ -133,3 +133,23 @@ def mlflow_ui_command(
         command += ["--default-artifact-root", settings.artifacts_dir.resolve().as_uri()]
     out.print(" ".join(command))
     os.execvp(command[0], command)
+
+
+def monitor_command(
+    since: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=DATE_FORMATS, help="Only cases created from this date (UTC) on."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Report folder (default: var/runs/monitor-<time>)."),
+    ] = None,
+) -> None:
+    """Drift of the live data against the champions' training data, model-vs-grader agreement,
+    and the pricing band's coverage and days-to-sell C-index on arriving outcomes (exit 0)."""
+    from training.loop.monitor import monitor
+
+    report = monitor(load_settings(), since=since, out=out_dir)
+    out.print(report.table())
+    flagged = ", ".join(f"{line.group}/{line.name}" for line in report.flagged) or "nothing"
+    out.print(f"{report.n_cases} cases; flagged: {flagged}; report in {report.run_dir}")
