@@ -2,7 +2,8 @@
 resolved, outcomes posted; `regrade retrain pricing --promote-if-better` promotes a better
 challenger and refuses a worse one (trained on shuffled prices) with its reason;
 `regrade retrain grader` reads a comparison on its fixed holdout; the running service reports the
-new pricing version after `/admin/reload`, answering every request made during the swap."""
+new pricing version after `/admin/reload`, answering every request made during the swap;
+`regrade monitor` reports drift, agreement and live calibration on the same store."""
 
 from __future__ import annotations
 
@@ -171,10 +172,7 @@ def test_the_loop_end_to_end(loop_home):
         assert answers[0][1] == "1" and answers[-1][1] == "2"
         assert client.get("/readyz").json()["models"]["pricing"]["version"] == "2"
 
-
-def test_monitor_reports_drift_agreement_and_live_calibration(loop_home):
-    root, home = loop_home
-    env = _env(root, home)
+    # the monitor reads the same store: drift, agreement and live calibration
     printed = _regrade(env, "monitor", "--out", str(root / "monitor"))
     report = json.loads((root / "monitor" / "monitor.json").read_text())
     assert report["cases"] == UNITS
