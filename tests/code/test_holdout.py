@@ -12,13 +12,8 @@ from features.problems import DataError
 from models.kinds import GRADER, PRICING
 from serving.settings import load_settings
 from tests.pricing_data import make_table
-from training.loop.holdout import (
-    create_holdout,
-    extend_holdout,
-    latest_holdout,
-    load_holdout,
-    pick_items,
-)
+from training.loop.holdout import create_holdout, extend_holdout, latest_holdout, load_holdout
+from training.loop.strata import pick_items
 
 
 @pytest.fixture
@@ -78,7 +73,7 @@ def test_grader_holdout_copies_photos_and_keeps_items_whole(toy, home_settings):
 
 def test_a_holdout_never_holds_what_the_champion_trained_on(tmp_path, home_settings):
     from tests.pricing_data import fast_config
-    from training.loop.holdout import champion_trained_ids
+    from training.loop.strata import champion_trained_ids
     from training.pricing.pipeline import train_pricing
 
     make_table(400, seed=4).to_csv(tmp_path / "base.csv", index=False)

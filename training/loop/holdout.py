@@ -14,7 +14,6 @@ models on it.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -25,20 +24,16 @@ import pandas as pd
 from features.photos import MANIFEST, is_photo_dataset, load_photo_dataset
 from features.problems import DataError, Problem
 from features.tables import write_table
-from models.artifact import ArtifactError, read_meta
-from models.kinds import GRADER, PRICING, ModelKind
-from models.registry import ModelNotFoundError
+from models.kinds import PRICING, ModelKind
 from serving.settings import Settings
 from training.fingerprints import file_fingerprint, photo_dataset_fingerprint
-from training.grader.data import assign_splits
-from training.pricing.data import holdout_mask, load_run_data
+from training.loop.strata import STRATA, champion_trained_ids, pick_items, strata_counts
+from training.pricing.data import load_run_data
 
 MANIFEST_FILE = "manifest.json"
 TABLE = "holdout.csv"
 PHOTOS = "photos"
 DEFAULT_SHARE = 0.15
-STRATA = {PRICING.name: ("grade", "category"), GRADER.name: ("grade", "counterfeit")}
-"""Columns the holdout is stratified by, per kind (those the data has)."""
 
 
 @dataclass(frozen=True)
@@ -137,68 +132,6 @@ def load_holdout(
                      "with `regrade holdout extend`")]
         )  # fmt: skip
     return holdout
-
-
-def champion_trained_ids(settings: Settings, kind: ModelKind) -> frozenset[str] | None:
-    """The items the current champion trained on (its data less its own test split), or None
-    when there is no champion or its data cannot be read.
-
-    A holdout must not contain them, or the comparison would favour the champion.
-    """
-    try:
-        resolved = settings.resolve_model(kind.champion_uri)
-        meta = read_meta(resolved.path, kind)
-    except (ModelNotFoundError, ArtifactError):
-        return None
-    if not meta.data_path or not Path(meta.data_path).exists():
-        return None
-    config = meta.training_config
-    if kind is PRICING:
-        frame = load_run_data(Path(meta.data_path)).frame
-        held = holdout_mask(frame, float(config.get("holdout_fraction", 0.2)))
-        return frozenset(frame.loc[~held, "item_id"].astype(str))
-    items = load_photo_dataset(meta.data_path).drop_duplicates("item_id").reset_index(drop=True)
-    items["counterfeit"] = pd.to_numeric(items["counterfeit"], errors="coerce").astype(float)
-    split = assign_splits(items, int(config.get("seed", 0)))
-    return frozenset(items.loc[(split != "test").to_numpy(), "item_id"].astype(str))
-
-
-def _bucket(item_id: str) -> int:
-    return int.from_bytes(hashlib.sha256(str(item_id).encode()).digest()[:8], "big")
-
-
-def pick_items(
-    items: pd.DataFrame,
-    share: float,
-    strata: tuple[str, ...],
-    exclude: frozenset[str] = frozenset(),
-) -> list[str]:
-    """About `share` of the items of each stratum, the same ones for the same items.
-
-    Args:
-        items: One row per item: `item_id` and the stratum columns.
-        share: Share of each stratum held out (at least one item of a stratum of 2+ items).
-        strata: Stratum columns (those missing from `items` are ignored).
-        exclude: Items never picked (a stratum then gives fewer when too few others are left).
-    """
-    by = [c for c in strata if c in items.columns]
-    keys = items[by].astype(str).agg("|".join, axis=1) if by else pd.Series("", index=items.index)
-    picked: list[str] = []
-    for _, group in items.groupby(keys, sort=True):
-        ids = sorted(group["item_id"].astype(str), key=_bucket)
-        n = round(share * len(ids))
-        if n == 0 and len(ids) >= 2 and share > 0:
-            n = 1
-        picked.extend([i for i in ids if i not in exclude][:n])
-    return sorted(picked)
-
-
-def _strata_counts(items: pd.DataFrame, strata: tuple[str, ...]) -> dict[str, int]:
-    by = [c for c in strata if c in items.columns]
-    if not by:
-        return {"all": len(items)}
-    keys = items[by].astype(str).agg("|".join, axis=1)
-    return {str(k): int(v) for k, v in keys.value_counts().sort_index().items()}
 
 
 def _source_items(kind: ModelKind, data: Path) -> tuple[pd.DataFrame, Path, str]:
@@ -321,7 +254,7 @@ def create_holdout(
         "source_fingerprint": fingerprint,
         "share": share,
         "n_items": len(picked),
-        "strata": _strata_counts(_item_table(kind, chosen), STRATA[kind.name]),
+        "strata": strata_counts(_item_table(kind, chosen), STRATA[kind.name]),
         "parent": None,
         "excluded_champion_items": len(exclude & set(items["item_id"].astype(str))),
         "item_ids": picked,
@@ -375,7 +308,7 @@ def extend_holdout(
         "share": share,
         "n_items": len(every),
         "n_added": len(picked),
-        "strata": _strata_counts(
+        "strata": strata_counts(
             _item_table(kind, pd.concat([old, added], ignore_index=True)), STRATA[kind.name]
         ),
         "parent": previous.version,
