@@ -186,39 +186,39 @@ def cases_table(
         newest outcome (sold_price, days_listed, sold; empty when none); and one row per photo of
         those cases: case_id, image (absolute path), width, height, bytes.
     """
-    query = select(Case).order_by(Case.created_at, Case.case_id)
-    if since is not None:
-        query = query.where(Case.created_at >= _utc(since))
-    cases = list(session.scalars(query))
-    ids = [c.case_id for c in cases]
+
+    def recent(query):
+        return query if since is None else query.where(Case.created_at >= _utc(since))
+
+    cases = list(session.scalars(recent(select(Case).order_by(Case.created_at, Case.case_id))))
     outcomes: dict[str, Outcome] = {}
+    for outcome in session.scalars(
+        recent(select(Outcome).join(Case, Case.case_id == Outcome.case_id)).order_by(Outcome.id)
+    ):
+        outcomes[outcome.case_id] = outcome
     resolved: dict[str, dt.datetime] = {}
+    for resolution in session.scalars(
+        recent(select(ReviewResolution).join(Case, Case.case_id == ReviewResolution.case_id))
+    ):
+        resolved[resolution.case_id] = resolution.resolved_at
     photos = []
-    if ids:
-        for outcome in session.scalars(
-            select(Outcome).where(Outcome.case_id.in_(ids)).order_by(Outcome.id)
-        ):
-            outcomes[outcome.case_id] = outcome
-        for resolution in session.scalars(
-            select(ReviewResolution).where(ReviewResolution.case_id.in_(ids))
-        ):
-            resolved[resolution.case_id] = resolution.resolved_at
-        rows = session.execute(
+    rows = session.execute(
+        recent(
             select(CasePhoto.case_id, Photo)
             .join(Photo, Photo.sha256 == CasePhoto.sha256)
-            .where(CasePhoto.case_id.in_(ids))
-            .order_by(CasePhoto.case_id, CasePhoto.position)
+            .join(Case, Case.case_id == CasePhoto.case_id)
+        ).order_by(CasePhoto.case_id, CasePhoto.position)
+    )
+    for case_id, photo in rows:
+        photos.append(
+            {
+                "case_id": case_id,
+                "image": str(store.path_for(photo.sha256, photo.content_type)),
+                "width": photo.width,
+                "height": photo.height,
+                "bytes": photo.bytes,
+            }
         )
-        for case_id, photo in rows:
-            photos.append(
-                {
-                    "case_id": case_id,
-                    "image": str(store.path_for(photo.sha256, photo.content_type)),
-                    "width": photo.width,
-                    "height": photo.height,
-                    "bytes": photo.bytes,
-                }
-            )
     records = []
     for case in cases:
         item = case.item or {}
