@@ -187,15 +187,17 @@ def _quality_lines(
     return lines
 
 
-def _figures(report: MonitorReport, ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, Figure]:
+def _figures(
+    report: MonitorReport, ref: pd.DataFrame, cur: pd.DataFrame, limits: MonitorThresholds
+) -> dict[str, Figure]:
     figures = {}
     psi = [line for line in report.lines if line.value is not None and line.group != "agreement"]
     psi = [line for line in psi if line.group in ("features", "grades", "photos")]
     figure = Figure(figsize=(8, 0.3 * max(len(psi), 3) + 1))
     axis = figure.subplots()
     axis.barh([f"{line.group}/{line.name}" for line in psi], [line.value for line in psi])
-    axis.axvline(0.1, color="orange", linestyle="--", linewidth=1)
-    axis.axvline(0.2, color="red", linestyle="--", linewidth=1)
+    axis.axvline(limits.psi_watch, color="orange", linestyle="--", linewidth=1)
+    axis.axvline(limits.psi_drift, color="red", linestyle="--", linewidth=1)
     axis.set(xlabel="PSI (recent vs the champions' training data)", title="Drift")
     figures["drift_psi.png"] = figure
     figure = Figure(figsize=(7, 3.5))
@@ -249,6 +251,6 @@ def monitor(
         run.log_artifact(path)
         run.log_metrics({f"{line.group}.{line.name}": line.value for line in lines})
         run.log_metrics({"flagged": len(report.flagged)})
-        for name, figure in _figures(report, ref_photos, cur_photos).items():
+        for name, figure in _figures(report, ref_photos, cur_photos, limits).items():
             run.log_figure(figure, name)
     return report
