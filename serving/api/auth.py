@@ -37,6 +37,7 @@ ROUTE_ROLES: tuple[tuple[str, re.Pattern[str], frozenset[str]], ...] = tuple(
         ("GET", r"/photos/[^/]+", {"intake", "grader", "pricing"}),
         ("GET", r"/cases/[^/]+", {"intake", "grader", "pricing"}),
         ("GET", r"/listings(\.csv)?", {"pricing"}),
+        ("POST", r"/admin/reload", set()),
     )
 )
 """(method, path, roles allowed besides admin)."""

@@ -4,6 +4,7 @@ Graders: `GET /reviews`, `POST /reviews/{case_id}/resolve`. Pricing analysts:
 `GET /pricing/pending`, `POST /pricing/{case_id}/decision`. Intake or admin: `POST /outcomes`.
 Anyone with a key: `GET /cases/{case_id}`, `GET /photos/{sha256}` (the links in a case).
 Pricing or admin: `GET /listings` and `GET /listings.csv`, the listing feed (`serving.listings`).
+Admin: `POST /admin/reload` (the current `@champion`s, without a restart).
 Auth is the service-wide middleware (`serving.api.auth`); errors become statuses in
 `serving.api.errors`. A resolution or decision sent twice is applied once (the store's
 idempotency). Each route gets the runtime as a dependency (`serving.api.state`).
@@ -16,7 +17,7 @@ import io
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from serving import assess, listings
 from serving.api import errors
@@ -176,3 +177,15 @@ def listings_csv(
             break
         since = page.next_since
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8")
+
+
+@router.post("/admin/reload", tags=["admin"])
+def reload_models(request: Request) -> JSONResponse:
+    """Load the current `@champion`s without a restart (admin).
+
+    Requests in flight finish on the old models; new ones use the new. 200 with the models now
+    answering (and those before); 500 with the reason when loading failed, the old models still
+    answering.
+    """
+    outcome = getattr(request.app.state, SLOT_STATE).reload()
+    return JSONResponse(outcome.to_dict(), status_code=200 if outcome.ok else 500)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,7 +18,7 @@ from features.provenance import normalise_serial
 from serving.store import checks, queues
 from serving.store.engine import WRITE_OPTION
 from serving.store.errors import NotFoundError
-from serving.store.exports import grader_decisions, outcomes_table
+from serving.store.exports import cases_table, grader_decisions, outcomes_table
 from serving.store.photos import PhotoStore
 from serving.store.records import CaseRecord, EventRecord, PhotoRecord
 from serving.store.tables import Case, CaseEvent, CasePhoto, CaseReviewKind, Outcome, Photo
@@ -201,12 +202,23 @@ class Reader:
                 raise NotFoundError(f"no photo {sha256!r}")
             return PhotoRecord.model_validate(photo)
 
-    def export_grader_decisions(self, *, absolute_paths: bool = False) -> pd.DataFrame:
+    def export_grader_decisions(
+        self, *, absolute_paths: bool = False, since: dt.datetime | None = None
+    ) -> pd.DataFrame:
         """Graders' decisions as a photo-dataset manifest (see `serving.store.exports`)."""
         with self._session() as session:
-            return grader_decisions(session, self.photos, absolute_paths=absolute_paths)
+            return grader_decisions(
+                session, self.photos, absolute_paths=absolute_paths, since=since
+            )
 
-    def export_outcomes(self) -> pd.DataFrame:
+    def export_outcomes(self, *, since: dt.datetime | None = None) -> pd.DataFrame:
         """Outcomes joined with their cases' item fields, as an outcomes table."""
         with self._session() as session:
-            return outcomes_table(session)
+            return outcomes_table(session, since=since)
+
+    def export_cases(
+        self, *, since: dt.datetime | None = None
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Cases (and their photos) since a time, for monitoring (see `serving.store.exports`)."""
+        with self._session() as session:
+            return cases_table(session, self.photos, since=since)
