@@ -23,6 +23,7 @@ from training.pricing.baselines import (
     fit_benchmark,
     fit_category_brand_grade_median,
     fit_depreciation,
+    fit_plain_lgbm,
 )
 from training.pricing.data import has_time_to_sell, holdout_mask, sold_rows
 from training.pricing.train import listing_price
@@ -34,6 +35,7 @@ METRIC_KEYS = (
     "r2",
     "baseline_benchmark_rmsle",
     "baseline_depreciation_rmsle",
+    "baseline_lgbm_rmsle",
     "interval_coverage_80",
     "interval_width_80",
     "tts_cindex",
@@ -98,6 +100,7 @@ def evaluate_pricing_model(
     *,
     holdout_fraction: float,
     truth: pd.DataFrame | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Every pricing metric of `artifact` on the holdout rows of `frame`.
 
@@ -106,6 +109,7 @@ def evaluate_pricing_model(
         frame: A checked outcomes table.
         holdout_fraction: The holdout share used at training (see `data.holdout_mask`).
         truth: The generator's truth table (item_id, market_value, ...), when there is one.
+        seed: Seeds the plain LightGBM baseline.
 
     Returns:
         The SPEC keys (None where not computable), plus `n_test_sold`,
@@ -142,6 +146,7 @@ def evaluate_pricing_model(
                 "baseline_benchmark_rmsle": fit_benchmark(train_sold),
                 "baseline_depreciation_rmsle": fit_depreciation(train_sold),
                 "baseline_median_rmsle": fit_category_brand_grade_median(train_sold),
+                "baseline_lgbm_rmsle": fit_plain_lgbm(train_sold, seed=seed),
             }
             for key, baseline in fitted.items():
                 result[key] = None if baseline is None else m.rmsle(y, baseline(test_sold))

@@ -33,6 +33,7 @@ SUMMARY_KEYS = (
     "rmsle",
     "baseline_benchmark_rmsle",
     "baseline_depreciation_rmsle",
+    "baseline_lgbm_rmsle",
     "interval_coverage_80",
     "interval_width_80",
     "tts_cindex",
@@ -90,7 +91,11 @@ def train_pricing(
         )
         artifact = trained.artifact
         metrics = evaluate_pricing_model(
-            artifact, frame, holdout_fraction=config.holdout_fraction, truth=loaded.truth
+            artifact,
+            frame,
+            holdout_fraction=config.holdout_fraction,
+            truth=loaded.truth,
+            seed=config.seed,
         )
         metrics["train_seconds"] = trained.seconds
         artifact.meta = ArtifactMeta.new(
@@ -132,7 +137,11 @@ def evaluate_pricing(model: str, data: Path, out: Path | None, settings: Setting
     config = {"data": str(loaded.table), "model": str(model), "model_version": resolved.version}
     with tracked_run("pricing", out=run_out, config=config, settings=settings) as run:
         metrics = evaluate_pricing_model(
-            artifact, loaded.frame, holdout_fraction=holdout, truth=loaded.truth
+            artifact,
+            loaded.frame,
+            holdout_fraction=holdout,
+            truth=loaded.truth,
+            seed=int(artifact.training_config.get("seed", 0)),
         )
         run.write_metrics(metrics)
         _log_details(run, artifact, loaded.frame, holdout)
