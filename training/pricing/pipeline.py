@@ -23,6 +23,7 @@ from training.pricing.config import PricingTrainConfig
 from training.pricing.data import load_run_data
 from training.pricing.evaluate import evaluate_pricing_model, holdout_predictions
 from training.pricing.plots import days_figure, has_days, price_figure
+from training.pricing.search import SearchResult
 from training.pricing.train import train_pricing_model
 from training.progress import tracked
 from training.run_results import EvaluationRun, TrainingRun
@@ -56,6 +57,27 @@ def _log_details(
     run.log_figure(price_figure(predictions), "price_calibration.png")
     if has_days(predictions):
         run.log_figure(days_figure(predictions), "days_calibration.png")
+
+
+def _log_search(run: RunContext, search: SearchResult | None) -> dict[str, float | None]:
+    """Write OUT/search.csv (one row per trial), log each trial's CV RMSLE as a step of
+    `search_cv_rmsle`; returns the search's summary (the chosen settings go into the artifact)."""
+    if search is None or not search.trials:
+        return {"search_trials": 0, "search_best_cv_rmsle": None, "search_seconds": None}
+    rows = [
+        {"trial": i, "cv_rmsle": t.cv_rmsle, "rounds": t.rounds, "seconds": t.seconds, **t.params}
+        for i, t in enumerate(search.trials)
+    ]
+    path = run.out / "search.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    run.log_artifact(path)
+    for i, trial in enumerate(search.trials):
+        run.log_metrics({"search_cv_rmsle": trial.cv_rmsle}, step=i)
+    return {
+        "search_trials": len(search.trials),
+        "search_best_cv_rmsle": search.ranked()[0].cv_rmsle,
+        "search_seconds": search.seconds,
+    }
 
 
 def train_pricing(
@@ -98,6 +120,7 @@ def train_pricing(
             seed=config.seed,
         )
         metrics["train_seconds"] = trained.seconds
+        metrics.update(_log_search(run, trained.search))
         artifact.meta = ArtifactMeta.new(
             PRICING,
             git_sha=git_sha(),
@@ -111,7 +134,11 @@ def train_pricing(
                 "rows": len(frame),
                 "train_rows": len(trained.train_rows),
                 "holdout_rows": len(trained.holdout_rows),
-            }
+            },
+            "search": {
+                "trials": len(trained.search.trials) if trained.search else 0,
+                "chosen": trained.search.best.model_dump() if trained.search else None,
+            },
         }
         model_dir = save_artifact(artifact, run.out / "model")
         run.write_metrics(metrics)
