@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 from models.guardrails import (
+    PRICE_REASONS,
+    PolicyArrays,
+    PriceChoice,
     ceiling_price,
     check_list_price,
     choose_price,
@@ -75,16 +78,94 @@ def _column(items: pd.DataFrame, name: str, dtype=float) -> np.ndarray:
     return items[name].to_numpy(dtype=object)
 
 
-def _price_at_better_grade(items: pd.DataFrame, predictor: PricePredictor) -> np.ndarray:
-    """P50 with the grade set one step better (NaN where there is none, i.e. grade A)."""
+@dataclass(frozen=True)
+class Refurbishment:
+    """A unit priced at the grade a refurbishment reaches, for the rows where it is weighed.
+
+    Every array has one entry per item; rows without a better grade (A, unknown) or where
+    refurbishing is not worth pricing hold NaN (and False for `listable`).
+
+    Attributes:
+        price_better: P50 at the better grade.
+        step_cost: The upgrade's cost the routing weighs: the policy's `upgrade_cost` for the
+            unit's category and grade, else the unit's `refurb_cost`.
+        band: PRICE_COLUMNS at the better grade (a frame indexed like the items).
+        total_cost: total_cost at the better grade: the policy's upgrade_cost is added; a
+            refurb_cost standing in for it is already inside total_cost (counted once).
+        floor, ceiling: At the better grade.
+        choice: `choose_price` at the better grade.
+    """
+
+    price_better: np.ndarray
+    step_cost: np.ndarray
+    band: pd.DataFrame
+    total_cost: np.ndarray
+    floor: np.ndarray
+    ceiling: np.ndarray
+    choice: PriceChoice
+
+
+def _refurbishment(
+    items: pd.DataFrame,
+    predictor: PricePredictor,
+    policy: Policy,
+    settings: PolicyArrays,
+    cost: np.ndarray,
+    p50: np.ndarray,
+) -> Refurbishment:
+    """Price every B and C unit at the next better grade; run the price search at that grade
+    for the units whose refurbishment clears `min_refurb_uplift` (the only ones it can route)."""
+    n = len(items)
+    categories = _column(items, "category", object)
     better = better_grade(_column(items, "grade", object))
-    out = np.full(len(items), np.nan)
+    band = pd.DataFrame(np.nan, index=items.index, columns=list(PRICE_COLUMNS))
     rows = np.flatnonzero([g is not None for g in better])
+    upgraded = items.iloc[rows].copy()
+    upgraded["grade"] = better[rows]
     if len(rows):
-        upgraded = items.iloc[rows].copy()
-        upgraded["grade"] = better[rows]
-        out[rows] = predictor.predict(upgraded)["price_p50"].to_numpy()
-    return out
+        band.iloc[rows] = predictor.predict(upgraded).loc[:, list(PRICE_COLUMNS)].to_numpy()
+    price_better = band["price_p50"].to_numpy(dtype="float64")
+    explicit = settings.upgrade_cost
+    step_cost = np.where(np.isfinite(explicit), explicit, _column(items, "refurb_cost"))
+    cost_better = cost + np.where(np.isfinite(explicit), explicit, 0.0)
+    better_settings = policy_arrays(policy, categories, better)
+    floor = floor_price(cost_better, settings.min_margin, settings.fee_rate)
+    ceiling = ceiling_price(_column(items, "new_price"), better_settings.max_fraction)
+    weighed = (price_better - step_cost - p50) >= settings.min_refurb_uplift
+    priced = np.flatnonzero(weighed)
+    position = np.full(n, -1)
+    position[rows] = np.arange(len(rows))
+    recommended = np.full(n, np.nan)
+    days = np.full(n, np.nan)
+    listable = np.zeros(n, dtype=bool)
+    flags = {code: np.zeros(n, dtype=bool) for code in PRICE_REASONS}
+    if len(priced):
+        sub = upgraded.iloc[position[priced]]
+        p = {c: band[c].to_numpy(dtype="float64")[priced] for c in PRICE_COLUMNS[:3]}
+        part = choose_price(
+            p["price_p10"],
+            p["price_p50"],
+            p["price_p90"],
+            floor[priced],
+            ceiling[priced],
+            cost_better[priced],
+            lambda prices: predictor.days_at_prices(sub, prices),
+            fee_rate=settings.fee_rate[priced],
+            holding_cost_per_day=settings.holding_cost_per_day[priced],
+            target_days=settings.target_days[priced],
+            sell_horizon_days=settings.sell_horizon_days[priced],
+            n_candidates=PRICE_CANDIDATES,
+        )
+        recommended[priced], days[priced] = part.recommended, part.days
+        listable[priced] = part.listable
+        for code, mask in part.flags.items():
+            flags[code][priced] = mask
+    choice = PriceChoice(recommended, days, listable, flags)
+    return Refurbishment(price_better, step_cost, band, cost_better, floor, ceiling, choice)
+
+
+def _append_codes(codes: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    return codes + np.where((codes != "") & (extra != ""), ";", "") + extra
 
 
 def decide(
@@ -94,6 +175,12 @@ def decide(
     signals: IntakeSignals | None = None,
 ) -> pd.DataFrame:
     """Price, check and route every item.
+
+    A unit routed to `refurbish` is priced (band, days, recommended price, floor, ceiling,
+    margin) at the grade the refurbishment reaches, with the upgrade's cost counted once (see
+    `Refurbishment`); its reasons carry `priced_at_refurbished_grade`. Every listed route
+    (restock, refurbish, resell) has a recommended price inside its floor and ceiling: a unit
+    with none at the grade it would be listed at does not take that route.
 
     Args:
         items: Items typed by the "Item to price or assess" contract (`features.tables`).
@@ -132,6 +219,7 @@ def decide(
         sell_horizon_days=settings.sell_horizon_days,
         n_candidates=PRICE_CANDIDATES,
     )
+    refurb = _refurbishment(items, predictor, policy, settings, cost, p50)
     routing = route(
         RouteInputs(
             counterfeit_flagged=signals.counterfeit_flagged,
@@ -141,9 +229,10 @@ def decide(
             opened=_column(items, "opened"),
             return_reason=_column(items, "return_reason", object),
             price_as_is=p50,
-            price_better=_price_at_better_grade(items, predictor),
-            refurb_cost=_column(items, "refurb_cost"),
+            price_better=refurb.price_better,
+            refurb_cost=refurb.step_cost,
             listable=choice.listable,
+            refurbish_listable=refurb.choice.listable,
             liquidation_value=liquidation_value(p10, settings.liquidation_fraction),
             provenance_required=settings.provenance_required,
             provenance_verified=signals.provenance_verified,
@@ -151,16 +240,26 @@ def decide(
         ),
         min_refurb_uplift=settings.min_refurb_uplift,
         restock_reasons=policy.restock_reasons,
-        price_codes=choice.codes(),
+    )
+    upgraded = routing.route == "refurbish"
+    price_codes = np.where(
+        upgraded,
+        _append_codes(np.full(len(items), "priced_at_refurbished_grade"), refurb.choice.codes()),
+        choice.codes(),
     )
     out = band.loc[:, list(PRICE_COLUMNS)].copy()
-    out["recommended_price"] = choice.recommended
+    out.loc[upgraded, list(PRICE_COLUMNS)] = refurb.band.loc[upgraded, list(PRICE_COLUMNS)]
+    recommended = np.where(upgraded, refurb.choice.recommended, choice.recommended)
+    cost = np.where(upgraded, refurb.total_cost, cost)
+    floor = np.where(upgraded, refurb.floor, floor)
+    ceiling = np.where(upgraded, refurb.ceiling, ceiling)
+    out["recommended_price"] = recommended
     out["floor_price"] = floor
     out["ceiling_price"] = ceiling
-    out["margin"] = margin(choice.recommended, cost, settings.fee_rate)
-    out["margin_pct"] = margin_pct(choice.recommended, cost, settings.fee_rate)
+    out["margin"] = margin(recommended, cost, settings.fee_rate)
+    out["margin_pct"] = margin_pct(recommended, cost, settings.fee_rate)
     out["route"] = routing.route
-    out["reasons"] = routing.codes
+    out["reasons"] = _append_codes(routing.codes, price_codes.astype(object))
     if "list_price" in items.columns:
         listed = check_list_price(
             _column(items, "list_price"), cost, floor, ceiling, settings.fee_rate

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.schema import GRADES
 from models.policy import Policy, category_key
 
 ArrayLike = np.ndarray | float | list[float]
@@ -121,6 +122,8 @@ class PolicyArrays:
     min_refurb_uplift: np.ndarray
     liquidation_fraction: np.ndarray
     provenance_required: np.ndarray
+    upgrade_cost: np.ndarray
+    """The policy's cost of one grade step up from each row's grade; NaN where not set."""
 
 
 def policy_arrays(policy: Policy, categories: ArrayLike, grades: ArrayLike) -> PolicyArrays:
@@ -134,7 +137,7 @@ def policy_arrays(policy: Policy, categories: ArrayLike, grades: ArrayLike) -> P
         table = np.array([np.nan if v is None else v for v in values], dtype=float)
         return table[inverse] if len(keys) else np.zeros(0)
 
-    grade_names = ("A", "B", "C")
+    grade_names = GRADES
     fractions = np.array([[s.max_fraction_of_new[g] for g in grade_names] for s in settings])
     grade_list = list(np.asarray(grades, dtype=object))
     grade_idx = np.array([grade_names.index(g) if g in grade_names else -1 for g in grade_list])
@@ -142,7 +145,14 @@ def policy_arrays(policy: Policy, categories: ArrayLike, grades: ArrayLike) -> P
     known = grade_idx >= 0
     if len(keys):
         max_fraction[known] = fractions[inverse[known], grade_idx[known]]
+    upgrade = np.array(
+        [[s.upgrade_cost.get(g, np.nan) for g in grade_names] for s in settings], dtype=float
+    )
+    upgrade_cost = np.full(len(keys), np.nan)
+    if len(keys):
+        upgrade_cost[known] = upgrade[inverse[known], grade_idx[known]]
     return PolicyArrays(
+        upgrade_cost=upgrade_cost,
         min_margin=column("min_margin"),
         fee_rate=column("fee_rate"),
         max_fraction=max_fraction,
