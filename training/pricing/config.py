@@ -38,6 +38,7 @@ class PricingTrainConfig(BaseModel):
         value_folds: Folds for the out-of-fold predicted value the time-to-sell model sees.
         encode_levels: Add smoothed target and count encodings of category paths, brand,
             brand x category and categorical attrs (`features.level_encoding`).
+        encoding_smoothing: Pseudo-rows of the overall mean in each level's target encoding.
         refit: Fit the price boosters on all sold training rows, with rounds chosen by early
             stopping and the band calibrated by cross-conformal scores (false: separate fit,
             early-stopping and calibration parts, `calibration_fraction` used).
@@ -72,6 +73,7 @@ class PricingTrainConfig(BaseModel):
     tts_max_items: int = Field(200_000, ge=1)
     value_folds: int = Field(3, ge=0)
     encode_levels: bool = True
+    encoding_smoothing: float = Field(20.0, ge=0)
     refit: bool = True
     refit_scale: float = Field(1.1, gt=0)
     conformal_folds: int = Field(5, ge=2)

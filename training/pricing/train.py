@@ -237,6 +237,7 @@ def train_pricing_model(
             min_level_count=config.min_level_count,
             max_category_depth=config.max_category_depth,
             encode_levels=config.encode_levels,
+            smoothing=config.encoding_smoothing,
         ).fit(train_rows)
 
     def stage_search() -> None:
