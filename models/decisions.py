@@ -155,6 +155,8 @@ def _refurbishment(
             target_days=settings.target_days[priced],
             sell_horizon_days=settings.sell_horizon_days[priced],
             n_candidates=PRICE_CANDIDATES,
+            close_at=_closing(predictor, sub),
+            headroom=settings.p90_headroom[priced],
         )
         recommended[priced], days[priced] = part.recommended, part.days
         listable[priced] = part.listable
@@ -162,6 +164,12 @@ def _refurbishment(
             flags[code][priced] = mask
     choice = PriceChoice(recommended, days, listable, flags)
     return Refurbishment(price_better, step_cost, band, cost_better, floor, ceiling, choice)
+
+
+def _closing(predictor: PricePredictor, items: pd.DataFrame):
+    """The model's expected closing price at candidate asks, where it has one."""
+    closing = getattr(predictor, "closing_prices", None)
+    return None if closing is None else (lambda prices: closing(items, prices))
 
 
 def _append_codes(codes: np.ndarray, extra: np.ndarray) -> np.ndarray:
@@ -218,6 +226,8 @@ def decide(
         target_days=settings.target_days,
         sell_horizon_days=settings.sell_horizon_days,
         n_candidates=PRICE_CANDIDATES,
+        close_at=_closing(predictor, items),
+        headroom=settings.p90_headroom,
     )
     refurb = _refurbishment(items, predictor, policy, settings, cost, p50)
     routing = route(

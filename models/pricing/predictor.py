@@ -112,6 +112,30 @@ class PricingPredictor:
             out[block] = self.tts_model.quantile_days(survival, 0.5).reshape(prices[block].shape)
         return out
 
+    def closing_prices(self, items: pd.DataFrame, prices: np.ndarray) -> np.ndarray:
+        """Expected closing price of a sale at each asking price (for the price search).
+
+        The artifact's `closing` fit (training: how sold prices followed list prices):
+        close = P50 x exp(offset + slope x log(ask / P50)), never above the ask. Without one
+        (older artifacts, tables without list prices) the ask itself.
+
+        Args:
+            items: n items.
+            prices: [n, k] candidate asking prices.
+
+        Returns:
+            [n, k] expected closing prices.
+        """
+        prices = np.asarray(prices, dtype="float64")
+        closing = self.artifact.info.get("closing")
+        if not closing or len(items) == 0:
+            return prices
+        value = np.expm1(self.price_model.p50.predict(self.matrix(items)))[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_ratio = np.log(prices / value)
+            close = value * np.exp(closing["offset"] + closing["slope"] * log_ratio)
+        return np.where(np.isfinite(close), np.minimum(close, prices), prices)
+
     def survival_curve(
         self,
         items: pd.DataFrame,

@@ -26,6 +26,7 @@ from training.pricing.baselines import (
     fit_plain_lgbm,
 )
 from training.pricing.data import has_time_to_sell, holdout_mask, sold_rows
+from training.pricing.policy_eval import policy_profit_capture
 from training.pricing.train import listing_price
 
 METRIC_KEYS = (
@@ -114,7 +115,8 @@ def evaluate_pricing_model(
     Returns:
         The SPEC keys (None where not computable), plus `n_test_sold`,
         `baseline_median_rmsle` (category-brand-grade median) and, with truth,
-        `noise_floor_rmsle` and `rmsle_above_floor`.
+        `noise_floor_rmsle`, `rmsle_above_floor` and the policy's profit capture under the
+        truth (`training.pricing.policy_eval`).
     """
     predictor = PricingPredictor(artifact)
     held = holdout_mask(frame, holdout_fraction)
@@ -155,6 +157,8 @@ def evaluate_pricing_model(
             result["noise_floor_rmsle"] = floor
             result["rmsle_above_floor"] = None if floor is None else result["rmsle"] - floor
 
+    if truth is not None and artifact.tts is not None:
+        result.update(policy_profit_capture(predictor, test, truth))
     if has_time_to_sell(test):
         for key, model in (("tts_cindex", artifact.tts), ("tts_cindex_naive", artifact.tts_naive)):
             if model is not None:

@@ -40,6 +40,7 @@ SUMMARY_KEYS = (
     "tts_cindex",
     "tts_cindex_naive",
     "rows_per_s",
+    "policy_profit_capture",
 )
 """The metrics a pricing run's report shows."""
 DEFAULT_HOLDOUT = 0.2
@@ -130,6 +131,7 @@ def train_pricing(
             metrics=jsonable(metrics),
         )
         artifact.info = {
+            **artifact.info,
             "data": {
                 "rows": len(frame),
                 "train_rows": len(trained.train_rows),

@@ -202,6 +202,34 @@ def fit_time_to_sell(
     )
 
 
+def fit_closing(rows: pd.DataFrame, log_value: np.ndarray) -> dict[str, float] | None:
+    """How the closing price follows the asking price, from sold rows with a list price.
+
+    Least squares of log(sold / value) on log(list / value), value = the out-of-fold P50:
+    close(ask) = value * exp(offset + slope * log(ask / value)), capped at the ask. A slope
+    below 1 says asking more than the value closes at less than the ask (buyers negotiate).
+
+    Returns:
+        {"slope", "offset", "rows"}, or None with fewer than 50 usable rows (the price search
+        then counts the ask as the closing price).
+    """
+    if "list_price" not in rows.columns or "sold_price" not in rows.columns:
+        return None
+    value = np.expm1(log_value)
+    ask, sold = _numbers(rows, "list_price"), _numbers(rows, "sold_price")
+    ok = np.isfinite(ask) & np.isfinite(sold) & (ask > 0) & (sold > 0) & (value > 0)
+    if ok.sum() < 50:
+        return None
+    x = np.log(ask[ok] / value[ok])
+    y = np.log(sold[ok] / value[ok])
+    slope, offset = np.polyfit(x, y, 1)
+    return {
+        "slope": float(np.clip(slope, 0.0, 1.0)),
+        "offset": float(offset),
+        "rows": int(ok.sum()),
+    }
+
+
 def listing_price(rows: pd.DataFrame, fallback: np.ndarray) -> np.ndarray:
     """The price each listing was offered at: its list_price, else `fallback` (predicted value).
 
@@ -248,7 +276,7 @@ def train_pricing_model(
         state["price"] = fit_price(state["features"], sold_rows(train_rows), config, boost)
 
     def stage_tts() -> None:
-        state["tts"] = state["naive"] = None
+        state["tts"] = state["naive"] = state["closing"] = None
         if has_time_to_sell(train_rows):
             value = out_of_fold_value(
                 state["features"], train_rows, state["price"], config, state["search"].best
@@ -257,11 +285,14 @@ def train_pricing_model(
             state["naive"] = fit_time_to_sell(
                 state["features"], train_rows, value, config, sold_only=True
             )
+            state["closing"] = fit_closing(train_rows, value)
 
     stages = [stage_features, stage_search, stage_price, stage_tts]
     for stage in progress(stages, len(stages)) if progress else stages:
         stage()
     artifact = PricingArtifact(state["features"], state["price"], state["tts"], state["naive"])
+    if state["closing"] is not None:
+        artifact.info["closing"] = state["closing"]
     return TrainedPricing(
         artifact, train_rows, holdout_rows, time.perf_counter() - started, state["search"]
     )
