@@ -230,8 +230,10 @@ class PriceModel:
         target = np.log1p(y)
         return np.maximum(low - target, target - high)
 
-    def _raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mid = self.p50.predict(x)
+    def _raw(
+        self, x: np.ndarray, mid: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mid = self.p50.predict(x) if mid is None else mid
         low = np.minimum(mid + self.base_low + self.low.predict(x), mid)
         high = np.maximum(mid + self.base_high + self.high.predict(x), mid)
         return low, mid, high
@@ -240,9 +242,16 @@ class PriceModel:
         """The CQR constant: the finite-sample (1 - miscoverage) quantile of the band's misses."""
         return _conformal_quantile(self._scores(x, y), self.coverage)
 
-    def predict_log(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(P10, P50, P90) on the log1p scale; the band always contains P50."""
-        low, mid, high = self._raw(x)
+    def predict_log(
+        self, x: np.ndarray, mid: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(P10, P50, P90) on the log1p scale; the band always contains P50.
+
+        Args:
+            x: [n, d] features.
+            mid: [n] log1p P50 when already computed (`p50.predict(x)`), else None.
+        """
+        low, mid, high = self._raw(x, mid)
         low = np.minimum(low - self.correction, mid)
         high = np.maximum(high + self.correction, mid)
         return low, mid, high

@@ -301,3 +301,27 @@ def test_prices_100k_rows_fast():
     elapsed = time.perf_counter() - start
     assert elapsed < 10.0  # about 1 s on a shared 2-core machine
     assert len(codes) == n and np.all(choice.recommended[choice.listable] >= floor[choice.listable])
+
+
+def test_demand_curve_interpolates_between_a_few_model_runs():
+    from models.decisions import demand_curve
+
+    calls = []
+
+    def days_at(prices):  # a power law: exact under log-log interpolation
+        calls.append(prices.shape)
+        return 30.0 * (prices / 100.0) ** 2.5
+
+    prices = np.array([[80.0, 90.0, 100.0, 120.0, 95.0], [10.0, 12.0, 14.0, 16.0, 11.0]])
+    days = demand_curve(days_at, prices, anchors=3)
+    np.testing.assert_allclose(days, 30.0 * (prices / 100.0) ** 2.5, rtol=1e-9)
+    assert calls == [(2, 3)]  # the model ran at 3 prices per row, once
+
+    def steps(prices):  # any monotone curve stays monotone
+        return np.where(prices < 100.0, 10.0, 40.0)
+
+    grid = np.linspace(50.0, 150.0, 21)[None, :]
+    curve = demand_curve(steps, grid, anchors=3)
+    assert np.all(np.diff(curve[0]) >= 0)
+    assert curve[0, 0] == pytest.approx(10.0) and curve[0, -1] == pytest.approx(40.0)
+    assert demand_curve(days_at, prices[:, :2], anchors=3).shape == (2, 2)  # few candidates: exact
