@@ -240,6 +240,11 @@ def test_defaults_and_the_example_file():
     assert policy.restock_reasons == ("changed_mind", "sizing")
     example = load_policy(REPO / "docs" / "policy.example.toml")
     assert example.for_category("phone").min_margin != example.min_margin
+    # upgrade costs merge grade by grade, and reach the rows of their category and grade
+    assert example.for_category("phone").upgrade_cost == {"B": 60.0, "C": 25.0}
+    arrays = policy_arrays(example, ["phone", "watch", "phone", "phone"], ["B", "B", "C", "A"])
+    np.testing.assert_array_equal(arrays.upgrade_cost[:3], [60.0, 40.0, 25.0])
+    assert np.isnan(arrays.upgrade_cost[3])  # grade A has no better grade
 
 
 @pytest.mark.parametrize(
@@ -255,6 +260,9 @@ def test_defaults_and_the_example_file():
         ("p.toml", "min_margin = \n", "not a valid policy file"),
         ("p.yml", "- 1\n- 2\n", "must be a table of settings"),
         ("p.json", "{}", "must end in .toml, .yaml or .yml"),
+        ("p.toml", "[upgrade_cost]\nA = 10\n", "upgrade_cost is by the grade refurbished from"),
+        ("p.toml", "[upgrade_cost]\nB = -1\n", "upgrade_cost"),
+        ("p.toml", "p90_headroom = 0.9\n", "key 'p90_headroom'"),
     ],
 )
 def test_bad_policy_files_name_the_file_and_key(tmp_path, name, text, expected):
