@@ -44,12 +44,10 @@ DECISION_COLUMNS = (
 )
 LIST_COLUMNS = ("list_margin", "list_margin_pct", "list_violations")
 DEMAND_ANCHORS = 2
-"""Prices per unit at which the time-to-sell model is run during the price search (the ends of
-the candidate range); days at the other candidates are interpolated, log days linear in log
-price. The time-to-sell model is the bulk of batch pricing time: 2 runs instead of 10 cut it by
-5x, and the curve stays monotone (the model never predicts a slower sale at a lower price).
-Measured on a 3,000-item synthetic sample: profit capture 0.983 with all 10 candidates, 0.981
-with 3 anchors, 0.980 with 2."""
+"""Prices per unit at which the time-to-sell model runs during the price search when a unit has
+no known point on its demand curve (see `demand_curve`; `decide` passes `predict`'s days at the
+listing price, so the model runs once more per unit). The time-to-sell model is the bulk of batch
+pricing time; the curve stays monotone (never a slower sale at a lower price)."""
 PRICE_CANDIDATES = 9
 """Grid points of the price search (P50 is always added). Each candidate costs one time-to-sell
 prediction per item, the bulk of batch pricing time; 9 points keep the chosen price within about
@@ -148,6 +146,7 @@ def _refurbishment(
     sub = _take(upgraded, position[priced])
     if len(priced):  # the full band only where refurbishing can be chosen
         band.iloc[priced] = predictor.predict(sub).loc[:, list(PRICE_COLUMNS)].to_numpy()
+    known = _known_days(items.iloc[priced], band.iloc[priced])
     better_settings = policy_arrays(policy, categories, better)
     floor = floor_price(cost_better, settings.min_margin, settings.fee_rate)
     ceiling = ceiling_price(_column(items, "new_price"), better_settings.max_fraction)
@@ -168,7 +167,9 @@ def _refurbishment(
             floor[priced],
             ceiling[priced],
             cost_better[priced],
-            lambda prices: demand_curve(lambda p: predictor.days_at_prices(sub, p), prices),
+            lambda prices: demand_curve(
+                lambda p: predictor.days_at_prices(sub, p), prices, known=known
+            ),
             fee_rate=settings.fee_rate[priced],
             holding_cost_per_day=settings.holding_cost_per_day[priced],
             target_days=settings.target_days[priced],
@@ -185,19 +186,30 @@ def _refurbishment(
     return Refurbishment(price_better, step_cost, band, cost_better, floor, ceiling, choice)
 
 
-def demand_curve(days_at, prices: np.ndarray, anchors: int = DEMAND_ANCHORS) -> np.ndarray:
-    """Days to sell at every candidate price from the model run at `anchors` prices per row.
+def demand_curve(
+    days_at,
+    prices: np.ndarray,
+    anchors: int = DEMAND_ANCHORS,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Days to sell at every candidate price from a few runs of the time-to-sell model.
+
+    With `known` (each row's days at one price, e.g. `predict`'s days at the listing price) the
+    model runs once per row, at the candidate farthest from that price in log price, and the
+    curve is the power law through the two points (days = a x price^b, b >= 0: never faster at a
+    higher price). Without it (or where a known point is missing), the model runs at `anchors`
+    prices evenly spaced in log price over the candidates and log days are linear in log price
+    between them.
 
     Args:
         days_at: Maps [n, a] prices to [n, a] days (the time-to-sell model).
         prices: [n, k] candidate prices (any order, positive).
-        anchors: Prices per row the model is run at, spaced evenly in log price between the
-            row's lowest and highest candidate (at least 2); with k <= anchors, `days_at` runs
-            on the candidates themselves.
+        anchors: Prices per row without a known point (at least 2); with k <= anchors,
+            `days_at` runs on the candidates themselves.
+        known: ([n] prices, [n] days at them), or None.
 
     Returns:
-        [n, k] days: log days linear in log price between anchors (NaN where an anchor's days
-        are unknown or not positive).
+        [n, k] days (NaN where the model's days are unknown or not positive).
     """
     prices = np.asarray(prices, dtype="float64")
     if prices.shape[1] <= anchors:
@@ -205,10 +217,22 @@ def demand_curve(days_at, prices: np.ndarray, anchors: int = DEMAND_ANCHORS) -> 
     with np.errstate(divide="ignore", invalid="ignore"):
         log_p = np.log(prices)
         lo, hi = np.nanmin(log_p, axis=1), np.nanmax(log_p, axis=1)
+        if known is not None:
+            k_price, k_days = (np.asarray(a, dtype="float64") for a in known)
+            ok = np.isfinite(k_price) & (k_price > 0) & np.isfinite(k_days) & (k_days > 0)
+            if ok.all():
+                k_log = np.log(k_price)
+                far = np.where(np.abs(hi - k_log) >= np.abs(k_log - lo), hi, lo)
+                far_days = np.asarray(days_at(np.exp(far)[:, None]), dtype="float64")[:, 0]
+                far_days = np.where(far_days > 0, far_days, np.nan)
+                gap = far - k_log
+                slope = np.where(np.abs(gap) > 1e-9, (np.log(far_days) - np.log(k_days)) / gap, 0.0)
+                slope = np.maximum(slope, 0.0)
+                return k_days[:, None] * np.exp(slope[:, None] * (log_p - k_log[:, None]))
         steps = np.linspace(0.0, 1.0, max(anchors, 2))
         grid = lo[:, None] + (hi - lo)[:, None] * steps[None, :]  # [n, a]
-        known = np.asarray(days_at(np.exp(grid)), dtype="float64")
-        log_days = np.log(np.where(known > 0, known, np.nan))
+        at_grid = np.asarray(days_at(np.exp(grid)), dtype="float64")
+        log_days = np.log(np.where(at_grid > 0, at_grid, np.nan))
         width = np.maximum(hi - lo, 1e-12)[:, None]
         position = np.clip((log_p - lo[:, None]) / width, 0.0, 1.0) * (len(steps) - 1)
         left = np.minimum(np.floor(position).astype(int), len(steps) - 2)
@@ -216,6 +240,14 @@ def demand_curve(days_at, prices: np.ndarray, anchors: int = DEMAND_ANCHORS) -> 
         rows = np.arange(len(prices))[:, None]
         start, end = log_days[rows, left], log_days[rows, left + 1]
         return np.exp(start + share * (end - start))
+
+
+def _known_days(items: pd.DataFrame, band: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """`predict`'s days and the price they are at: list_price where given, else P50."""
+    p50 = band["price_p50"].to_numpy(dtype="float64")
+    listed = _column(items, "list_price")
+    price = np.where(np.isfinite(listed) & (listed > 0), listed, p50)
+    return price, band["days_to_sell_p50"].to_numpy(dtype="float64")
 
 
 def _prepared(predictor: PricePredictor, items: pd.DataFrame):
@@ -290,7 +322,9 @@ def decide(
         floor,
         ceiling,
         cost,
-        lambda prices: demand_curve(lambda p: predictor.days_at_prices(ready, p), prices),
+        lambda prices: demand_curve(
+            lambda p: predictor.days_at_prices(ready, p), prices, known=_known_days(items, band)
+        ),
         fee_rate=settings.fee_rate,
         holding_cost_per_day=settings.holding_cost_per_day,
         target_days=settings.target_days,
