@@ -333,3 +333,28 @@ def test_demand_curve_interpolates_between_a_few_model_runs():
     assert np.all(np.diff(curve[0]) >= 0)
     assert curve[0, 0] == pytest.approx(10.0) and curve[0, -1] == pytest.approx(40.0)
     assert demand_curve(days_at, prices[:, :2], anchors=3).shape == (2, 2)  # few candidates: exact
+
+
+def test_demand_curve_from_one_known_point_and_one_model_run():
+    from models.decisions import demand_curve
+
+    calls = []
+
+    def days_at(prices):
+        calls.append(prices.shape)
+        return 30.0 * (prices / 100.0) ** 2.5
+
+    prices = np.array([[80.0, 90.0, 100.0, 120.0], [10.0, 12.0, 14.0, 16.0]])
+    known = (np.array([150.0, 11.0]), 30.0 * (np.array([150.0, 11.0]) / 100.0) ** 2.5)
+    days = demand_curve(days_at, prices, known=known)
+    np.testing.assert_allclose(days, 30.0 * (prices / 100.0) ** 2.5, rtol=1e-9)
+    assert calls == [(2, 1)]  # one more run per unit
+
+    def falling(prices):  # a curve that falls with the price is not trusted: flat instead
+        return 1000.0 / prices
+
+    at = np.array([100.0, 12.0])
+    flat = demand_curve(falling, prices, known=(at, 1000.0 / at))
+    np.testing.assert_allclose(flat, (1000.0 / at)[:, None] * np.ones((1, 4)))
+    missing = (np.array([100.0, np.nan]), np.array([5.0, 5.0]))  # falls back to anchors
+    assert demand_curve(days_at, prices, known=missing).shape == (2, 4)
