@@ -1,6 +1,7 @@
 """`regrade price` on a whole catalogue: rows/s against raw model scoring, and peak memory.
 
-Run: `.venv/bin/python benchmarks/bench_batch_price.py [--rows 100000 1000000] [--chunk-rows N]`.
+Run: `.venv/bin/python benchmarks/bench_batch_price.py [--rows 100000 1000000] [--chunk-rows N]
+[--search-seconds S]`.
 
 For each catalogue size it times, in the same run:
 - raw model scoring: `PricingPredictor.predict` (band and days) on the same rows, in memory, in
@@ -61,12 +62,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--chunk-rows", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--search-seconds", type=float, default=None, help="pricing search budget (default: config)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-price-"))
     train = make_outcomes(make_items(TRAIN_ITEMS, seed=args.seed + 1), seed=args.seed + 1)[0]
-    model = save_artifact(train_pricing_model(train, PricingTrainConfig(seed=args.seed)).artifact,
-                          work / "model")  # fmt: skip
+    overrides = {} if args.search_seconds is None else {"search_seconds": args.search_seconds}
+    config = PricingTrainConfig(seed=args.seed, **overrides)
+    model = save_artifact(train_pricing_model(train, config).artifact, work / "model")
     predictor = PricingPredictor.load(model)
     print(f"{'rows':>9} {'raw rows/s':>12} {'price rows/s':>13} {'ratio':>7} {'peak MB':>9}")
     for rows in args.rows:

@@ -20,9 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.level_encoding import FOLDS, SMOOTHING, LevelEncoding, fold_of
 from features.schema import GRADES, RETURN_REASONS, SOURCES, attr_columns, benchmark_columns
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 1 (no level encodings) still loads."""
 OTHER = "other"
 CATEGORY_SEPARATOR = "/"
 NUMERIC_INPUTS: tuple[str, ...] = ("age_months", "inventory_level", "conversion_rate_30d")
@@ -115,6 +118,11 @@ class PricingFeatures:
     has_listed_date: bool = False
     attrs: dict[str, list[str] | None] = field(default_factory=dict)
     """attr column -> None when numeric, else its levels."""
+    encode_levels: bool = True
+    """Add smoothed target and count encodings of category paths, brand, brand x category and
+    categorical attrs (`features.level_encoding`); needs `sold_price` in the training table."""
+    smoothing: float = SMOOTHING
+    encodings: list[LevelEncoding] = field(default_factory=list)
 
     def fit(self, frame: pd.DataFrame) -> PricingFeatures:
         """Learn the schema from a training table (an outcomes table or items table)."""
@@ -144,7 +152,35 @@ class PricingFeatures:
                 self.attrs[name] = None
             else:
                 self.attrs[name] = _levels(values, self.min_level_count)
+        self.encodings = []
+        if self.encode_levels and "sold_price" in frame.columns and "item_id" in frame.columns:
+            target = np.log1p(_numbers(frame, "sold_price"))
+            folds = fold_of(frame["item_id"], FOLDS)
+            for name, keys in self._encoding_keys(frame).items():
+                if keys.notna().any():
+                    encoding = LevelEncoding(name, smoothing=self.smoothing)
+                    self.encodings.append(encoding.fit(keys, target, folds))
         return self
+
+    def _encoding_keys(self, frame: pd.DataFrame) -> dict[str, pd.Series]:
+        """The keys encoded: category path levels, brand, brand x each level, categorical attrs."""
+        n = len(frame)
+        empty = pd.Series([None] * n, dtype=object, index=frame.index)
+        category = frame.get("category", empty)
+        brand = _text(frame.get("brand", empty))
+        keys: dict[str, pd.Series] = {}
+        parts = _category_parts(category, len(self.category_levels))
+        levels = [pd.Series(part, index=frame.index, dtype=object) for part in parts]
+        for i, level in enumerate(levels):
+            keys[f"category_l{i + 1}"] = level
+        keys["brand"] = brand
+        for i, level in enumerate(levels):
+            both = brand + "|" + level
+            keys[f"brand_category_l{i + 1}"] = both.where(brand.notna() & level.notna(), None)
+        for name, attr_levels in self.attrs.items():
+            if attr_levels is not None:
+                keys[name] = _text(frame.get(name, empty))
+        return keys
 
     @property
     def names(self) -> list[str]:
@@ -162,6 +198,8 @@ class PricingFeatures:
         if self.has_listed_date:
             names.append("listed_month")
         names += list(self.attrs)
+        for encoding in self.encodings:
+            names += [f"te_{encoding.name}", f"n_{encoding.name}"]
         return names
 
     @property
@@ -171,12 +209,16 @@ class PricingFeatures:
         names += ["brand", *CHOICE_INPUTS]
         return names + [a for a, levels in self.attrs.items() if levels is not None]
 
-    def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    def transform(
+        self, frame: pd.DataFrame, *, out_of_fold: bool = False
+    ) -> tuple[np.ndarray, list[str]]:
         """The numeric matrix for any items table.
 
         Args:
             frame: Items (or outcomes) with any subset of the item columns; absent columns and
                 missing values become NaN, unseen categories become the "other" code.
+            out_of_fold: The rows are (a subset of) the training rows this transform was just
+                fitted on: target encodings leave out each row's own fold (training only).
 
         Returns:
             (matrix [n_rows, n_features] float64, feature names).
@@ -213,6 +255,11 @@ class PricingFeatures:
             else:
                 values = frame.get(name, pd.Series([None] * n, dtype=object, index=frame.index))
                 cols.append(_codes(values, levels, other=True))
+        if self.encodings:
+            folds = fold_of(frame["item_id"], FOLDS) if out_of_fold else None
+            keys = self._encoding_keys(frame)
+            for encoding in self.encodings:
+                cols += encoding.encode(keys[encoding.name], folds)
         matrix = np.column_stack(cols) if cols else np.empty((n, 0))
         return matrix.astype("float64", copy=False), self.names
 
@@ -253,6 +300,12 @@ class PricingFeatures:
             return _LABELS[name]
         if name.startswith("category_l"):
             return "category" if name == "category_l1" else f"category level {name[-1]}"
+        if name.startswith("te_"):
+            return f"typical price of its {self.label(name.removeprefix('te_'))}"
+        if name.startswith("n_"):
+            return f"listings of its {self.label(name.removeprefix('n_'))}"
+        if name.startswith("brand_category_l"):
+            return f"brand in {self.label(name.removeprefix('brand_'))}"
         if name.startswith("log_benchmark_"):
             return f"{name.removeprefix('log_benchmark_')} benchmark price"
         if name.startswith("attr_"):
@@ -268,7 +321,7 @@ class PricingFeatures:
         if levels is not None:
             code = int(value)
             return f"{label} = {levels[code] if code < len(levels) else OTHER}"
-        if name.startswith("log_") or name in ("bench_median", "bench_min"):
+        if name.startswith(("log_", "te_", "n_")) or name in ("bench_median", "bench_min"):
             return f"{label} = {np.expm1(value):.2f}"
         return f"{label} = {value:g}"
 
@@ -296,6 +349,9 @@ class PricingFeatures:
             "has_new_price": self.has_new_price,
             "has_listed_date": self.has_listed_date,
             "attrs": [{"name": k, "levels": v} for k, v in self.attrs.items()],
+            "encode_levels": self.encode_levels,
+            "smoothing": self.smoothing,
+            "encodings": [e.to_dict() for e in self.encodings],
             "names": self.names,
         }
 
@@ -306,7 +362,7 @@ class PricingFeatures:
         Raises:
             ValueError: the schema version is not one this code reads.
         """
-        if data.get("schema_version") != SCHEMA_VERSION:
+        if data.get("schema_version") not in READABLE_VERSIONS:
             raise ValueError(f"unsupported feature schema version {data.get('schema_version')}")
         fitted = cls(
             min_level_count=int(data["min_level_count"]),
@@ -321,10 +377,19 @@ class PricingFeatures:
                 a["name"]: (None if a["levels"] is None else list(a["levels"]))
                 for a in data["attrs"]
             },
+            encode_levels=bool(data.get("encode_levels", False)),
+            smoothing=float(data.get("smoothing", SMOOTHING)),
+            encodings=[LevelEncoding.from_dict(e) for e in data.get("encodings", [])],
         )
         if "names" in data and data["names"] != fitted.names:
             raise ValueError("feature schema names do not match the schema's fields")
         return fitted
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Stripped strings, None where missing."""
+    text = values.astype(object)
+    return text.where(text.isna(), text.astype(str).str.strip()).where(text.notna(), None)
 
 
 def _present(frame: pd.DataFrame, name: str) -> bool:

@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 from models.guardrails import (
+    PRICE_REASONS,
+    PolicyArrays,
+    PriceChoice,
     ceiling_price,
     check_list_price,
     choose_price,
@@ -40,6 +43,11 @@ DECISION_COLUMNS = (
     "reasons",
 )
 LIST_COLUMNS = ("list_margin", "list_margin_pct", "list_violations")
+DEMAND_ANCHORS = 2
+"""Prices per unit at which the time-to-sell model runs during the price search when a unit has
+no known point on its demand curve (see `demand_curve`; `decide` passes `predict`'s days at the
+listing price, so the model runs once more per unit). The time-to-sell model is the bulk of batch
+pricing time; the curve stays monotone (never a slower sale at a lower price)."""
 PRICE_CANDIDATES = 9
 """Grid points of the price search (P50 is always added). Each candidate costs one time-to-sell
 prediction per item, the bulk of batch pricing time; 9 points keep the chosen price within about
@@ -52,6 +60,11 @@ class PricePredictor(Protocol):
     def predict(self, items: pd.DataFrame) -> pd.DataFrame: ...
 
     def days_at_prices(self, items: pd.DataFrame, prices: np.ndarray) -> np.ndarray: ...
+
+
+# A predictor may also offer `prepare(items)` (the matrix and P50 computed once, accepted by
+# the methods above), `price_p50(items)` and `closing_prices(items, prices)`:
+# `models.pricing.PricingPredictor` does; `decide` uses them where present.
 
 
 @dataclass(frozen=True)
@@ -75,16 +88,193 @@ def _column(items: pd.DataFrame, name: str, dtype=float) -> np.ndarray:
     return items[name].to_numpy(dtype=object)
 
 
-def _price_at_better_grade(items: pd.DataFrame, predictor: PricePredictor) -> np.ndarray:
-    """P50 with the grade set one step better (NaN where there is none, i.e. grade A)."""
+@dataclass(frozen=True)
+class Refurbishment:
+    """A unit priced at the grade a refurbishment reaches, for the rows where it is weighed.
+
+    Every array has one entry per item; rows without a better grade (A, unknown) or where
+    refurbishing is not worth pricing hold NaN (and False for `listable`).
+
+    Attributes:
+        price_better: P50 at the better grade.
+        step_cost: The upgrade's cost the routing weighs: the policy's `upgrade_cost` for the
+            unit's category and grade, else the unit's `refurb_cost`.
+        band: PRICE_COLUMNS at the better grade (a frame indexed like the items).
+        total_cost: total_cost at the better grade: the policy's upgrade_cost is added; a
+            refurb_cost standing in for it is already inside total_cost (counted once).
+        floor, ceiling: At the better grade.
+        choice: `choose_price` at the better grade.
+    """
+
+    price_better: np.ndarray
+    step_cost: np.ndarray
+    band: pd.DataFrame
+    total_cost: np.ndarray
+    floor: np.ndarray
+    ceiling: np.ndarray
+    choice: PriceChoice
+
+
+def _refurbishment(
+    items: pd.DataFrame,
+    predictor: PricePredictor,
+    policy: Policy,
+    settings: PolicyArrays,
+    cost: np.ndarray,
+    p50: np.ndarray,
+) -> Refurbishment:
+    """Price every B and C unit at the next better grade; run the price search at that grade
+    for the units whose refurbishment clears `min_refurb_uplift` (the only ones it can route)."""
+    n = len(items)
+    categories = _column(items, "category", object)
     better = better_grade(_column(items, "grade", object))
-    out = np.full(len(items), np.nan)
+    band = pd.DataFrame(np.nan, index=items.index, columns=list(PRICE_COLUMNS))
     rows = np.flatnonzero([g is not None for g in better])
+    upgraded_frame = items.iloc[rows].copy()
+    upgraded_frame["grade"] = better[rows]
+    upgraded = _prepared(predictor, upgraded_frame)
+    price_better = np.full(n, np.nan)
     if len(rows):
-        upgraded = items.iloc[rows].copy()
-        upgraded["grade"] = better[rows]
-        out[rows] = predictor.predict(upgraded)["price_p50"].to_numpy()
-    return out
+        price_better[rows] = _p50(predictor, upgraded)
+    explicit = settings.upgrade_cost
+    step_cost = np.where(np.isfinite(explicit), explicit, _column(items, "refurb_cost"))
+    cost_better = cost + np.where(np.isfinite(explicit), explicit, 0.0)
+    weighed = (price_better - step_cost - p50) >= settings.min_refurb_uplift
+    priced = np.flatnonzero(weighed)
+    position = np.full(n, -1)
+    position[rows] = np.arange(len(rows))
+    sub = _take(upgraded, position[priced])
+    if len(priced):  # the full band only where refurbishing can be chosen
+        band.iloc[priced] = predictor.predict(sub).loc[:, list(PRICE_COLUMNS)].to_numpy()
+    known = _known_days(items.iloc[priced], band.iloc[priced])
+    better_settings = policy_arrays(policy, categories, better)
+    floor = floor_price(cost_better, settings.min_margin, settings.fee_rate)
+    ceiling = ceiling_price(_column(items, "new_price"), better_settings.max_fraction)
+    weighed = (price_better - step_cost - p50) >= settings.min_refurb_uplift
+    priced = np.flatnonzero(weighed)
+    position = np.full(n, -1)
+    position[rows] = np.arange(len(rows))
+    recommended = np.full(n, np.nan)
+    days = np.full(n, np.nan)
+    listable = np.zeros(n, dtype=bool)
+    flags = {code: np.zeros(n, dtype=bool) for code in PRICE_REASONS}
+    if len(priced):
+        p = {c: band[c].to_numpy(dtype="float64")[priced] for c in PRICE_COLUMNS[:3]}
+        part = choose_price(
+            p["price_p10"],
+            p["price_p50"],
+            p["price_p90"],
+            floor[priced],
+            ceiling[priced],
+            cost_better[priced],
+            lambda prices: demand_curve(
+                lambda p: predictor.days_at_prices(sub, p), prices, known=known
+            ),
+            fee_rate=settings.fee_rate[priced],
+            holding_cost_per_day=settings.holding_cost_per_day[priced],
+            target_days=settings.target_days[priced],
+            sell_horizon_days=settings.sell_horizon_days[priced],
+            n_candidates=PRICE_CANDIDATES,
+            close_at=_closing(predictor, sub),
+            headroom=settings.p90_headroom[priced],
+        )
+        recommended[priced], days[priced] = part.recommended, part.days
+        listable[priced] = part.listable
+        for code, mask in part.flags.items():
+            flags[code][priced] = mask
+    choice = PriceChoice(recommended, days, listable, flags)
+    return Refurbishment(price_better, step_cost, band, cost_better, floor, ceiling, choice)
+
+
+def demand_curve(
+    days_at,
+    prices: np.ndarray,
+    anchors: int = DEMAND_ANCHORS,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Days to sell at every candidate price from a few runs of the time-to-sell model.
+
+    With `known` (each row's days at one price, e.g. `predict`'s days at the listing price) the
+    model runs once per row, at the candidate farthest from that price in log price, and the
+    curve is the power law through the two points (days = a x price^b, b >= 0: never faster at a
+    higher price). Without it (or where a known point is missing), the model runs at `anchors`
+    prices evenly spaced in log price over the candidates and log days are linear in log price
+    between them.
+
+    Args:
+        days_at: Maps [n, a] prices to [n, a] days (the time-to-sell model).
+        prices: [n, k] candidate prices (any order, positive).
+        anchors: Prices per row without a known point (at least 2); with k <= anchors,
+            `days_at` runs on the candidates themselves.
+        known: ([n] prices, [n] days at them), or None.
+
+    Returns:
+        [n, k] days (NaN where the model's days are unknown or not positive).
+    """
+    prices = np.asarray(prices, dtype="float64")
+    if prices.shape[1] <= anchors:
+        return np.asarray(days_at(prices), dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_p = np.log(prices)
+        lo, hi = np.nanmin(log_p, axis=1), np.nanmax(log_p, axis=1)
+        if known is not None:
+            k_price, k_days = (np.asarray(a, dtype="float64") for a in known)
+            ok = np.isfinite(k_price) & (k_price > 0) & np.isfinite(k_days) & (k_days > 0)
+            if ok.all():
+                k_log = np.log(k_price)
+                far = np.where(np.abs(hi - k_log) >= np.abs(k_log - lo), hi, lo)
+                far_days = np.asarray(days_at(np.exp(far)[:, None]), dtype="float64")[:, 0]
+                far_days = np.where(far_days > 0, far_days, np.nan)
+                gap = far - k_log
+                slope = np.where(np.abs(gap) > 1e-9, (np.log(far_days) - np.log(k_days)) / gap, 0.0)
+                slope = np.maximum(slope, 0.0)
+                return k_days[:, None] * np.exp(slope[:, None] * (log_p - k_log[:, None]))
+        steps = np.linspace(0.0, 1.0, max(anchors, 2))
+        grid = lo[:, None] + (hi - lo)[:, None] * steps[None, :]  # [n, a]
+        at_grid = np.asarray(days_at(np.exp(grid)), dtype="float64")
+        log_days = np.log(np.where(at_grid > 0, at_grid, np.nan))
+        width = np.maximum(hi - lo, 1e-12)[:, None]
+        position = np.clip((log_p - lo[:, None]) / width, 0.0, 1.0) * (len(steps) - 1)
+        left = np.minimum(np.floor(position).astype(int), len(steps) - 2)
+        share = position - left
+        rows = np.arange(len(prices))[:, None]
+        start, end = log_days[rows, left], log_days[rows, left + 1]
+        return np.exp(start + share * (end - start))
+
+
+def _known_days(items: pd.DataFrame, band: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """`predict`'s days and the price they are at: list_price where given, else P50."""
+    p50 = band["price_p50"].to_numpy(dtype="float64")
+    listed = _column(items, "list_price")
+    price = np.where(np.isfinite(listed) & (listed > 0), listed, p50)
+    return price, band["days_to_sell_p50"].to_numpy(dtype="float64")
+
+
+def _prepared(predictor: PricePredictor, items: pd.DataFrame):
+    """The predictor's prepared rows (matrix and P50 computed once) where it can prepare."""
+    prepare = getattr(predictor, "prepare", None)
+    return items if prepare is None else prepare(items)
+
+
+def _p50(predictor: PricePredictor, items) -> np.ndarray:
+    p50 = getattr(predictor, "price_p50", None)
+    if p50 is not None:
+        return p50(items)
+    return predictor.predict(items)["price_p50"].to_numpy(dtype="float64")
+
+
+def _take(items, rows: np.ndarray):
+    return items.take(rows) if hasattr(items, "x") else items.iloc[rows]
+
+
+def _closing(predictor: PricePredictor, items: pd.DataFrame):
+    """The model's expected closing price at candidate asks, where it has one."""
+    closing = getattr(predictor, "closing_prices", None)
+    return None if closing is None else (lambda prices: closing(items, prices))
+
+
+def _append_codes(codes: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    return codes + np.where((codes != "") & (extra != ""), ";", "") + extra
 
 
 def decide(
@@ -94,6 +284,12 @@ def decide(
     signals: IntakeSignals | None = None,
 ) -> pd.DataFrame:
     """Price, check and route every item.
+
+    A unit routed to `refurbish` is priced (band, days, recommended price, floor, ceiling,
+    margin) at the grade the refurbishment reaches, with the upgrade's cost counted once (see
+    `Refurbishment`); its reasons carry `priced_at_refurbished_grade`. Every listed route
+    (restock, refurbish, resell) has a recommended price inside its floor and ceiling: a unit
+    with none at the grade it would be listed at does not take that route.
 
     Args:
         items: Items typed by the "Item to price or assess" contract (`features.tables`).
@@ -107,7 +303,8 @@ def decide(
         has a sentence for each).
     """
     signals = signals or IntakeSignals()
-    band = predictor.predict(items)
+    ready = _prepared(predictor, items)  # the feature matrix and P50 computed once
+    band = predictor.predict(ready)
     p10, p50, p90 = (band[c].to_numpy(dtype="float64") for c in PRICE_COLUMNS[:3])
     categories, grades = _column(items, "category", object), _column(items, "grade", object)
     settings = policy_arrays(policy, categories, grades)
@@ -125,13 +322,18 @@ def decide(
         floor,
         ceiling,
         cost,
-        lambda prices: predictor.days_at_prices(items, prices),
+        lambda prices: demand_curve(
+            lambda p: predictor.days_at_prices(ready, p), prices, known=_known_days(items, band)
+        ),
         fee_rate=settings.fee_rate,
         holding_cost_per_day=settings.holding_cost_per_day,
         target_days=settings.target_days,
         sell_horizon_days=settings.sell_horizon_days,
         n_candidates=PRICE_CANDIDATES,
+        close_at=_closing(predictor, ready),
+        headroom=settings.p90_headroom,
     )
+    refurb = _refurbishment(items, predictor, policy, settings, cost, p50)
     routing = route(
         RouteInputs(
             counterfeit_flagged=signals.counterfeit_flagged,
@@ -141,9 +343,10 @@ def decide(
             opened=_column(items, "opened"),
             return_reason=_column(items, "return_reason", object),
             price_as_is=p50,
-            price_better=_price_at_better_grade(items, predictor),
-            refurb_cost=_column(items, "refurb_cost"),
+            price_better=refurb.price_better,
+            refurb_cost=refurb.step_cost,
             listable=choice.listable,
+            refurbish_listable=refurb.choice.listable,
             liquidation_value=liquidation_value(p10, settings.liquidation_fraction),
             provenance_required=settings.provenance_required,
             provenance_verified=signals.provenance_verified,
@@ -151,16 +354,26 @@ def decide(
         ),
         min_refurb_uplift=settings.min_refurb_uplift,
         restock_reasons=policy.restock_reasons,
-        price_codes=choice.codes(),
+    )
+    upgraded = routing.route == "refurbish"
+    price_codes = np.where(
+        upgraded,
+        _append_codes(np.full(len(items), "priced_at_refurbished_grade"), refurb.choice.codes()),
+        choice.codes(),
     )
     out = band.loc[:, list(PRICE_COLUMNS)].copy()
-    out["recommended_price"] = choice.recommended
+    out.loc[upgraded, list(PRICE_COLUMNS)] = refurb.band.loc[upgraded, list(PRICE_COLUMNS)]
+    recommended = np.where(upgraded, refurb.choice.recommended, choice.recommended)
+    cost = np.where(upgraded, refurb.total_cost, cost)
+    floor = np.where(upgraded, refurb.floor, floor)
+    ceiling = np.where(upgraded, refurb.ceiling, ceiling)
+    out["recommended_price"] = recommended
     out["floor_price"] = floor
     out["ceiling_price"] = ceiling
-    out["margin"] = margin(choice.recommended, cost, settings.fee_rate)
-    out["margin_pct"] = margin_pct(choice.recommended, cost, settings.fee_rate)
+    out["margin"] = margin(recommended, cost, settings.fee_rate)
+    out["margin_pct"] = margin_pct(recommended, cost, settings.fee_rate)
     out["route"] = routing.route
-    out["reasons"] = routing.codes
+    out["reasons"] = _append_codes(routing.codes, price_codes.astype(object))
     if "list_price" in items.columns:
         listed = check_list_price(
             _column(items, "list_price"), cost, floor, ceiling, settings.fee_rate

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.schema import GRADES
 from models.policy import Policy, category_key
 
 ArrayLike = np.ndarray | float | list[float]
@@ -121,6 +122,9 @@ class PolicyArrays:
     min_refurb_uplift: np.ndarray
     liquidation_fraction: np.ndarray
     provenance_required: np.ndarray
+    p90_headroom: np.ndarray
+    upgrade_cost: np.ndarray
+    """The policy's cost of one grade step up from each row's grade; NaN where not set."""
 
 
 def policy_arrays(policy: Policy, categories: ArrayLike, grades: ArrayLike) -> PolicyArrays:
@@ -134,7 +138,7 @@ def policy_arrays(policy: Policy, categories: ArrayLike, grades: ArrayLike) -> P
         table = np.array([np.nan if v is None else v for v in values], dtype=float)
         return table[inverse] if len(keys) else np.zeros(0)
 
-    grade_names = ("A", "B", "C")
+    grade_names = GRADES
     fractions = np.array([[s.max_fraction_of_new[g] for g in grade_names] for s in settings])
     grade_list = list(np.asarray(grades, dtype=object))
     grade_idx = np.array([grade_names.index(g) if g in grade_names else -1 for g in grade_list])
@@ -142,7 +146,15 @@ def policy_arrays(policy: Policy, categories: ArrayLike, grades: ArrayLike) -> P
     known = grade_idx >= 0
     if len(keys):
         max_fraction[known] = fractions[inverse[known], grade_idx[known]]
+    upgrade = np.array(
+        [[s.upgrade_cost.get(g, np.nan) for g in grade_names] for s in settings], dtype=float
+    )
+    upgrade_cost = np.full(len(keys), np.nan)
+    if len(keys):
+        upgrade_cost[known] = upgrade[inverse[known], grade_idx[known]]
     return PolicyArrays(
+        upgrade_cost=upgrade_cost,
+        p90_headroom=column("p90_headroom"),
         min_margin=column("min_margin"),
         fee_rate=column("fee_rate"),
         max_fraction=max_fraction,
@@ -212,12 +224,17 @@ def choose_price(
     target_days: ArrayLike,
     sell_horizon_days: ArrayLike,
     n_candidates: int = DEFAULT_CANDIDATES,
+    close_at: Callable[[np.ndarray], np.ndarray] | None = None,
+    headroom: ArrayLike = 1.0,
 ) -> PriceChoice:
     """Choose the price that maximises expected margin minus holding cost.
 
-    Candidates are `n_candidates` evenly spaced prices in [max(floor, P10), min(ceiling, P90)]
-    plus P50 (clipped into that range). For each, `days_at` predicts days-to-sell and the
-    objective is `margin * P(sold within sell_horizon_days) - holding_cost_per_day * days`.
+    Candidates are `n_candidates` evenly spaced prices in
+    [max(floor, P10), min(ceiling, P90 x headroom)] plus P50 (clipped into that range). For
+    each, `days_at` predicts days-to-sell and the objective is
+    `margin * P(sold within sell_horizon_days) - holding_cost_per_day * days`, the margin
+    taken at the expected closing price `close_at(prices)` where given (a sale rarely closes
+    at the ask), else at the price itself.
     Where `target_days` is set, only candidates predicted to sell within it count; when none
     does, the fastest-selling candidate is taken (`target_days_missed`).
 
@@ -235,6 +252,8 @@ def choose_price(
         fee_rate, holding_cost_per_day, target_days, sell_horizon_days: The policy, per row
             (`PolicyArrays`) or scalar; NaN target_days or sell_horizon_days means not set.
         n_candidates: Grid size (at least 2).
+        close_at: Maps candidate asking prices [n, k] to expected closing prices [n, k].
+        headroom: Per row or scalar: how far above P90 the search may ask (1: up to P90).
     """
     p10, p50, p90, floor, ceiling, total_cost = np.broadcast_arrays(
         *(np.atleast_1d(_arr(a)) for a in (p10, p50, p90, floor, ceiling, total_cost))
@@ -247,7 +266,7 @@ def choose_price(
     floor_above = ~no_market & (floor > cap)
     usable = ~no_market & ~floor_above
     lo = np.maximum(floor, band_lo)
-    hi = np.minimum(cap, band_hi)
+    hi = np.minimum(cap, band_hi * np.broadcast_to(_arr(headroom), (n,)))
     in_band = usable & (lo <= hi)
     capped = usable & (band_lo > cap)
     no_profit = usable & (band_hi < floor)
@@ -264,7 +283,8 @@ def choose_price(
 
     known = np.isfinite(days)
     safe_days = np.where(known, days, 0.0)
-    expected = margin(prices, total_cost[:, None], _arr(fee_rate)[..., None])
+    revenue = prices if close_at is None else np.asarray(close_at(prices), dtype=float)
+    expected = margin(revenue, total_cost[:, None], _arr(fee_rate)[..., None])
     expected = expected * sell_probability(safe_days, _arr(sell_horizon_days)[..., None])
     objective = expected - _arr(holding_cost_per_day)[..., None] * safe_days
     objective = np.where(known, objective, -np.inf)

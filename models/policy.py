@@ -13,6 +13,8 @@ file and the key at fault. All defaults are documented in `docs/policy.md`.
 | target_days | none | the longest predicted days-to-sell a recommended price may have |
 | sell_horizon_days | 90 | "expected" margin = margin x P(sold within this many days) |
 | min_refurb_uplift | 10.0 | refurbish when it adds at least this much after its cost |
+| p90_headroom | 1.3 | the price search reaches up to P90 x this (never above the ceiling) |
+| upgrade_cost | none | cost of one grade step up by starting grade (B: to A, C: to B) |
 | liquidation_fraction | 0.30 | liquidation value = this share of the P10 price |
 | restock_reasons | changed_mind, sizing | reasons that let an unopened grade-A return restock |
 | provenance_required_categories | none | categories whose units need a verified sale |
@@ -80,6 +82,18 @@ class CategorySettings(BaseModel):
     liquidation_fraction: float = Field(
         0.30, ge=0.0, le=1.0, description="Liquidation value as a share of the P10 price."
     )
+    p90_headroom: float = Field(
+        1.3,
+        ge=1.0,
+        description="The price search reaches up to P90 x this, never above the ceiling: the "
+        "demand model, not the band, decides how far above the typical price to ask.",
+    )
+    upgrade_cost: dict[Grade, float] = Field(
+        default_factory=dict,
+        description="Cost of refurbishing one grade step up, by the grade refurbished from "
+        "(B: B to A, C: C to B), added to total_cost at the better grade. A grade not named: "
+        "the unit's refurb_cost is taken as the upgrade's cost (already in total_cost).",
+    )
     provenance_required: bool = Field(
         False,
         description="Units need a verified sale; in a policy file: for every category "
@@ -102,6 +116,11 @@ class CategorySettings(BaseModel):
         bad = {g: v for g, v in self.max_fraction_of_new.items() if not v > 0.0}
         if bad:
             raise ValueError(f"max_fraction_of_new must be above 0, got {bad}")
+        bad = {g: v for g, v in self.upgrade_cost.items() if not v >= 0.0 or g == "A"}
+        if bad:
+            raise ValueError(
+                f"upgrade_cost is by the grade refurbished from (B or C) and at least 0, got {bad}"
+            )
         return self
 
 
@@ -121,6 +140,8 @@ class CategoryOverride(BaseModel):
     sell_horizon_days: float | None = None
     min_refurb_uplift: float | None = None
     liquidation_fraction: float | None = None
+    p90_headroom: float | None = None
+    upgrade_cost: dict[Grade, float] | None = None
 
 
 def category_key(category: object) -> str:
@@ -159,9 +180,9 @@ class Policy(CategorySettings):
             values = dict(base)
             if override is not None:
                 changes = override.model_dump(exclude_none=True)
-                if "max_fraction_of_new" in changes:
-                    fractions = changes.pop("max_fraction_of_new")
-                    values["max_fraction_of_new"] = {**base["max_fraction_of_new"], **fractions}
+                for merged in ("max_fraction_of_new", "upgrade_cost"):
+                    if merged in changes:  # by grade: the grades not named keep the default
+                        values[merged] = {**base[merged], **changes.pop(merged)}
                 values.update(changes)
             try:
                 values["provenance_required"] = self.provenance_required or key in required

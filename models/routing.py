@@ -2,9 +2,10 @@
 
 SPEC order: authenticate (counterfeit flagged, or provenance not verified where the category
 requires it), review (the grade needs a grader), restock (return, unopened, grade A, a restock
-reason), refurbish (price at the better grade minus refurb cost beats the price as-is by
-`min_refurb_uplift`), resell (a price at or above the floor is one the market pays), liquidate
-(not listable, liquidation value above zero), scrap.
+reason; listable), refurbish (price at the better grade minus the upgrade's cost beats the
+price as-is by `min_refurb_uplift`, and the better grade is listable), resell (a price at or
+above the floor is one the market pays), liquidate (not listable, liquidation value above
+zero), scrap.
 
 Pure numpy over rows; the price codes of `models.guardrails.choose_price` can be appended so a
 route carries the reasons behind its price too.
@@ -46,7 +47,10 @@ ROUTE_REASONS: dict[str, str] = {
     "restock_unopened_return": "An unopened grade-A return for a restock reason goes back to "
     "stock and is sold as new.",
     "refurb_pays": "Refurbishing to the better grade is predicted to add at least "
-    "min_refurb_uplift after the refurbishment cost.",
+    "min_refurb_uplift after the refurbishment cost, and the better grade has a price inside "
+    "its floor and ceiling.",
+    "priced_at_refurbished_grade": "The price, floor, ceiling and margin are those of the grade "
+    "the refurbishment reaches, with the upgrade's cost counted once.",
     "resell_profitable": "The market pays a price at or above the floor, so the unit is listed "
     "at the recommended price.",
     "liquidation_recovers_value": "No listing keeps the minimum margin, and liquidation still "
@@ -87,7 +91,9 @@ class RouteInputs:
         price_as_is: The price model's P50 at the unit's grade.
         price_better: P50 at the better grade (NaN for grade A or when not computed).
         refurb_cost: Cost of refurbishing to the better grade (NaN: refurbish not considered).
-        listable: From `choose_price`: a price in [floor, ceiling] is one the market pays.
+        listable: From `choose_price`: a price in [floor, ceiling] is one the market pays
+            (needed to resell or restock).
+        refurbish_listable: The same at the better grade (needed to refurbish).
         liquidation_value: From `liquidation_value`.
         provenance_required: The category needs a verified sale (bool).
         provenance_verified: The sale was verified (bool; ignored where not required).
@@ -105,6 +111,7 @@ class RouteInputs:
     refurb_cost: ArrayLike
     listable: ArrayLike
     liquidation_value: ArrayLike
+    refurbish_listable: ArrayLike = True
     provenance_required: ArrayLike = False
     provenance_verified: ArrayLike = True
     provenance_codes: ArrayLike = ""
@@ -189,15 +196,19 @@ def route(
     counterfeit = _bools(inputs.counterfeit_flagged, n)
     unproven = _bools(inputs.provenance_required, n) & ~_bools(inputs.provenance_verified, n)
     opened = _floats(inputs.opened, n)
+    listable = _bools(inputs.listable, n)
     conditions = {
         "authenticate": counterfeit | unproven,
         "review": _bools(inputs.needs_review, n),
         "restock": (_texts(inputs.source, n) == "return")
         & (opened == 0.0)
         & (grade == "A")
-        & _members(_texts(inputs.return_reason, n), set(restock_reasons)),
-        "refurbish": (gain >= _floats(min_refurb_uplift, n)) & _members(grade, set(BETTER_GRADE)),
-        "resell": _bools(inputs.listable, n),
+        & _members(_texts(inputs.return_reason, n), set(restock_reasons))
+        & listable,
+        "refurbish": (gain >= _floats(min_refurb_uplift, n))
+        & _members(grade, set(BETTER_GRADE))
+        & _bools(inputs.refurbish_listable, n),
+        "resell": listable,
         "liquidate": _floats(inputs.liquidation_value, n) > 0.0,
         "scrap": np.ones(n, dtype=bool),
     }

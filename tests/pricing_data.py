@@ -61,4 +61,5 @@ def fast_config(**overrides):
     from training.pricing.config import PricingTrainConfig
 
     boost = BoostParams(num_boost_round=300, early_stopping_rounds=30, learning_rate=0.1)
+    overrides = {"search_seconds": 0.5, "search_max_trials": 3, **overrides}
     return PricingTrainConfig(price=boost, tts=boost, min_level_count=3, **overrides)

@@ -28,6 +28,8 @@ SAMPLE = Path("data/sample")
 SALES = Path("data/sample-sales")
 """A larger outcomes-only sample (no photos) for the pricing model: prices need more rows."""
 KEYS_FILE = "demo-keys.json"
+DEMO_SEARCH_SECONDS = 15.0
+"""The demo's pricing hyperparameter search budget: a first run stays within minutes."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def ensure_models(settings: Settings, sample: Path, sales: Path, config: DemoCon
     if version:
         out.print(f"pricing: reusing {PRICING.registered_name} version {version} (@champion)")
     else:
-        cfg = pricing_config.load_config(None, seed=config.seed)
+        cfg = pricing_config.load_config(None, seed=config.seed, search_seconds=DEMO_SEARCH_SECONDS)
         result = train_pricing(cfg, sales / "outcomes.csv", None, settings, promote=True)
         for line in result.report():
             out.print(line)

@@ -7,6 +7,7 @@ feature transform as in training turns the frame into the models' matrix.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,30 @@ from models.pricing.listing import LABELS, listing_matrix, listing_names
 LISTING_ROWS = 65_536
 """Most candidate listings built at once by `days_at_prices`."""
 OUTPUT_COLUMNS = ("price_p10", "price_p50", "price_p90", "days_to_sell_p50", "days_to_sell_p90")
+
+
+@dataclass(frozen=True)
+class PreparedItems:
+    """Items with their feature matrix and log1p(P50) computed once, for repeated calls.
+
+    `PricingPredictor.prepare` makes one; `predict`, `days_at_prices`, `closing_prices` and
+    `price_p50` accept it wherever they accept a frame (batch pricing asks several questions
+    of the same rows).
+    """
+
+    items: pd.DataFrame
+    x: np.ndarray
+    log_p50: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def take(self, rows: np.ndarray) -> PreparedItems:
+        """The prepared subset at integer positions `rows`."""
+        return PreparedItems(self.items.iloc[rows], self.x[rows], self.log_p50[rows])
+
+
+Items = pd.DataFrame | PreparedItems
 
 
 class PricingPredictor:
@@ -52,7 +77,18 @@ class PricingPredictor:
         """[n, d] feature matrix for `items`."""
         return self.features.transform(items)[0]
 
-    def predict(self, items: pd.DataFrame) -> pd.DataFrame:
+    def prepare(self, items: Items) -> PreparedItems:
+        """The feature matrix and log1p(P50) of `items`, computed once."""
+        if isinstance(items, PreparedItems):
+            return items
+        x = self.matrix(items)
+        return PreparedItems(items, x, self.price_model.p50.predict(x) if len(x) else np.empty(0))
+
+    def price_p50(self, items: Items) -> np.ndarray:
+        """[n] P50 price in money."""
+        return np.expm1(self.prepare(items).log_p50)
+
+    def predict(self, items: Items) -> pd.DataFrame:
         """Price band and days to sell per item.
 
         Days are predicted at the item's `list_price` where it is given, else at its predicted
@@ -62,9 +98,11 @@ class PricingPredictor:
             A frame indexed like `items` with OUTPUT_COLUMNS.
         """
         if len(items) == 0:
-            return pd.DataFrame(index=items.index, columns=list(OUTPUT_COLUMNS), dtype="float64")
-        x = self.matrix(items)
-        low, mid, high = self.price_model.predict_log(x)
+            index = items.items.index if isinstance(items, PreparedItems) else items.index
+            return pd.DataFrame(index=index, columns=list(OUTPUT_COLUMNS), dtype="float64")
+        prepared = self.prepare(items)
+        items, x = prepared.items, prepared.x
+        low, mid, high = self.price_model.predict_log(x, prepared.log_p50)
         out = pd.DataFrame(
             {"price_p10": np.expm1(low), "price_p50": np.expm1(mid), "price_p90": np.expm1(high)},
             index=items.index,
@@ -86,7 +124,7 @@ class PricingPredictor:
         given = pd.to_numeric(items["list_price"], errors="coerce").to_numpy(dtype="float64")
         return np.where(np.isfinite(given) & (given > 0), given, fallback)
 
-    def days_at_prices(self, items: pd.DataFrame, prices: np.ndarray) -> np.ndarray:
+    def days_at_prices(self, items: Items, prices: np.ndarray) -> np.ndarray:
         """P50 days to sell at each candidate price (for the guardrails' price search).
 
         Args:
@@ -101,8 +139,8 @@ class PricingPredictor:
             raise ValueError(f"prices must be [n_items, k], got {prices.shape} for {len(items)}")
         if self.tts_model is None:
             return np.full(prices.shape, np.nan)
-        x = self.matrix(items)
-        log_value = self.price_model.p50.predict(x) if len(x) else np.empty(0)
+        prepared = self.prepare(items)
+        x, log_value = prepared.x, prepared.log_p50
         out = np.empty(prices.shape)
         step = max(1, LISTING_ROWS // max(1, prices.shape[1]))  # bounds memory on big batches
         for lo in range(0, len(items), step):
@@ -111,6 +149,30 @@ class PricingPredictor:
             survival = self.tts_model.survival(rows)
             out[block] = self.tts_model.quantile_days(survival, 0.5).reshape(prices[block].shape)
         return out
+
+    def closing_prices(self, items: Items, prices: np.ndarray) -> np.ndarray:
+        """Expected closing price of a sale at each asking price (for the price search).
+
+        The artifact's `closing` fit (training: how sold prices followed list prices):
+        close = P50 x exp(offset + slope x log(ask / P50)), never above the ask. Without one
+        (older artifacts, tables without list prices) the ask itself.
+
+        Args:
+            items: n items.
+            prices: [n, k] candidate asking prices.
+
+        Returns:
+            [n, k] expected closing prices.
+        """
+        prices = np.asarray(prices, dtype="float64")
+        closing = self.artifact.info.get("closing")
+        if not closing or len(items) == 0:
+            return prices
+        value = self.price_p50(items)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_ratio = np.log(prices / value)
+            close = value * np.exp(closing["offset"] + closing["slope"] * log_ratio)
+        return np.where(np.isfinite(close), np.minimum(close, prices), prices)
 
     def survival_curve(
         self,

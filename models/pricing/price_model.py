@@ -96,27 +96,20 @@ class PriceModel:
         train_set = dataset(x, target, names, categorical)
         valid_set = dataset(valid[0], valid_target, names, categorical, reference=train_set)
         p50 = train({**params, "objective": "regression"}, train_set, valid_set, boost)
-
         tail = (1.0 - coverage) / 2.0
         fit_mid, valid_mid = p50.predict(x), p50.predict(valid[0])
-        residual = target - fit_mid
-        scale = float(np.std(residual)) or 1.0
-        quantiles = []
-        for alpha in (tail, 1.0 - tail):
-            # Boost from P50 plus the residual quantile: the booster learns only the band's shape.
-            base = float(np.quantile(residual, alpha))
-            q_train = dataset(x, target, names, categorical, init_score=fit_mid + base)
-            q_valid = dataset(
-                valid[0],
-                valid_target,
+        quantiles = [
+            _quantile_booster(
+                alpha,
+                (x, target, fit_mid),
                 names,
                 categorical,
-                init_score=valid_mid + base,
-                reference=q_train,
+                params,
+                boost,
+                valid=(valid[0], valid_target, valid_mid),
             )
-            q_params = {**params, "objective": pinball_objective(alpha, scale), "metric": "None"}
-            booster = train(q_params, q_train, q_valid, boost, feval=pinball_metric(alpha))
-            quantiles.append((booster, base))
+            for alpha in (tail, 1.0 - tail)
+        ]
         (low, base_low), (high, base_high) = quantiles
         model = cls(
             p50,
@@ -130,26 +123,135 @@ class PriceModel:
         model.correction = model._conformal_correction(*calibration)
         return model
 
-    def _raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mid = self.p50.predict(x)
+    @classmethod
+    def fit_cross(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        names: list[str],
+        categorical: list[str],
+        *,
+        valid_share: float,
+        boost: BoostParams,
+        coverage: float = 0.8,
+        seed: int = 0,
+        folds: int = 5,
+        refit_scale: float = 1.1,
+    ) -> PriceModel:
+        """Fit on all rows: rounds by early stopping, band calibrated by cross-conformal scores.
+
+        1. Early stopping on a seeded `valid_share` of the rows chooses the rounds of each booster.
+        2. Cross-conformal calibration: the rows are cut into `folds` folds; boosters with those
+           rounds fitted on the other folds score each fold's band misses, so every row gives a
+           score from models that never saw it and the correction is a quantile of all n scores
+           (far less noisy than a single calibration part).
+        3. The three boosters are refitted on all rows with `refit_scale` times the rounds.
+
+        Args:
+            x: [n, d] features; y: [n] sold prices (money).
+            names: Feature names; categorical: the names holding category codes.
+            valid_share: Share of rows for early stopping in step 1.
+            boost: LightGBM settings.
+            coverage: Target share of prices inside [P10, P90].
+            seed: Seeds the splits and LightGBM.
+            folds: Cross-conformal folds (at least 2).
+            refit_scale: Rounds multiplier from step 1 to steps 2 and 3.
+        """
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(y))
+        cut = max(1, round(valid_share * len(y)))
+        held, fit = order[:cut], order[cut:]
+        chooser = cls.fit(
+            x[fit],
+            y[fit],
+            names,
+            categorical,
+            valid=(x[held], y[held]),
+            calibration=(x[held[:0]], y[held[:0]]),
+            boost=boost,
+            coverage=coverage,
+            seed=seed,
+        )
+
+        def rounds(booster: lgb.Booster) -> BoostParams:
+            chosen = booster.best_iteration or booster.current_iteration()
+            return boost.model_copy(update={"num_boost_round": max(1, round(chosen * refit_scale))})
+
+        plan = (rounds(chooser.p50), rounds(chooser.low), rounds(chooser.high))
+        fold_of = rng.permutation(np.arange(len(y)) % max(2, folds))
+        scores = np.empty(len(y))
+        for fold in np.unique(fold_of):
+            part = fold_of == fold
+            model = cls._fit_rounds(x[~part], y[~part], names, categorical, plan, coverage, seed)
+            scores[part] = model._scores(x[part], y[part])
+        final = cls._fit_rounds(x, y, names, categorical, plan, coverage, seed)
+        final.correction = _conformal_quantile(scores, coverage)
+        return final
+
+    @classmethod
+    def _fit_rounds(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        names: list[str],
+        categorical: list[str],
+        plan: tuple[BoostParams, BoostParams, BoostParams],
+        coverage: float,
+        seed: int,
+    ) -> PriceModel:
+        """The three boosters with fixed rounds (no early stopping), correction 0."""
+        target = np.log1p(y)
+        params = plan[0].lgb_params(
+            seed, monotone_constraints=monotone_vector(names, PRICE_MONOTONE)
+        )
+        train_set = dataset(x, target, names, categorical)
+        p50 = train({**params, "objective": "regression"}, train_set, None, plan[0])
+        mid = p50.predict(x)
+        tail = (1.0 - coverage) / 2.0
+        low, base_low = _quantile_booster(
+            tail, (x, target, mid), names, categorical, params, plan[1]
+        )
+        high, base_high = _quantile_booster(
+            1.0 - tail, (x, target, mid), names, categorical, params, plan[2]
+        )
+        return cls(
+            p50,
+            low,
+            high,
+            base_low=base_low,
+            base_high=base_high,
+            correction=0.0,
+            coverage=coverage,
+        )
+
+    def _scores(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """CQR scores: how far each log price lies outside the uncorrected band."""
+        low, _, high = self._raw(x)
+        target = np.log1p(y)
+        return np.maximum(low - target, target - high)
+
+    def _raw(
+        self, x: np.ndarray, mid: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mid = self.p50.predict(x) if mid is None else mid
         low = np.minimum(mid + self.base_low + self.low.predict(x), mid)
         high = np.maximum(mid + self.base_high + self.high.predict(x), mid)
         return low, mid, high
 
     def _conformal_correction(self, x: np.ndarray, y: np.ndarray) -> float:
         """The CQR constant: the finite-sample (1 - miscoverage) quantile of the band's misses."""
-        low, _, high = self._raw(x)
-        target = np.log1p(y)
-        scores = np.maximum(low - target, target - high)
-        n = len(scores)
-        if n == 0:
-            return 0.0
-        level = min(1.0, math.ceil((n + 1) * self.coverage) / n)
-        return float(np.quantile(scores, level, method="higher"))
+        return _conformal_quantile(self._scores(x, y), self.coverage)
 
-    def predict_log(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(P10, P50, P90) on the log1p scale; the band always contains P50."""
-        low, mid, high = self._raw(x)
+    def predict_log(
+        self, x: np.ndarray, mid: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(P10, P50, P90) on the log1p scale; the band always contains P50.
+
+        Args:
+            x: [n, d] features.
+            mid: [n] log1p P50 when already computed (`p50.predict(x)`), else None.
+        """
+        low, mid, high = self._raw(x, mid)
         low = np.minimum(low - self.correction, mid)
         high = np.maximum(high + self.correction, mid)
         return low, mid, high
@@ -193,3 +295,47 @@ class PriceModel:
             correction=float(meta["correction"]),
             coverage=float(meta["coverage"]),
         )
+
+
+def _quantile_booster(
+    alpha: float,
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    names: list[str],
+    categorical: list[str],
+    params: dict[str, Any],
+    boost: BoostParams,
+    *,
+    valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[lgb.Booster, float]:
+    """A pinball booster for quantile `alpha` boosting from P50 plus the residual quantile.
+
+    Args:
+        rows: (x, log1p target, P50 on the log scale) to fit on.
+        valid: The same for early stopping, or None to run `boost.num_boost_round` rounds.
+
+    Returns:
+        (booster, base): the quantile is P50 + base + booster's output.
+    """
+    x, target, mid = rows
+    residual = target - mid
+    scale = float(np.std(residual)) or 1.0
+    # The booster learns only the band's shape around P50 plus the residual quantile.
+    base = float(np.quantile(residual, alpha))
+    q_train = dataset(x, target, names, categorical, init_score=mid + base)
+    q_valid = None
+    if valid is not None:
+        q_valid = dataset(
+            valid[0], valid[1], names, categorical, init_score=valid[2] + base, reference=q_train
+        )
+    q_params = {**params, "objective": pinball_objective(alpha, scale), "metric": "None"}
+    booster = train(q_params, q_train, q_valid, boost, feval=pinball_metric(alpha))
+    return booster, base
+
+
+def _conformal_quantile(scores: np.ndarray, coverage: float) -> float:
+    """The finite-sample `coverage` quantile of conformity scores (0 without scores)."""
+    n = len(scores)
+    if n == 0:
+        return 0.0
+    level = min(1.0, math.ceil((n + 1) * coverage) / n)
+    return float(np.quantile(scores, level, method="higher"))

@@ -240,6 +240,11 @@ def test_defaults_and_the_example_file():
     assert policy.restock_reasons == ("changed_mind", "sizing")
     example = load_policy(REPO / "docs" / "policy.example.toml")
     assert example.for_category("phone").min_margin != example.min_margin
+    # upgrade costs merge grade by grade, and reach the rows of their category and grade
+    assert example.for_category("phone").upgrade_cost == {"B": 60.0, "C": 25.0}
+    arrays = policy_arrays(example, ["phone", "watch", "phone", "phone"], ["B", "B", "C", "A"])
+    np.testing.assert_array_equal(arrays.upgrade_cost[:3], [60.0, 40.0, 25.0])
+    assert np.isnan(arrays.upgrade_cost[3])  # grade A has no better grade
 
 
 @pytest.mark.parametrize(
@@ -255,6 +260,9 @@ def test_defaults_and_the_example_file():
         ("p.toml", "min_margin = \n", "not a valid policy file"),
         ("p.yml", "- 1\n- 2\n", "must be a table of settings"),
         ("p.json", "{}", "must end in .toml, .yaml or .yml"),
+        ("p.toml", "[upgrade_cost]\nA = 10\n", "upgrade_cost is by the grade refurbished from"),
+        ("p.toml", "[upgrade_cost]\nB = -1\n", "upgrade_cost"),
+        ("p.toml", "p90_headroom = 0.9\n", "key 'p90_headroom'"),
     ],
 )
 def test_bad_policy_files_name_the_file_and_key(tmp_path, name, text, expected):
@@ -301,3 +309,52 @@ def test_prices_100k_rows_fast():
     elapsed = time.perf_counter() - start
     assert elapsed < 10.0  # about 1 s on a shared 2-core machine
     assert len(codes) == n and np.all(choice.recommended[choice.listable] >= floor[choice.listable])
+
+
+def test_demand_curve_interpolates_between_a_few_model_runs():
+    from models.decisions import demand_curve
+
+    calls = []
+
+    def days_at(prices):  # a power law: exact under log-log interpolation
+        calls.append(prices.shape)
+        return 30.0 * (prices / 100.0) ** 2.5
+
+    prices = np.array([[80.0, 90.0, 100.0, 120.0, 95.0], [10.0, 12.0, 14.0, 16.0, 11.0]])
+    days = demand_curve(days_at, prices, anchors=3)
+    np.testing.assert_allclose(days, 30.0 * (prices / 100.0) ** 2.5, rtol=1e-9)
+    assert calls == [(2, 3)]  # the model ran at 3 prices per row, once
+
+    def steps(prices):  # any monotone curve stays monotone
+        return np.where(prices < 100.0, 10.0, 40.0)
+
+    grid = np.linspace(50.0, 150.0, 21)[None, :]
+    curve = demand_curve(steps, grid, anchors=3)
+    assert np.all(np.diff(curve[0]) >= 0)
+    assert curve[0, 0] == pytest.approx(10.0) and curve[0, -1] == pytest.approx(40.0)
+    assert demand_curve(days_at, prices[:, :2], anchors=3).shape == (2, 2)  # few candidates: exact
+
+
+def test_demand_curve_from_one_known_point_and_one_model_run():
+    from models.decisions import demand_curve
+
+    calls = []
+
+    def days_at(prices):
+        calls.append(prices.shape)
+        return 30.0 * (prices / 100.0) ** 2.5
+
+    prices = np.array([[80.0, 90.0, 100.0, 120.0], [10.0, 12.0, 14.0, 16.0]])
+    known = (np.array([150.0, 11.0]), 30.0 * (np.array([150.0, 11.0]) / 100.0) ** 2.5)
+    days = demand_curve(days_at, prices, known=known)
+    np.testing.assert_allclose(days, 30.0 * (prices / 100.0) ** 2.5, rtol=1e-9)
+    assert calls == [(2, 1)]  # one more run per unit
+
+    def falling(prices):  # a curve that falls with the price is not trusted: flat instead
+        return 1000.0 / prices
+
+    at = np.array([100.0, 12.0])
+    flat = demand_curve(falling, prices, known=(at, 1000.0 / at))
+    np.testing.assert_allclose(flat, (1000.0 / at)[:, None] * np.ones((1, 4)))
+    missing = (np.array([100.0, np.nan]), np.array([5.0, 5.0]))  # falls back to anchors
+    assert demand_curve(days_at, prices, known=missing).shape == (2, 4)

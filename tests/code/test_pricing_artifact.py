@@ -196,6 +196,7 @@ def test_train_and_evaluate_commands(tmp_path, monkeypatch):
     make_table(600, seed=4).to_csv(table, index=False)
     config = tmp_path / "fast.toml"
     config.write_text(
+        "search_seconds = 1\nsearch_max_trials = 2\n"
         "[price]\nnum_boost_round = 100\nlearning_rate = 0.2\n"
         "[tts]\nnum_boost_round = 100\nlearning_rate = 0.2\n"
     )
@@ -209,12 +210,17 @@ def test_train_and_evaluate_commands(tmp_path, monkeypatch):
         ["train", "pricing", "--data", str(table), "--out", str(run), "--config", str(config)],
     )
     assert result.exit_code == 0, result.output
-    for name in ("predictions.csv", "price_calibration.png", "days_calibration.png"):
+    for name in ("predictions.csv", "price_calibration.png", "days_calibration.png", "search.csv"):
         assert (run / name).is_file(), name
     predictions = pd.read_csv(run / "predictions.csv")
     assert {"item_id", "sold_price", *OUTPUT_COLUMNS} <= set(predictions.columns)
     trained = json.loads((run / "metrics.json").read_text())
     assert trained["rmsle"] < trained["baseline_median_rmsle"]
+    assert trained["baseline_lgbm_rmsle"] > 0
+    assert 1 <= trained["search_trials"] <= 2
+    trials = pd.read_csv(run / "search.csv")
+    assert len(trials) == trained["search_trials"]
+    assert trials["cv_rmsle"].min() == pytest.approx(trained["search_best_cv_rmsle"])
     meta = json.loads((run / "model" / "artifact.json").read_text())
     assert (meta["format"], meta["format_version"]) == ("regrade-pricing", 1)
     assert meta["data_path"] == str(table)

@@ -14,6 +14,8 @@ from training.pricing.baselines import (
     fit_benchmark,
     fit_category_brand_grade_median,
     fit_depreciation,
+    fit_plain_lgbm,
+    plain_columns,
 )
 from training.pricing.data import holdout_mask
 
@@ -134,3 +136,20 @@ def test_holdout_is_fixed_by_item_id_or_by_split_column():
     assert set(shuffled["item_id"][holdout_mask(shuffled, 0.2)]) == set(frame["item_id"][held])
     frame["split"] = ["test" if k % 4 == 0 else "train" for k in range(2000)]
     assert holdout_mask(frame, 0.2).sum() == 500
+
+
+def test_plain_lgbm_learns_brand_and_age_from_raw_columns_and_ignores_costs():
+    rng = np.random.default_rng(0)
+    n = 600
+    brand = rng.choice(["Kepler", "Orbit", "Nova"], n)
+    age = rng.integers(0, 48, n)
+    price = np.exp(np.log(400) + (brand == "Kepler") * 0.7 - 0.02 * age + rng.normal(0, 0.05, n))
+    train = table(brand=brand, age_months=age, sold_price=price, acquisition_cost=price / 2)
+    assert plain_columns(train) == ["category", "brand", "grade", "age_months"]
+    predict = fit_plain_lgbm(train)
+    test = table(brand=["Kepler", "Nova", "Unseen"], age_months=[12, 12, 12])
+    guess = predict(test)
+    assert guess[0] / guess[1] == pytest.approx(math.exp(0.7), rel=0.15)
+    assert guess[1] == pytest.approx(400 * math.exp(-0.24), rel=0.15)
+    assert np.isfinite(guess[2])  # an unseen brand is missing, never an error
+    assert m.rmsle(price, predict(train)) < 0.1

@@ -1,15 +1,22 @@
 """Properties of the guardrails over random items and policies (hypothesis).
 
 The recommended price is never below the floor nor above the ceiling; the margin identities hold;
-a counterfeit-flagged unit is never listed; routes follow the SPEC precedence.
+a counterfeit-flagged unit is never listed; routes follow the SPEC precedence; every unit `decide`
+lists (restock, refurbish, resell) has a recommended price inside its floor and ceiling, and a
+refurbished one is priced at its new grade with the upgrade's cost counted once.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
-from hypothesis import given, settings
+import pandas as pd
+import pytest
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from models.decisions import decide
 from models.guardrails import (
     ceiling_price,
     check_list_price,
@@ -162,6 +169,7 @@ route_row = st.fixed_dictionaries(
         "price_better": st.one_of(st.just(np.nan), st.floats(0.0, 700.0)),
         "refurb_cost": st.one_of(st.just(np.nan), st.floats(0.0, 100.0)),
         "listable": st.booleans(),
+        "refurbish_listable": st.booleans(),
         "liquidation_value": st.one_of(st.just(np.nan), st.floats(0.0, 50.0)),
         "provenance_required": st.booleans(),
         "provenance_verified": st.booleans(),
@@ -180,10 +188,11 @@ def expected_route(r: dict, uplift: float, restock: set[str]) -> str:
         and r["opened"] == 0.0
         and r["grade"] == "A"
         and r["return_reason"] in restock
+        and r["listable"]
     ):
         return "restock"
     gain = r["price_better"] - r["refurb_cost"] - r["price_as_is"]
-    if r["grade"] in ("B", "C") and gain >= uplift:
+    if r["grade"] in ("B", "C") and gain >= uplift and r["refurbish_listable"]:
         return "refurbish"
     if r["listable"]:
         return "resell"
@@ -203,3 +212,87 @@ def test_routes_follow_the_precedence_and_counterfeits_are_never_listed(rows, up
     assert not any(name in LISTING_ROUTES for name in result.route[flagged])
     assert set(result.route) <= set(ROUTES)
     assert all(code for code in result.codes)  # every decision says why
+
+
+class GradeModel:
+    """A stand-in pricing model: the band scales with the grade, days rise with the price.
+
+    Deterministic per row (a hash of its fields), so the same unit at another grade is priced
+    consistently, and any band or floor/ceiling overlap can occur.
+    """
+
+    FACTOR: ClassVar[dict[str, float]] = {"A": 1.0, "B": 0.8, "C": 0.6}
+
+    def predict(self, items: pd.DataFrame) -> pd.DataFrame:
+        base = items["base"].to_numpy(dtype=float)
+        p50 = base * np.array([self.FACTOR.get(g, np.nan) for g in items["grade"]])
+        spread = items["spread"].to_numpy(dtype=float)
+        return pd.DataFrame(
+            {
+                "price_p10": p50 * (1 - spread),
+                "price_p50": p50,
+                "price_p90": p50 * (1 + spread),
+                "days_to_sell_p50": 20.0,
+                "days_to_sell_p90": 60.0,
+            },
+            index=items.index,
+        )
+
+    def days_at_prices(self, items: pd.DataFrame, prices: np.ndarray) -> np.ndarray:
+        p50 = self.predict(items)["price_p50"].to_numpy()[:, None]
+        return 20.0 * (prices / p50) ** 3
+
+
+unit = st.fixed_dictionaries(
+    {
+        "category": st.sampled_from(CATEGORIES),
+        "grade": st.sampled_from("ABC"),
+        "source": st.sampled_from(["return", "trade_in"]),
+        "opened": st.sampled_from([0.0, 1.0]),
+        "return_reason": st.sampled_from(["changed_mind", "defect"]),
+        "acquisition_cost": maybe_money,
+        "refurb_cost": maybe_money,
+        "logistics_cost": maybe_money,
+        "new_price": st.one_of(st.just(np.nan), st.floats(1.0, 4000.0)),
+        "base": st.floats(1.0, 3000.0),
+        "spread": st.floats(0.0, 0.9),
+    }
+)
+
+
+@PROPS
+@given(
+    policy=policies(),
+    units=st.lists(unit, min_size=1, max_size=12),
+    upgrade=st.fixed_dictionaries({}, optional={g: money for g in "BC"}),
+    uplift=st.floats(0.0, 100.0),
+)
+def test_every_listed_unit_has_a_price_inside_its_floor_and_ceiling(policy, units, upgrade, uplift):
+    fields = policy.model_dump(exclude={"categories", "provenance_required"})
+    policy = Policy(
+        **{**fields, "upgrade_cost": upgrade, "min_refurb_uplift": uplift},
+        categories=policy.categories,
+    )
+    items = pd.DataFrame(units)
+    out = decide(items, GradeModel(), policy)
+    listed = out["route"].isin(sorted(LISTING_ROUTES)).to_numpy()
+    rec, floor = out["recommended_price"].to_numpy(), out["floor_price"].to_numpy()
+    ceiling = out["ceiling_price"].to_numpy()
+    assert np.all(np.isfinite(rec[listed]))
+    assert np.all(rec[listed] >= floor[listed] - 1e-9)
+    assert np.all(~(rec[listed] > ceiling[listed] + 1e-9))
+    # refurbished units are priced at the better grade, the upgrade's cost counted once
+    refurbished = (out["route"] == "refurbish").to_numpy()
+    event(f"refurbished units: {min(int(refurbished.sum()), 2)}")
+    better = {"B": "A", "C": "B"}
+    for i in np.flatnonzero(refurbished):
+        u, settings = units[i], policy.for_category(units[i]["category"])
+        target = better[u["grade"]]
+        assert "priced_at_refurbished_grade" in out["reasons"].iloc[i].split(";")
+        assert out["price_p50"].iloc[i] == pytest.approx(u["base"] * GradeModel.FACTOR[target])
+        expected_ceiling = u["new_price"] * settings.max_fraction_of_new[target]
+        assert ceiling[i] == pytest.approx(expected_ceiling, nan_ok=True)
+        costs = [u[c] for c in ("acquisition_cost", "refurb_cost", "logistics_cost")]
+        cost = float(np.nansum(costs)) + settings.upgrade_cost.get(u["grade"], 0.0)
+        expected_margin = rec[i] - cost - settings.fee_rate * rec[i]
+        assert out["margin"].iloc[i] == pytest.approx(expected_margin, abs=1e-6)

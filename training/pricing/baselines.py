@@ -2,7 +2,8 @@
 
 - benchmark: the median of the row's benchmark columns times a per-grade factor;
 - depreciation: new price times a per-category, per-grade depreciation curve in age;
-- group median: the median sold price of the row's category, brand and grade.
+- group median: the median sold price of the row's category, brand and grade;
+- plain LightGBM: LightGBM on log price of the raw item columns, no constraints, no tuning.
 
 Each is fitted on sold training rows and predicts every row it is asked about: where a row lacks
 what the heuristic needs (no benchmark, no new price), it falls back to the median sold price of
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.schema import benchmark_columns
+from features.schema import attr_columns, benchmark_columns
 
 MIN_CURVE_ROWS = 20
 """Fewest rows for a category-grade depreciation curve; below it the grade pools categories."""
@@ -134,5 +136,66 @@ def fit_depreciation(train: pd.DataFrame) -> Predict | None:
         a = np.where(np.isnan(a), median_age, a)
         out = _num(frame, "new_price") * np.exp(coef[:, 0] + coef[:, 1] * a)
         return np.where(np.isfinite(out) & (out > 0), out, fallback(frame))
+
+    return predict
+
+
+PLAIN_LGBM_PARAMS: dict = {
+    "objective": "regression",
+    "learning_rate": 0.03,
+    "num_leaves": 15,
+    "verbose": -1,
+    "deterministic": True,
+    "force_row_wise": True,
+    "num_threads": 1,
+}
+"""The plain reference: LightGBM defaults but learning rate and leaves; no constraints."""
+PLAIN_LGBM_ROUNDS = 400
+PLAIN_NUMERIC = ("age_months", "inventory_level", "conversion_rate_30d", "new_price")
+PLAIN_CHOICES = ("category", "brand", "grade", "source", "return_reason")
+
+
+def plain_columns(frame: pd.DataFrame) -> list[str]:
+    """The item columns the product reads, raw: what a plain LightGBM on the table would use."""
+    names = [c for c in (*PLAIN_CHOICES, *PLAIN_NUMERIC) if c in frame.columns]
+    names += benchmark_columns(list(frame.columns)) + attr_columns(list(frame.columns))
+    return [c for c in names if frame[c].notna().any()]
+
+
+def fit_plain_lgbm(train: pd.DataFrame, *, seed: int = 0) -> Predict:
+    """A plain LightGBM on log1p(sold price) of the raw item columns, fitted on sold train rows.
+
+    Text columns become pandas categoricals with the training levels (unseen levels are
+    missing), numbers stay numbers; 400 trees, learning rate 0.03, 15 leaves, no constraints,
+    no early stopping, no feature engineering: the reference that says whether the product's
+    machinery pays (`baseline_lgbm_rmsle`).
+    """
+    columns = plain_columns(train)
+    levels: dict[str, list] = {}
+    for name in columns:
+        numeric = pd.to_numeric(train[name], errors="coerce")
+        if name not in PLAIN_CHOICES and numeric.notna().sum() == train[name].notna().sum():
+            continue
+        levels[name] = sorted(train[name].dropna().astype(str).unique())
+
+    def matrix(frame: pd.DataFrame) -> pd.DataFrame:
+        out = {}
+        for name in columns:
+            values = frame[name] if name in frame.columns else pd.Series(np.nan, frame.index)
+            if name in levels:
+                text = values.astype(object).where(values.isna(), values.astype(str))
+                out[name] = pd.Categorical(text, categories=levels[name])
+            else:
+                out[name] = pd.to_numeric(values, errors="coerce").astype("float64")
+        return pd.DataFrame(out, index=frame.index)
+
+    booster = lgb.train(
+        {**PLAIN_LGBM_PARAMS, "seed": seed},
+        lgb.Dataset(matrix(train), label=np.log1p(_num(train, "sold_price"))),
+        num_boost_round=PLAIN_LGBM_ROUNDS,
+    )
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        return np.expm1(booster.predict(matrix(frame)))
 
     return predict

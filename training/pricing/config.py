@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from models.pricing.boosting import BoostParams, numbers_only
 from training.configs import load_run_config
 
 SECTION = "pricing"
 """The table of a config file that holds the pricing settings (or the whole file)."""
+SWITCHES = ("encode_levels", "refit")
+"""The true/false settings."""
 
 
 class PricingTrainConfig(BaseModel):
@@ -34,6 +36,19 @@ class PricingTrainConfig(BaseModel):
         tts_max_days: Cap on predicted days to sell.
         tts_max_items: Most listings used to fit time-to-sell (a seeded sample above this).
         value_folds: Folds for the out-of-fold predicted value the time-to-sell model sees.
+        encode_levels: Add smoothed target and count encodings of category paths, brand,
+            brand x category and categorical attrs (`features.level_encoding`).
+        encoding_smoothing: Pseudo-rows of the overall mean in each level's target encoding.
+        refit: Fit the price boosters on all sold training rows, with rounds chosen by early
+            stopping and the band calibrated by cross-conformal scores (false: separate fit,
+            early-stopping and calibration parts, `calibration_fraction` used).
+        refit_scale: Rounds of the refit = this times the rounds early stopping chose.
+        conformal_folds: Folds of the cross-conformal calibration (with `refit`).
+        search_seconds: Time budget of the CV hyperparameter search of the price booster
+            (`training.pricing.search`); 0 turns the search off and keeps `[price]`.
+        search_folds: CV folds of the search.
+        search_max_trials: Most settings the search tries.
+        search_max_rows: The search works on a seeded sample of at most this many sold rows.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,12 +72,27 @@ class PricingTrainConfig(BaseModel):
     tts_max_days: float = Field(730.0, gt=0)
     tts_max_items: int = Field(200_000, ge=1)
     value_folds: int = Field(3, ge=0)
+    encode_levels: bool = True
+    encoding_smoothing: float = Field(20.0, ge=0)
+    refit: bool = True
+    refit_scale: float = Field(1.1, gt=0)
+    conformal_folds: int = Field(5, ge=2)
+    search_seconds: float = Field(180.0, ge=0)
+    search_folds: int = Field(3, ge=2)
+    search_max_trials: int = Field(40, ge=1)
+    search_max_rows: int = Field(50_000, ge=10)
 
     @field_validator("*", mode="before")
     @classmethod
-    def check_number(cls, value: Any) -> Any:
-        """Every setting but the two booster tables is a number: no bools or strings."""
-        return value if isinstance(value, dict | BoostParams) else numbers_only(value)
+    def check_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every setting but the booster tables and switches is a number: no strings."""
+        if isinstance(value, dict | BoostParams):
+            return value
+        if info.field_name in SWITCHES:
+            if not isinstance(value, bool):
+                raise ValueError("must be true or false")
+            return value
+        return numbers_only(value)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready nested dict."""

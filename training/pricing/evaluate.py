@@ -23,8 +23,10 @@ from training.pricing.baselines import (
     fit_benchmark,
     fit_category_brand_grade_median,
     fit_depreciation,
+    fit_plain_lgbm,
 )
 from training.pricing.data import has_time_to_sell, holdout_mask, sold_rows
+from training.pricing.policy_eval import policy_profit_capture
 from training.pricing.train import listing_price
 
 METRIC_KEYS = (
@@ -34,6 +36,7 @@ METRIC_KEYS = (
     "r2",
     "baseline_benchmark_rmsle",
     "baseline_depreciation_rmsle",
+    "baseline_lgbm_rmsle",
     "interval_coverage_80",
     "interval_width_80",
     "tts_cindex",
@@ -98,6 +101,7 @@ def evaluate_pricing_model(
     *,
     holdout_fraction: float,
     truth: pd.DataFrame | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Every pricing metric of `artifact` on the holdout rows of `frame`.
 
@@ -106,11 +110,13 @@ def evaluate_pricing_model(
         frame: A checked outcomes table.
         holdout_fraction: The holdout share used at training (see `data.holdout_mask`).
         truth: The generator's truth table (item_id, market_value, ...), when there is one.
+        seed: Seeds the plain LightGBM baseline.
 
     Returns:
         The SPEC keys (None where not computable), plus `n_test_sold`,
         `baseline_median_rmsle` (category-brand-grade median) and, with truth,
-        `noise_floor_rmsle` and `rmsle_above_floor`.
+        `noise_floor_rmsle`, `rmsle_above_floor` and the policy's profit capture under the
+        truth (`training.pricing.policy_eval`).
     """
     predictor = PricingPredictor(artifact)
     held = holdout_mask(frame, holdout_fraction)
@@ -142,6 +148,7 @@ def evaluate_pricing_model(
                 "baseline_benchmark_rmsle": fit_benchmark(train_sold),
                 "baseline_depreciation_rmsle": fit_depreciation(train_sold),
                 "baseline_median_rmsle": fit_category_brand_grade_median(train_sold),
+                "baseline_lgbm_rmsle": fit_plain_lgbm(train_sold, seed=seed),
             }
             for key, baseline in fitted.items():
                 result[key] = None if baseline is None else m.rmsle(y, baseline(test_sold))
@@ -150,6 +157,8 @@ def evaluate_pricing_model(
             result["noise_floor_rmsle"] = floor
             result["rmsle_above_floor"] = None if floor is None else result["rmsle"] - floor
 
+    if truth is not None and artifact.tts is not None:
+        result.update(policy_profit_capture(predictor, test, truth))
     if has_time_to_sell(test):
         for key, model in (("tts_cindex", artifact.tts), ("tts_cindex_naive", artifact.tts_naive)):
             if model is not None:

@@ -23,6 +23,7 @@ from training.pricing.config import PricingTrainConfig
 from training.pricing.data import load_run_data
 from training.pricing.evaluate import evaluate_pricing_model, holdout_predictions
 from training.pricing.plots import days_figure, has_days, price_figure
+from training.pricing.search import SearchResult
 from training.pricing.train import train_pricing_model
 from training.progress import tracked
 from training.run_results import EvaluationRun, TrainingRun
@@ -33,11 +34,13 @@ SUMMARY_KEYS = (
     "rmsle",
     "baseline_benchmark_rmsle",
     "baseline_depreciation_rmsle",
+    "baseline_lgbm_rmsle",
     "interval_coverage_80",
     "interval_width_80",
     "tts_cindex",
     "tts_cindex_naive",
     "rows_per_s",
+    "policy_profit_capture",
 )
 """The metrics a pricing run's report shows."""
 DEFAULT_HOLDOUT = 0.2
@@ -55,6 +58,27 @@ def _log_details(
     run.log_figure(price_figure(predictions), "price_calibration.png")
     if has_days(predictions):
         run.log_figure(days_figure(predictions), "days_calibration.png")
+
+
+def _log_search(run: RunContext, search: SearchResult | None) -> dict[str, float | None]:
+    """Write OUT/search.csv (one row per trial), log each trial's CV RMSLE as a step of
+    `search_cv_rmsle`; returns the search's summary (the chosen settings go into the artifact)."""
+    if search is None or not search.trials:
+        return {"search_trials": 0, "search_best_cv_rmsle": None, "search_seconds": None}
+    rows = [
+        {"trial": i, "cv_rmsle": t.cv_rmsle, "rounds": t.rounds, "seconds": t.seconds, **t.params}
+        for i, t in enumerate(search.trials)
+    ]
+    path = run.out / "search.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    run.log_artifact(path)
+    for i, trial in enumerate(search.trials):
+        run.log_metrics({"search_cv_rmsle": trial.cv_rmsle}, step=i)
+    return {
+        "search_trials": len(search.trials),
+        "search_best_cv_rmsle": search.ranked()[0].cv_rmsle,
+        "search_seconds": search.seconds,
+    }
 
 
 def train_pricing(
@@ -92,9 +116,14 @@ def train_pricing(
         )
         artifact = trained.artifact
         metrics = evaluate_pricing_model(
-            artifact, frame, holdout_fraction=config.holdout_fraction, truth=loaded.truth
+            artifact,
+            frame,
+            holdout_fraction=config.holdout_fraction,
+            truth=loaded.truth,
+            seed=config.seed,
         )
         metrics["train_seconds"] = trained.seconds
+        metrics.update(_log_search(run, trained.search))
         artifact.meta = ArtifactMeta.new(
             PRICING,
             git_sha=git_sha(),
@@ -104,11 +133,16 @@ def train_pricing(
             metrics=jsonable(metrics),
         )
         artifact.info = {
+            **artifact.info,
             "data": {
                 "rows": len(frame),
                 "train_rows": len(trained.train_rows),
                 "holdout_rows": len(trained.holdout_rows),
-            }
+            },
+            "search": {
+                "trials": len(trained.search.trials) if trained.search else 0,
+                "chosen": trained.search.best.model_dump() if trained.search else None,
+            },
         }
         model_dir = save_artifact(artifact, run.out / "model")
         run.write_metrics(metrics)
@@ -136,7 +170,11 @@ def evaluate_pricing(model: str, data: Path, out: Path | None, settings: Setting
     config = {"data": str(loaded.table), "model": str(model), "model_version": resolved.version}
     with tracked_run("pricing", out=run_out, config=config, settings=settings) as run:
         metrics = evaluate_pricing_model(
-            artifact, loaded.frame, holdout_fraction=holdout, truth=loaded.truth
+            artifact,
+            loaded.frame,
+            holdout_fraction=holdout,
+            truth=loaded.truth,
+            seed=int(artifact.training_config.get("seed", 0)),
         )
         run.write_metrics(metrics)
         _log_details(run, artifact, loaded.frame, holdout)

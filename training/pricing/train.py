@@ -20,12 +20,13 @@ import pandas as pd
 
 from features.pricing_features import PricingFeatures
 from models.pricing.artifact import PricingArtifact
-from models.pricing.boosting import dataset, monotone_vector
+from models.pricing.boosting import BoostParams, dataset, monotone_vector
 from models.pricing.listing import TTS_MONOTONE, listing_matrix, listing_names
 from models.pricing.price_model import PRICE_MONOTONE, PriceModel
 from models.pricing.tts_model import TimeToSellModel, choose_edges
 from training.pricing.config import PricingTrainConfig
 from training.pricing.data import has_time_to_sell, holdout_mask, require_trainable, sold_rows
+from training.pricing.search import SearchResult, search_price_params
 
 Progress = Callable[[Iterable[Any], int], Iterator[Any]]
 
@@ -38,6 +39,7 @@ class TrainedPricing:
     train_rows: pd.DataFrame
     holdout_rows: pd.DataFrame
     seconds: float
+    search: SearchResult | None = None
 
 
 def _split(n: int, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
@@ -51,12 +53,58 @@ def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
     return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
-def fit_price(
+def search_price(
     features: PricingFeatures, sold: pd.DataFrame, config: PricingTrainConfig
+) -> SearchResult:
+    """The CV hyperparameter search of the P50 booster on sold training rows (time-bounded)."""
+    x, names = features.transform(sold, out_of_fold=True)
+    return search_price_params(
+        x,
+        _numbers(sold, "sold_price"),
+        names,
+        features.categorical,
+        config.price,
+        budget_seconds=config.search_seconds,
+        folds=config.search_folds,
+        max_trials=config.search_max_trials,
+        max_rows=config.search_max_rows,
+        seed=config.seed,
+    )
+
+
+def fit_price(
+    features: PricingFeatures,
+    sold: pd.DataFrame,
+    config: PricingTrainConfig,
+    boost: BoostParams | None = None,
 ) -> PriceModel:
-    """The price band model from sold rows (fit / early-stopping / calibration split)."""
-    x, names = features.transform(sold)
+    """The price band model from sold rows.
+
+    With `config.refit` (default): early stopping chooses the rounds, cross-conformal scores
+    calibrate the band and the boosters are refitted on all sold rows
+    (`PriceModel.fit_cross`). Without: fit / early-stopping / calibration parts, as before.
+
+    Args:
+        features: The fitted transform.
+        sold: Sold training rows.
+        config: The run config.
+        boost: LightGBM settings (default `config.price`; the search's choice when it ran).
+    """
+    x, names = features.transform(sold, out_of_fold=True)
     y = _numbers(sold, "sold_price")
+    if config.refit:
+        return PriceModel.fit_cross(
+            x,
+            y,
+            names,
+            features.categorical,
+            valid_share=config.valid_fraction,
+            boost=boost or config.price,
+            coverage=config.coverage,
+            seed=config.seed,
+            folds=config.conformal_folds,
+            refit_scale=config.refit_scale,
+        )
     valid, calib, fit = _split(
         len(sold), (config.valid_fraction, config.calibration_fraction), config.seed
     )
@@ -67,7 +115,7 @@ def fit_price(
         features.categorical,
         valid=(x[valid], y[valid]),
         calibration=(x[calib], y[calib]),
-        boost=config.price,
+        boost=boost or config.price,
         coverage=config.coverage,
         seed=config.seed,
     )
@@ -78,19 +126,20 @@ def out_of_fold_value(
     rows: pd.DataFrame,
     price: PriceModel,
     config: PricingTrainConfig,
+    boost: BoostParams | None = None,
 ) -> np.ndarray:
     """log1p(P50) for every row from a P50 booster that never saw that row's price.
 
     Rows are cut into `value_folds` folds; each fold is predicted by a least-squares booster fit
     on the sold rows of the other folds (with the final model's number of rounds).
     """
-    x, names = features.transform(rows)
+    x, names = features.transform(rows, out_of_fold=True)
     y = np.log1p(_numbers(rows, "sold_price")) if "sold_price" in rows.columns else None
     folds = config.value_folds
     if folds < 2 or y is None:
         return price.p50.predict(x)
     rounds = max(1, price.p50.current_iteration())
-    boost = config.price
+    boost = boost or config.price
     params = boost.lgb_params(
         config.seed,
         objective="regression",
@@ -135,7 +184,7 @@ def fit_time_to_sell(
     rows = rows.iloc[index]
     log_value, days, sold = log_value[index], days[index], sold[index]
     price = listing_price(rows, np.expm1(log_value))
-    x = listing_matrix(features, features.transform(rows)[0], log_value, price)
+    x = listing_matrix(features, features.transform(rows, out_of_fold=True)[0], log_value, price)
     valid, fit = _split(len(rows), (config.valid_fraction,), config.seed + 3)
     edges = choose_edges(days, sold, config.tts_periods, config.tts_top_quantile)
     return TimeToSellModel.fit(
@@ -151,6 +200,34 @@ def fit_time_to_sell(
         max_days=config.tts_max_days,
         seed=config.seed,
     )
+
+
+def fit_closing(rows: pd.DataFrame, log_value: np.ndarray) -> dict[str, float] | None:
+    """How the closing price follows the asking price, from sold rows with a list price.
+
+    Least squares of log(sold / value) on log(list / value), value = the out-of-fold P50:
+    close(ask) = value * exp(offset + slope * log(ask / value)), capped at the ask. A slope
+    below 1 says asking more than the value closes at less than the ask (buyers negotiate).
+
+    Returns:
+        {"slope", "offset", "rows"}, or None with fewer than 50 usable rows (the price search
+        then counts the ask as the closing price).
+    """
+    if "list_price" not in rows.columns or "sold_price" not in rows.columns:
+        return None
+    value = np.expm1(log_value)
+    ask, sold = _numbers(rows, "list_price"), _numbers(rows, "sold_price")
+    ok = np.isfinite(ask) & np.isfinite(sold) & (ask > 0) & (sold > 0) & (value > 0)
+    if ok.sum() < 50:
+        return None
+    x = np.log(ask[ok] / value[ok])
+    y = np.log(sold[ok] / value[ok])
+    slope, offset = np.polyfit(x, y, 1)
+    return {
+        "slope": float(np.clip(slope, 0.0, 1.0)),
+        "offset": float(offset),
+        "rows": int(ok.sum()),
+    }
 
 
 def listing_price(rows: pd.DataFrame, fallback: np.ndarray) -> np.ndarray:
@@ -185,23 +262,37 @@ def train_pricing_model(
 
     def stage_features() -> None:
         state["features"] = PricingFeatures(
-            min_level_count=config.min_level_count, max_category_depth=config.max_category_depth
+            min_level_count=config.min_level_count,
+            max_category_depth=config.max_category_depth,
+            encode_levels=config.encode_levels,
+            smoothing=config.encoding_smoothing,
         ).fit(train_rows)
 
+    def stage_search() -> None:
+        state["search"] = search_price(state["features"], sold_rows(train_rows), config)
+
     def stage_price() -> None:
-        state["price"] = fit_price(state["features"], sold_rows(train_rows), config)
+        boost = state["search"].best
+        state["price"] = fit_price(state["features"], sold_rows(train_rows), config, boost)
 
     def stage_tts() -> None:
-        state["tts"] = state["naive"] = None
+        state["tts"] = state["naive"] = state["closing"] = None
         if has_time_to_sell(train_rows):
-            value = out_of_fold_value(state["features"], train_rows, state["price"], config)
+            value = out_of_fold_value(
+                state["features"], train_rows, state["price"], config, state["search"].best
+            )
             state["tts"] = fit_time_to_sell(state["features"], train_rows, value, config)
             state["naive"] = fit_time_to_sell(
                 state["features"], train_rows, value, config, sold_only=True
             )
+            state["closing"] = fit_closing(train_rows, value)
 
-    stages = [stage_features, stage_price, stage_tts]
+    stages = [stage_features, stage_search, stage_price, stage_tts]
     for stage in progress(stages, len(stages)) if progress else stages:
         stage()
     artifact = PricingArtifact(state["features"], state["price"], state["tts"], state["naive"])
-    return TrainedPricing(artifact, train_rows, holdout_rows, time.perf_counter() - started)
+    if state["closing"] is not None:
+        artifact.info["closing"] = state["closing"]
+    return TrainedPricing(
+        artifact, train_rows, holdout_rows, time.perf_counter() - started, state["search"]
+    )

@@ -1,0 +1,171 @@
+"""The pricing policy against the synthetic generator's truth: `policy_profit_capture`.
+
+On a synthetic table with `truth.csv` beside it, every holdout unit that `decide` lists as it
+is (`resell`, `restock`; a refurbished unit would be a different unit) is priced three ways:
+the recommended price, P50 and the legacy list price. Under the generator's truth a price P
+earns, in expectation,
+
+    close(P)  = min(P, market_value * (P / market_value) ** ASK_ANCHORING)   (the sale closes
+                 between value and ask, never above the ask; negotiation noise averages out)
+    S(t)      = exp(-(rate(P) * t) ** k),  rate(P) = hazard_rate * (P / list_price) ** -elasticity
+    profit(P) = margin(close(P)) * (1 - S(H)) - holding_cost_per_day * E[min(T, H)]
+
+with H the policy's `sell_horizon_days` and margin after fees at the unit's total cost. The
+best price is the one maximising profit(P) on a fine grid over [floor, ceiling] (a missing
+ceiling: up to three times the market value). `policy_profit_capture` is the total profit of
+the recommended prices as a share of the best prices' total; `_p50` and `_list` the same for P50
+and the legacy list price. The evaluation uses the default policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.decisions import decide
+from models.guardrails import margin, policy_arrays, total_cost
+from models.policy import Policy
+from models.pricing.predictor import PricingPredictor
+from training.synth.outcomes import ASK_ANCHORING
+
+GRID = 256
+"""Prices tried between floor and ceiling for the best price (log-spaced)."""
+TIME_STEPS = 64
+"""Steps of the numerical integral of survival over the horizon."""
+NO_CEILING_MULTIPLE = 3.0
+"""Without a ceiling the best price is searched up to this multiple of the market value."""
+OUTCOME_COLUMNS = ("sold_price", "days_listed", "sold")
+NEEDED = ("market_value", "hazard_rate", "list_price_ratio", "price_elasticity", "weibull_shape")
+
+
+def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def true_profit(
+    prices: np.ndarray,
+    truth: dict[str, np.ndarray],
+    cost: np.ndarray,
+    fee_rate: np.ndarray,
+    holding: np.ndarray,
+    horizon: np.ndarray,
+) -> np.ndarray:
+    """Expected profit of listing each unit at `prices` ([n] or [n, k]) under the truth.
+
+    Args:
+        prices: Asking prices, [n] or [n, k].
+        truth: Per unit [n]: market_value, the hazard rate at the legacy list price, that price
+            (list_price), price_elasticity, weibull_shape.
+        cost, fee_rate, holding, horizon: Per unit [n]: total cost, fee rate, holding cost per
+            day, sell horizon in days (NaN: none; 365 days are used).
+    """
+    squeeze = np.ndim(prices) == 1
+    p = np.atleast_2d(prices.T).T if squeeze else prices  # [n, k]
+
+    def col(a: np.ndarray) -> np.ndarray:
+        return np.asarray(a, dtype="float64")[:, None]
+
+    value = col(truth["market_value"])
+    close = np.minimum(p, value * (p / value) ** ASK_ANCHORING)
+    rate = col(truth["hazard_rate"]) * (p / col(truth["list_price"])) ** -col(
+        truth["price_elasticity"]
+    )
+    shape = col(truth["weibull_shape"])
+    h = col(np.where(np.isfinite(horizon), horizon, 365.0))
+    sold_within = 1.0 - np.exp(-((rate * h) ** shape))
+    steps = np.linspace(0.0, 1.0, TIME_STEPS)  # E[min(T, H)] = integral of S over [0, H]
+    t = h[..., None] * steps  # [n, 1, s]
+    survival = np.exp(-((rate[..., None] * t) ** shape[..., None]))
+    days = np.trapezoid(survival, t, axis=-1)
+    profit = margin(close, col(cost), col(fee_rate)) * sold_within - col(holding) * days
+    return profit[:, 0] if squeeze else profit
+
+
+def policy_profit_capture(
+    predictor: PricingPredictor,
+    test: pd.DataFrame,
+    truth: pd.DataFrame,
+    policy: Policy | None = None,
+) -> dict[str, Any]:
+    """Profit capture of the recommended price, P50 and the legacy list price (see module doc).
+
+    Returns:
+        `policy_profit_capture`, `policy_profit_capture_p50`, `policy_profit_capture_list`,
+        `policy_units` (units scored) and `policy_at_range_top` (share of recommended prices
+        within 0.5% of the top of the search range, min(ceiling, P90 x p90_headroom)); None
+        where nothing can be scored.
+    """
+    empty = dict.fromkeys(
+        (
+            "policy_profit_capture",
+            "policy_profit_capture_p50",
+            "policy_profit_capture_list",
+            "policy_at_range_top",
+        )
+    )
+    if not set(NEEDED) <= set(truth.columns) or "item_id" not in truth.columns:
+        return {**empty, "policy_units": 0}
+    policy = policy or Policy()
+    items = test.drop(columns=[c for c in OUTCOME_COLUMNS if c in test.columns])
+    decided = decide(items, predictor, policy)
+    listed = decided["route"].isin(["resell", "restock"]).to_numpy()
+    known = truth.set_index(truth["item_id"].astype(str))
+    keys = items["item_id"].astype(str)
+    found = keys.isin(known.index).to_numpy()
+    rows = np.flatnonzero(listed & found & np.isfinite(_numbers(items, "list_price")))
+    if len(rows) == 0:
+        return {**empty, "policy_units": 0}
+    sub, out = items.iloc[rows], decided.iloc[rows]
+    facts = known.loc[keys.iloc[rows]]
+    list_price = _numbers(sub, "list_price")
+    true = {
+        "market_value": _numbers(facts, "market_value"),
+        "hazard_rate": _numbers(facts, "hazard_rate"),
+        "list_price": list_price,
+        "price_elasticity": _numbers(facts, "price_elasticity"),
+        "weibull_shape": _numbers(facts, "weibull_shape"),
+    }
+    settings = policy_arrays(policy, _texts(sub, "category"), _texts(sub, "grade"))
+    cost = total_cost(
+        _numbers(sub, "acquisition_cost"),
+        _numbers(sub, "refurb_cost"),
+        _numbers(sub, "logistics_cost"),
+    )
+    args = (true, cost, settings.fee_rate, settings.holding_cost_per_day)
+    horizon = settings.sell_horizon_days
+    floor = out["floor_price"].to_numpy(dtype="float64")
+    ceiling = out["ceiling_price"].to_numpy(dtype="float64")
+    top = np.where(np.isfinite(ceiling), ceiling, NO_CEILING_MULTIPLE * true["market_value"])
+    top = np.maximum(top, floor)
+    grid = np.exp(
+        np.log(np.maximum(floor, 0.01))[:, None]
+        + np.log(top / np.maximum(floor, 0.01))[:, None] * np.linspace(0, 1, GRID)[None, :]
+    )
+    best = true_profit(grid, *args, horizon).max(axis=1)
+    recommended = out["recommended_price"].to_numpy(dtype="float64")
+    total_best = float(best.sum())
+
+    def capture(prices: np.ndarray) -> float | None:
+        if total_best <= 0:
+            return None
+        return float(true_profit(prices, *args, horizon).sum() / total_best)
+
+    cap = np.where(np.isfinite(ceiling), ceiling, np.inf)
+    range_top = np.minimum(cap, out["price_p90"].to_numpy() * settings.p90_headroom)
+    return {
+        "policy_profit_capture": capture(recommended),
+        "policy_profit_capture_p50": capture(out["price_p50"].to_numpy(dtype="float64")),
+        "policy_profit_capture_list": capture(list_price),
+        "policy_units": len(rows),
+        "policy_at_range_top": float(np.mean(recommended >= 0.995 * range_top)),
+    }
+
+
+def _texts(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        return np.full(len(frame), None, dtype=object)
+    return frame[name].to_numpy(dtype=object)
