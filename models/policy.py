@@ -13,7 +13,7 @@ file and the key at fault. All defaults are documented in `docs/policy.md`.
 | target_days | none | the longest predicted days-to-sell a recommended price may have |
 | sell_horizon_days | 90 | "expected" margin = margin x P(sold within this many days) |
 | min_refurb_uplift | 10.0 | refurbish when it adds at least this much after its cost |
-| p90_headroom | 1.3 | the price search reaches up to P90 x this (never above the ceiling) |
+| p90_headroom | 1.0 | the price search reaches up to P90 x this (never above the ceiling); 1 is SPEC's [P10, P90] |
 | upgrade_cost | none | cost of one grade step up by starting grade (B: to A, C: to B) |
 | liquidation_fraction | 0.30 | liquidation value = this share of the P10 price |
 | restock_reasons | changed_mind, sizing | reasons that let an unopened grade-A return restock |
@@ -83,10 +83,10 @@ class CategorySettings(BaseModel):
         0.30, ge=0.0, le=1.0, description="Liquidation value as a share of the P10 price."
     )
     p90_headroom: float = Field(
-        1.3,
+        1.0,
         ge=1.0,
-        description="The price search reaches up to P90 x this, never above the ceiling: the "
-        "demand model, not the band, decides how far above the typical price to ask.",
+        description="The price search reaches up to P90 x this, never above the ceiling; 1 keeps "
+        "SPEC's [P10, P90], more lets the demand model decide how far above P90 to ask.",
     )
     upgrade_cost: dict[Grade, float] = Field(
         default_factory=dict,
