@@ -25,6 +25,7 @@ from serving.settings import SettingsError, load_settings
 from training.cli import grader, pricing
 from training.cli.data import app as data_app
 from training.cli.price import price_command
+from training.cli.report import report_command
 from training.cli.serve import serve as start_service
 from training.progress import console, out
 
@@ -60,6 +61,7 @@ app.add_typer(train_app, name="train", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate", no_args_is_help=True)
 app.command("price")(price_command)
 app.command("serve")(start_service)
+app.command("report")(report_command)
 
 
 @app.command()

@@ -1,0 +1,197 @@
+"""One row per case, with what the figures need, read from the store in a few queries.
+
+`load_cases` selects the cases created in a window with their resolution, pricing decision and
+newest outcome (outer joins; an outcome recorded again supersedes the older one) and flattens
+the JSON columns the figures read: the item's costs, source and new price, the model's grade,
+and the price band, margin and grade the case was priced at. JSON is decoded in Python, so
+what is read does not depend on the backend's JSON functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from serving.store.tables import Case, Outcome, PricingDecision, ReviewResolution
+
+COST_FIELDS = ("acquisition_cost", "refurb_cost", "logistics_cost")
+"""Item fields that add up to a unit's total cost (missing terms count 0)."""
+
+CASE_COLUMNS = (
+    *("case_id", "created_at", "month", "item_id", "category", "source", "grade"),
+    *("model_grade", "final_grade", "route", "pricing_status", "recommended_price"),
+    *("floor_price", "final_price", "p10", "p50", "p90", "recommended_margin"),
+    *("priced_grade", "new_price", *COST_FIELDS, "total_cost"),
+    *("grader_id", "resolved_at", "action", "decision_price", "analyst_id"),
+    *("has_outcome", "sold", "sold_price", "days_listed", "recorded_at"),
+)
+"""The columns of the frame `load_cases` returns."""
+
+UNKNOWN = "unknown"
+"""The group of a case whose category, source or grade is missing."""
+
+
+def _number(value: Any) -> float:
+    """A finite float, else NaN (missing, text, bool or infinite values)."""
+    if isinstance(value, bool) or value is None:
+        return np.nan
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return np.nan
+    return number if np.isfinite(number) else np.nan
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return UNKNOWN
+    text = str(value).strip()
+    return text or UNKNOWN
+
+
+def _grade(*candidates: Any) -> str | None:
+    for grade in candidates:
+        if grade in ("A", "B", "C"):
+            return grade
+    return None
+
+
+def window_bounds(
+    since: dt.date | dt.datetime | None, until: dt.date | dt.datetime | None
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """[since, until) as UTC datetimes; a date `until` includes that whole day."""
+
+    def start(value: dt.date | dt.datetime | None, day_after: bool) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        moment = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+        return moment + dt.timedelta(days=1) if day_after else moment
+
+    return start(since, False), start(until, True)
+
+
+def load_cases(
+    engine: Engine,
+    since: dt.date | dt.datetime | None = None,
+    until: dt.date | dt.datetime | None = None,
+) -> pd.DataFrame:
+    """The cases created in [since, until] (a date `until` counts its whole day), one row each.
+
+    Args:
+        engine: An engine on a migrated case database.
+        since: First intake day (or moment) counted; None for no lower bound.
+        until: Last intake day counted (a datetime: the first moment not counted).
+
+    Returns:
+        A frame with `CASE_COLUMNS`, oldest case first. `grade` is the grade in force (the
+        grader's, else the model's, else the posted one); `month` is the intake month
+        (YYYY-MM, UTC); `total_cost` sums the cost fields; `has_outcome` says whether an
+        outcome was recorded (its newest values are in `sold`, `sold_price`, `days_listed`).
+    """
+    start, end = window_bounds(since, until)
+    newest = (
+        select(Outcome.case_id, func.max(Outcome.id).label("outcome_id"))
+        .where(Outcome.case_id.is_not(None))
+        .group_by(Outcome.case_id)
+        .subquery()
+    )
+    query = (
+        select(
+            Case.case_id,
+            Case.created_at,
+            Case.item_id,
+            Case.category,
+            Case.item,
+            Case.grade_result["grade"].as_string().label("model_grade"),
+            Case.final_grade,
+            Case.route,
+            Case.pricing_status,
+            Case.recommended_price,
+            Case.floor_price,
+            Case.final_price,
+            Case.price_result,
+            ReviewResolution.grader_id,
+            ReviewResolution.resolved_at,
+            PricingDecision.action,
+            PricingDecision.price.label("decision_price"),
+            PricingDecision.analyst_id,
+            Outcome.id.label("outcome_id"),
+            Outcome.sold,
+            Outcome.sold_price,
+            Outcome.days_listed,
+            Outcome.recorded_at,
+        )
+        .outerjoin(ReviewResolution, ReviewResolution.case_id == Case.case_id)
+        .outerjoin(PricingDecision, PricingDecision.case_id == Case.case_id)
+        .outerjoin(newest, newest.c.case_id == Case.case_id)
+        .outerjoin(Outcome, Outcome.id == newest.c.outcome_id)
+        .order_by(Case.created_at, Case.case_id)
+    )
+    if start is not None:
+        query = query.where(Case.created_at >= start)
+    if end is not None:
+        query = query.where(Case.created_at < end)
+    with engine.connect() as connection:
+        rows = connection.execute(query).mappings().all()
+    return _frame(rows)
+
+
+def _frame(rows: list[Any]) -> pd.DataFrame:
+    records = []
+    for row in rows:
+        item = row["item"] or {}
+        price = row["price_result"] or {}
+        band = price.get("price") or {}
+        costs = {name: _number(item.get(name)) for name in COST_FIELDS}
+        created = row["created_at"]
+        records.append(
+            {
+                "case_id": row["case_id"],
+                "created_at": created,
+                "month": f"{created.year:04d}-{created.month:02d}",
+                "item_id": row["item_id"],
+                "category": _text(row["category"]),
+                "source": _text(item.get("source")),
+                "grade": _grade(row["final_grade"], row["model_grade"], item.get("grade")),
+                "model_grade": _grade(row["model_grade"]),
+                "final_grade": row["final_grade"],
+                "route": row["route"],
+                "pricing_status": row["pricing_status"],
+                "recommended_price": row["recommended_price"],
+                "floor_price": row["floor_price"],
+                "final_price": row["final_price"],
+                "p10": _number(band.get("p10")),
+                "p50": _number(band.get("p50")),
+                "p90": _number(band.get("p90")),
+                "recommended_margin": _number(price.get("margin")),
+                "priced_grade": _grade(price.get("grade")),
+                "new_price": _number(item.get("new_price")),
+                **costs,
+                "total_cost": float(np.nansum(list(costs.values()))),
+                "grader_id": row["grader_id"],
+                "resolved_at": row["resolved_at"],
+                "action": row["action"],
+                "decision_price": row["decision_price"],
+                "analyst_id": row["analyst_id"],
+                "has_outcome": row["outcome_id"] is not None,
+                "sold": row["sold"] == 1,
+                "sold_price": row["sold_price"],
+                "days_listed": row["days_listed"],
+                "recorded_at": row["recorded_at"],
+            }
+        )
+    frame = pd.DataFrame.from_records(records, columns=list(CASE_COLUMNS))
+    for name in ("recommended_price", "floor_price", "final_price", "decision_price"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    for name in ("sold_price", "days_listed"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    for name in ("has_outcome", "sold"):
+        frame[name] = frame[name].astype(bool)
+    frame["grade"] = frame["grade"].fillna(UNKNOWN)
+    return frame
