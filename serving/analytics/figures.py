@@ -2,8 +2,8 @@
 
 Definitions (docs/analytics.md has them with examples):
 - realised margin = sold price - total cost - fee_rate x sold price (the policy's fee rate for
-  the category), margin_pct = margin / sold price; the recommended margin is the one recorded
-  with the price at decision time;
+  the category); a group's margin_pct = its total margin / its revenue; the recommended margin
+  is the one recorded with the price at decision time;
 - a unit is listed once an outcome is recorded for it; sell-through = sold / listed; the share
   sold within d days counts the units sold within d days among those whose state at day d is
   known (sold by then, or listed at least d days); turnover = sold x 365 / stock-days;
@@ -43,6 +43,8 @@ SOLD_WITHIN_DAYS = (30, 60, 90)
 AGEING_BUCKETS = ((0, 30, "0-30"), (30, 60, "31-60"), (60, 90, "61-90"), (90, np.inf, "91+"))
 """Days listed of unsold units: (above, at most, name)."""
 ALL = "all"
+UNLISTED_ROUTES = ("liquidate", "scrap")
+"""Routes that sell a unit off without a listing, so with no floor to keep."""
 
 
 def mean(values: pd.Series) -> float | None:
@@ -52,7 +54,7 @@ def mean(values: pd.Series) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def share(part: int, whole: int) -> float | None:
+def share(part: float, whole: float) -> float | None:
     """part / whole, or None when whole is 0."""
     return part / whole if whole else None
 
@@ -82,15 +84,13 @@ def _margin_row(name: str, sold: pd.DataFrame) -> MarginRow:
         revenue=float(sold["sold_price"].sum()),
         margin_total=float(sold["margin"].sum()),
         margin_mean=mean(sold["margin"]),
-        margin_pct_mean=mean(sold["margin"] / sold["sold_price"].where(sold["sold_price"] > 0)),
+        margin_pct=share(float(sold["margin"].sum()), float(sold["sold_price"].sum())),
         recommended_margin_mean=mean(sold["recommended_margin"]),
         margin_gap_mean=mean(both),
     )
 
 
 def _below_floor_reason(row: pd.Series) -> str:
-    if row["route"] in ("liquidate", "scrap"):
-        return "liquidated"
     if pd.isna(row["action"]):
         return "sold_without_decision"
     if row["decision_price"] < row["floor_price"]:
@@ -101,10 +101,14 @@ def _below_floor_reason(row: pd.Series) -> str:
 
 
 def margin_figures(frame: pd.DataFrame, policy: Policy) -> MarginFigures:
-    """Realised margin of sold units, by category, grade, source and month; units below floor."""
+    """Realised margin of sold units, by category, grade, source and month; listed units sold
+    below their floor (liquidated and scrapped units have no listing floor: left out)."""
     sold = frame[frame["sold"] & frame["sold_price"].notna()].copy()
     sold["margin"] = realised_margin(sold, policy)
-    below = sold[sold["floor_price"].notna() & (sold["sold_price"] < sold["floor_price"] - 1e-9)]
+    listed = sold[~sold["route"].isin(UNLISTED_ROUTES)]
+    below = listed[
+        listed["floor_price"].notna() & (listed["sold_price"] < listed["floor_price"] - 1e-9)
+    ]
     return MarginFigures(
         overall=_margin_row(ALL, sold),
         by=_grouped(sold, DIMENSIONS, _margin_row),

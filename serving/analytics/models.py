@@ -36,7 +36,7 @@ class MarginRow(Figure):
     revenue: float = Field(description="Sum of sold prices.")
     margin_total: float
     margin_mean: float | None = Field(description="Realised margin per unit sold.")
-    margin_pct_mean: float | None = Field(description="Mean of margin / sold price.")
+    margin_pct: float | None = Field(description="Total margin / revenue.")
     recommended_margin_mean: float | None = Field(
         description="Mean margin at the recommended price, as recorded at decision time."
     )
@@ -46,7 +46,7 @@ class MarginRow(Figure):
 
 
 class BelowFloor(Figure):
-    """A unit sold below its floor price, and why."""
+    """A listed unit sold below its floor price, and why."""
 
     case_id: str
     item_id: str
@@ -55,8 +55,8 @@ class BelowFloor(Figure):
     sold_price: float
     floor_price: float
     reason: str = Field(
-        description="liquidated, sold_without_decision, decided_below_floor, "
-        "sold_below_decided_price or unexplained."
+        description="sold_without_decision, decided_below_floor, sold_below_decided_price "
+        "or unexplained."
     )
 
 

@@ -170,7 +170,7 @@ def terminal_table(report: AnalyticsReport) -> str:
         ),
         (
             "margin per unit sold",
-            f"{f(m.margin_mean)} ({f(m.margin_pct_mean, '{:.1%}')}), "
+            f"{f(m.margin_mean)} ({f(m.margin_pct, '{:.1%}')}), "
             f"recommended {f(m.recommended_margin_mean)}",
         ),
         ("sold below floor", f"{len(report.margin.below_floor)}"),
