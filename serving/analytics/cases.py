@@ -10,6 +10,7 @@ what is read does not depend on the backend's JSON functions.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,9 @@ CASE_COLUMNS = (
     *("has_outcome", "sold", "sold_price", "days_listed", "recorded_at"),
 )
 """The columns of the frame `load_cases` returns."""
+
+BATCH_ROWS = 2_000
+"""Rows fetched from the database at a time."""
 
 UNKNOWN = "unknown"
 """The group of a case whose category, source or grade is missing."""
@@ -138,11 +142,12 @@ def load_cases(
     if end is not None:
         query = query.where(Case.created_at < end)
     with engine.connect() as connection:
-        rows = connection.execute(query).mappings().all()
-    return _frame(rows)
+        rows = connection.execution_options(yield_per=BATCH_ROWS).execute(query).mappings()
+        return _frame(rows)
 
 
-def _frame(rows: list[Any]) -> pd.DataFrame:
+def _frame(rows: Iterable[Any]) -> pd.DataFrame:
+    """The frame of the query's rows, read as they stream (the JSON of one batch at a time)."""
     records = []
     for row in rows:
         item = row["item"] or {}
@@ -173,7 +178,7 @@ def _frame(rows: list[Any]) -> pd.DataFrame:
                 "priced_grade": _grade(price.get("grade")),
                 "new_price": _number(item.get("new_price")),
                 **costs,
-                "total_cost": float(np.nansum(list(costs.values()))),
+                "total_cost": sum(v for v in costs.values() if v == v),  # NaN counts 0
                 "grader_id": row["grader_id"],
                 "resolved_at": row["resolved_at"],
                 "action": row["action"],
