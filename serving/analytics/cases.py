@@ -10,12 +10,12 @@ what is read does not depend on the backend's JSON functions.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, Select, and_, func, or_, select
 
 from serving.store.tables import Case, Outcome, PricingDecision, ReviewResolution
 
@@ -32,8 +32,8 @@ CASE_COLUMNS = (
 )
 """The columns of the frame `load_cases` returns."""
 
-BATCH_ROWS = 2_000
-"""Rows fetched from the database at a time."""
+BATCH_ROWS = 5_000
+"""Rows fetched from the database at a time (a page)."""
 
 UNKNOWN = "unknown"
 """The group of a case whose category, source or grade is missing."""
@@ -100,10 +100,10 @@ def load_cases(
     """
     start, end = window_bounds(since, until)
     newest = (
-        select(Outcome.case_id, func.max(Outcome.id).label("outcome_id"))
-        .where(Outcome.case_id.is_not(None))
-        .group_by(Outcome.case_id)
-        .subquery()
+        select(func.max(Outcome.id))
+        .where(Outcome.case_id == Case.case_id)
+        .correlate(Case)
+        .scalar_subquery()
     )
     query = (
         select(
@@ -133,21 +133,41 @@ def load_cases(
         )
         .outerjoin(ReviewResolution, ReviewResolution.case_id == Case.case_id)
         .outerjoin(PricingDecision, PricingDecision.case_id == Case.case_id)
-        .outerjoin(newest, newest.c.case_id == Case.case_id)
-        .outerjoin(Outcome, Outcome.id == newest.c.outcome_id)
+        .outerjoin(Outcome, Outcome.id == newest)
         .order_by(Case.created_at, Case.case_id)
+        .limit(BATCH_ROWS)
     )
     if start is not None:
         query = query.where(Case.created_at >= start)
     if end is not None:
         query = query.where(Case.created_at < end)
     with engine.connect() as connection:
-        rows = connection.execution_options(yield_per=BATCH_ROWS).execute(query).mappings()
-        return _frame(rows)
+        return _frame(_pages(connection, query))
+
+
+def _pages(connection: Connection, query: Select) -> Iterator[Any]:
+    """The query's rows, page by page after the last (created_at, case_id) seen.
+
+    Paging by key keeps one page of rows (and their JSON) in memory at a time on both backends,
+    without a server-side cursor (PostgreSQL plans those for the first rows, slowly here).
+    """
+    page = query
+    while True:
+        rows = connection.execute(page).mappings().all()
+        yield from rows
+        if len(rows) < BATCH_ROWS:
+            return
+        created, case_id = rows[-1]["created_at"], rows[-1]["case_id"]
+        page = query.where(
+            or_(
+                Case.created_at > created,
+                and_(Case.created_at == created, Case.case_id > case_id),
+            )
+        )
 
 
 def _frame(rows: Iterable[Any]) -> pd.DataFrame:
-    """The frame of the query's rows, read as they stream (the JSON of one batch at a time)."""
+    """The frame of the query's rows, read as they come (the JSON of one page at a time)."""
     records = []
     for row in rows:
         item = row["item"] or {}

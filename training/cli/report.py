@@ -3,7 +3,8 @@
 Reads the store the settings name (SQLite or PostgreSQL) and writes `report.json`, PNG plots
 and one self-contained `report.html` into `--out`, then prints a short table. The figures are
 computed by `serving.analytics.report.build_report`, the same function the analytics page
-calls.
+calls. The command body imports the analytics (pandas, matplotlib) when it runs, so
+`regrade --help` stays fast.
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ from sqlalchemy.engine import make_url
 
 from features.problems import DataError, Problem
 from models.policy import load_policy
-from serving.analytics.carbon import load_factors
-from serving.analytics.render import REPORT_HTML, terminal_table, write_report
-from serving.analytics.report import build_report
 from serving.settings import Settings, load_settings
 from serving.store.engine import make_engine
 from serving.store.migrate import migrate
@@ -79,6 +77,10 @@ def report_command(
     ] = None,
 ) -> None:
     """Margin, turnover, pricing decisions, grading consistency, refurbishment, routes, carbon."""
+    from serving.analytics.carbon import load_factors
+    from serving.analytics.render import REPORT_HTML, terminal_table, write_report
+    from serving.analytics.report import build_report
+
     first, last = parse_day(since, "--since"), parse_day(until, "--until")
     if first and last and first > last:
         raise DataError([Problem("--since", f"{first} is after --until {last}")])
