@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Select, and_, func, or_, select
+from sqlalchemy import Connection, Engine, Select, and_, or_, select
 
 from serving.store.tables import Case, Outcome, PricingDecision, ReviewResolution
 
@@ -99,12 +99,6 @@ def load_cases(
         outcome was recorded (its newest values are in `sold`, `sold_price`, `days_listed`).
     """
     start, end = window_bounds(since, until)
-    newest = (
-        select(func.max(Outcome.id))
-        .where(Outcome.case_id == Case.case_id)
-        .correlate(Case)
-        .scalar_subquery()
-    )
     query = (
         select(
             Case.case_id,
@@ -125,15 +119,9 @@ def load_cases(
             PricingDecision.action,
             PricingDecision.price.label("decision_price"),
             PricingDecision.analyst_id,
-            Outcome.id.label("outcome_id"),
-            Outcome.sold,
-            Outcome.sold_price,
-            Outcome.days_listed,
-            Outcome.recorded_at,
         )
         .outerjoin(ReviewResolution, ReviewResolution.case_id == Case.case_id)
         .outerjoin(PricingDecision, PricingDecision.case_id == Case.case_id)
-        .outerjoin(Outcome, Outcome.id == newest)
         .order_by(Case.created_at, Case.case_id)
         .limit(BATCH_ROWS)
     )
@@ -145,16 +133,36 @@ def load_cases(
         return _frame(_pages(connection, query))
 
 
-def _pages(connection: Connection, query: Select) -> Iterator[Any]:
-    """The query's rows, page by page after the last (created_at, case_id) seen.
+def _newest_outcomes(connection: Connection, case_ids: list[str]) -> dict[str, Any]:
+    """The newest outcome (largest id) of each of these cases that has one."""
+    query = (
+        select(
+            Outcome.case_id,
+            Outcome.sold,
+            Outcome.sold_price,
+            Outcome.days_listed,
+            Outcome.recorded_at,
+        )
+        .where(Outcome.case_id.in_(case_ids))
+        .order_by(Outcome.id)
+    )
+    return {row["case_id"]: row for row in connection.execute(query).mappings()}
+
+
+def _pages(connection: Connection, query: Select) -> Iterator[tuple[Any, Any]]:
+    """(case row, its newest outcome or None), page by page after the last (created_at,
+    case_id) seen.
 
     Paging by key keeps one page of rows (and their JSON) in memory at a time on both backends,
-    without a server-side cursor (PostgreSQL plans those for the first rows, slowly here).
+    without a server-side cursor (PostgreSQL plans those for the first rows, slowly here); each
+    page's outcomes come in one query on the outcomes' case_id index.
     """
     page = query
     while True:
         rows = connection.execute(page).mappings().all()
-        yield from rows
+        outcomes = _newest_outcomes(connection, [row["case_id"] for row in rows])
+        for row in rows:
+            yield row, outcomes.get(row["case_id"])
         if len(rows) < BATCH_ROWS:
             return
         created, case_id = rows[-1]["created_at"], rows[-1]["case_id"]
@@ -166,10 +174,10 @@ def _pages(connection: Connection, query: Select) -> Iterator[Any]:
         )
 
 
-def _frame(rows: Iterable[Any]) -> pd.DataFrame:
-    """The frame of the query's rows, read as they come (the JSON of one page at a time)."""
+def _frame(rows: Iterable[tuple[Any, Any]]) -> pd.DataFrame:
+    """The frame of (case row, outcome) pairs, read as they come (one page's JSON at a time)."""
     records = []
-    for row in rows:
+    for row, outcome in rows:
         item = row["item"] or {}
         price = row["price_result"] or {}
         band = price.get("price") or {}
@@ -204,11 +212,11 @@ def _frame(rows: Iterable[Any]) -> pd.DataFrame:
                 "action": row["action"],
                 "decision_price": row["decision_price"],
                 "analyst_id": row["analyst_id"],
-                "has_outcome": row["outcome_id"] is not None,
-                "sold": row["sold"] == 1,
-                "sold_price": row["sold_price"],
-                "days_listed": row["days_listed"],
-                "recorded_at": row["recorded_at"],
+                "has_outcome": outcome is not None,
+                "sold": outcome is not None and outcome["sold"] == 1,
+                "sold_price": None if outcome is None else outcome["sold_price"],
+                "days_listed": None if outcome is None else outcome["days_listed"],
+                "recorded_at": None if outcome is None else outcome["recorded_at"],
             }
         )
     frame = pd.DataFrame.from_records(records, columns=list(CASE_COLUMNS))
