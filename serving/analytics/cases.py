@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Select, and_, or_, select
+from sqlalchemy import Connection, Engine, Select, and_, or_, select, true
 
 from serving.store.tables import Case, Outcome, PricingDecision, ReviewResolution
 
@@ -125,16 +125,32 @@ def load_cases(
         .order_by(Case.created_at, Case.case_id)
         .limit(BATCH_ROWS)
     )
+    window = []
     if start is not None:
-        query = query.where(Case.created_at >= start)
+        window.append(Case.created_at >= start)
     if end is not None:
-        query = query.where(Case.created_at < end)
+        window.append(Case.created_at < end)
     with engine.connect() as connection:
-        return _frame(_pages(connection, query))
+        return _frame(_pages(connection, query, window))
 
 
-def _newest_outcomes(connection: Connection, case_ids: list[str]) -> dict[str, Any]:
-    """The newest outcome (largest id) of each of these cases that has one."""
+def _after(key: tuple[dt.datetime, str]) -> Any:
+    """Cases after this (created_at, case_id) in intake order."""
+    created, case_id = key
+    return or_(Case.created_at > created, and_(Case.created_at == created, Case.case_id > case_id))
+
+
+def _newest_outcomes(
+    connection: Connection, page: Any, last: tuple[dt.datetime, str]
+) -> dict[str, Any]:
+    """The newest outcome (largest id) of each case of a page that has one.
+
+    Args:
+        connection: An open connection.
+        page: The condition that selected the page's cases (the window, and after the last
+            case of the page before).
+        last: The page's last (created_at, case_id): the page is the cases up to it.
+    """
     query = (
         select(
             Outcome.case_id,
@@ -143,35 +159,34 @@ def _newest_outcomes(connection: Connection, case_ids: list[str]) -> dict[str, A
             Outcome.days_listed,
             Outcome.recorded_at,
         )
-        .where(Outcome.case_id.in_(case_ids))
+        .join(Case, Case.case_id == Outcome.case_id)
+        .where(page, ~_after(last))
         .order_by(Outcome.id)
     )
     return {row["case_id"]: row for row in connection.execute(query).mappings()}
 
 
-def _pages(connection: Connection, query: Select) -> Iterator[tuple[Any, Any]]:
+def _pages(connection: Connection, query: Select, window: list[Any]) -> Iterator[tuple[Any, Any]]:
     """(case row, its newest outcome or None), page by page after the last (created_at,
     case_id) seen.
 
     Paging by key keeps one page of rows (and their JSON) in memory at a time on both backends,
     without a server-side cursor (PostgreSQL plans those for the first rows, slowly here); each
-    page's outcomes come in one query on the outcomes' case_id index.
+    page's outcomes come in one query over the same range of cases (no list of ids, which
+    SQLite caps).
     """
-    page = query
+    condition = and_(true(), *window)
     while True:
-        rows = connection.execute(page).mappings().all()
-        outcomes = _newest_outcomes(connection, [row["case_id"] for row in rows])
+        rows = connection.execute(query.where(condition)).mappings().all()
+        if not rows:
+            return
+        last = (rows[-1]["created_at"], rows[-1]["case_id"])
+        outcomes = _newest_outcomes(connection, condition, last)
         for row in rows:
             yield row, outcomes.get(row["case_id"])
         if len(rows) < BATCH_ROWS:
             return
-        created, case_id = rows[-1]["created_at"], rows[-1]["case_id"]
-        page = query.where(
-            or_(
-                Case.created_at > created,
-                and_(Case.created_at == created, Case.case_id > case_id),
-            )
-        )
+        condition = and_(*window, _after(last))
 
 
 def _frame(rows: Iterable[tuple[Any, Any]]) -> pd.DataFrame:

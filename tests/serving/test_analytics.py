@@ -169,3 +169,5 @@ def test_cases_are_read_page_by_page_in_intake_order(known, monkeypatch):
     assert len(frame) == 8 and frame["case_id"].is_unique
     assert set(frame["item_id"][:2]) == {"c1", "c2"}  # January first
     assert build_report(known.engine, now=FIXED) == whole
+    february = build_report(known.engine, since=dt.date(2026, 1, 16))
+    assert (february.window.cases, february.turnover.overall.listed) == (6, 4)
