@@ -9,7 +9,8 @@ and routes (`serving.api.state`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -131,3 +132,52 @@ def load_runtime(settings: Settings, *, with_grader: bool) -> Runtime:
         models=models,
         grader=grader,
     )
+
+
+def loaded_from(runtime: Runtime) -> dict[str, tuple[str, str | None]]:
+    """The folder and version of each model a runtime loaded (what a reload compares)."""
+    return {role: (str(m.path), m.version) for role, m in runtime.models.items()}
+
+
+def champions_moved(runtime: Runtime) -> bool:
+    """Whether the models the settings name (the `@champion`s) are no longer those loaded.
+
+    Raises:
+        StartupError: a model cannot be found.
+    """
+    now = {role: resolve(role, runtime.settings) for role in runtime.models}
+    return {r: (str(m.path), m.version) for r, m in now.items()} != loaded_from(runtime)
+
+
+def reload_runtime(current: Runtime) -> Runtime:
+    """A runtime with the models the settings name now, sharing `current`'s policy, ledger and
+    store; `current` is left untouched (requests holding it finish on it).
+
+    Raises:
+        StartupError: a model cannot be found or loaded; the message says which and why.
+    """
+    settings = current.settings
+    models = {"grader": resolve("grader", settings), "pricing": resolve("pricing", settings)}
+    try:
+        pricing = PricingPredictor.load(models["pricing"].path)
+    except Exception as exc:  # any failure to load keeps the old models
+        raise StartupError(f"cannot load pricing model {models['pricing'].path}: {exc}") from exc
+    grader = None
+    if current.grader is not None:
+        from models.grader.predictor import GraderPredictor
+
+        found = models["grader"]
+        try:
+            grader = GraderPredictor.load(
+                found.path, name=found.name or GRADER.registered_name, version=found.version
+            )
+        except Exception as exc:
+            raise StartupError(f"cannot load grader {found.path}: {exc}") from exc
+    return replace(current, pricing=pricing, grader=grader, models=models)
+
+
+def load_grader_at(path: str, name: str, version: str | None) -> GraderPredictor:
+    """The grader in a model folder (the batching runner's reload)."""
+    from models.grader.predictor import GraderPredictor
+
+    return GraderPredictor.load(Path(path), name=name, version=version)

@@ -21,6 +21,12 @@ the home (`REGRADE_HOME`) when it exists. Nothing is created or connected here;
 | max_request_bytes | REGRADE_MAX_REQUEST_BYTES | 48 MiB per request body |
 | batching | REGRADE_BATCHING | on (1); 0 grades in the API worker without adaptive batching |
 | double_grading_share | REGRADE_DOUBLE_GRADING_SHARE | 0.05: share of resolved cases graded again |
+| session_secret | REGRADE_SESSION_SECRET | generated once, kept in home/session-secret |
+| listing_sku_pattern | REGRADE_LISTING_SKU_PATTERN | {item_id}-R{grade} |
+| listing_webhook | REGRADE_LISTING_WEBHOOK | none (no listing is posted anywhere) |
+| promotion | REGRADE_PROMOTION (JSON), `[promotion]` | the rule a challenger must pass |
+| monitor | REGRADE_MONITOR (JSON), `[monitor]` | drift and live-quality thresholds |
+| reload_s | REGRADE_RELOAD_S | 0 (off): seconds between polls of the `@champion` aliases |
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -53,6 +59,72 @@ SETTINGS_FILE = "settings.toml"
 
 class SettingsError(ValueError):
     """A setting has a bad value; the message names it."""
+
+
+class PromotionPolicy(BaseModel):
+    """When a retrained challenger may replace the champion (`regrade retrain --promote-if-better`).
+
+    Both models are scored on the same fixed holdout. The challenger is promoted when its primary
+    metric (grader `qwk`, pricing `rmsle`) is better with the bootstrap 95% interval of the
+    difference excluding zero, or, when it is cheaper (a model folder `cheaper_by` smaller), no
+    worse than the champion by more than the margin (the whole interval inside it); and its
+    calibration is within its band; and no guardrail metric is worse than the champion's by more
+    than its tolerance.
+
+    Attributes:
+        grader_margin: Non-inferiority margin on qwk (the challenger may lose this much).
+        pricing_margin: Non-inferiority margin on rmsle (the challenger may gain this much).
+        cheaper_by: How much smaller (share of the champion's folder) counts as cheaper.
+        bootstrap_rounds: Resamples of the holdout for the interval.
+        max_ece: Largest expected calibration error a grader may have.
+        auto_accuracy_slack: How far below its own target accuracy a grader's auto_accuracy may be.
+        coverage_band: Allowed range of the pricing band's interval_coverage_80.
+        grader_guardrails: Metric -> tolerance: how much worse than the champion it may be.
+        pricing_guardrails: The same for pricing.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grader_margin: float = Field(0.01, ge=0)
+    pricing_margin: float = Field(0.005, ge=0)
+    cheaper_by: float = Field(0.10, gt=0, lt=1)
+    bootstrap_rounds: int = Field(1000, ge=50)
+    max_ece: float = Field(0.08, gt=0)
+    auto_accuracy_slack: float = Field(0.03, ge=0)
+    coverage_band: tuple[float, float] = (0.70, 0.90)
+    grader_guardrails: dict[str, float] = Field(
+        default_factory=lambda: {
+            "counterfeit_auroc": 0.02,
+            "counterfeit_recall_at_fpr02": 0.05,
+            "macro_f1": 0.02,
+            "auto_coverage": 0.05,
+        }
+    )
+    pricing_guardrails: dict[str, float] = Field(
+        default_factory=lambda: {"mape": 0.02, "tts_cindex": 0.02, "policy_profit_capture": 0.02}
+    )
+
+
+class MonitorThresholds(BaseModel):
+    """What `regrade monitor` flags.
+
+    Attributes:
+        psi_watch: Population stability index from which a feature is worth watching.
+        psi_drift: PSI from which a feature has drifted.
+        max_disagreement: Share of resolved cases where the grader changed the model's grade.
+        coverage_band: Allowed share of sold prices inside the predicted [P10, P90].
+        min_cindex: Lowest acceptable days-to-sell C-index on arriving outcomes.
+        min_rows: Fewer recent rows than this are reported but never flagged.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    psi_watch: float = Field(0.1, gt=0)
+    psi_drift: float = Field(0.2, gt=0)
+    max_disagreement: float = Field(0.25, ge=0, le=1)
+    coverage_band: tuple[float, float] = (0.70, 0.90)
+    min_cindex: float = Field(0.6, ge=0, le=1)
+    min_rows: int = Field(20, ge=1)
 
 
 class Settings(BaseSettings):
@@ -102,6 +174,47 @@ class Settings(BaseSettings):
         le=1.0,
         description="Share of resolved cases sent to a second grader, blind (0 turns it off).",
     )
+    session_secret: str | None = Field(
+        None,
+        min_length=16,
+        description="Signs the web pages' session cookies; generated under home when unset.",
+    )
+    listing_sku_pattern: str = Field(
+        "{item_id}-R{grade}",
+        description="The resale SKU of a listing: `{item_id}`, `{grade}` and `{case_id}` fill in.",
+    )
+    listing_webhook: str | None = Field(
+        None, description="URL each new listing is POSTed to (with an idempotency key)."
+    )
+
+    promotion: PromotionPolicy = Field(
+        default_factory=PromotionPolicy,
+        description="The rule a retrained challenger must pass to become @champion.",
+    )
+    monitor: MonitorThresholds = Field(
+        default_factory=MonitorThresholds, description="What `regrade monitor` flags."
+    )
+    reload_s: float = Field(
+        0, ge=0, description="Seconds between polls of the @champion aliases (0: no polling)."
+    )
+
+    @field_validator("listing_sku_pattern")
+    @classmethod
+    def _sku_fields(cls, pattern: str) -> str:
+        try:
+            pattern.format(item_id="i", grade="A", case_id="c")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"bad pattern {pattern!r} ({exc}); use {{item_id}}, {{grade}} and {{case_id}}"
+            ) from exc
+        return pattern
+
+    @field_validator("listing_webhook")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        return url
 
     @field_validator("api_keys")
     @classmethod
@@ -138,6 +251,11 @@ class Settings(BaseSettings):
     def photos_dir(self) -> Path:
         """Content-addressed photo store of the service."""
         return self.home / "photos"
+
+    @property
+    def session_secret_file(self) -> Path:
+        """Where the web pages' generated session secret is kept when none is set."""
+        return self.home / "session-secret"
 
     @property
     def model_cache_dir(self) -> Path:

@@ -133,7 +133,8 @@ def prepare_demo(host: str = "127.0.0.1", port: int = 3000) -> dict[str, list[st
     base = f"http://{host}:{port}"
     out.print(f"\nregrade is ready at {base}")
     out.print(f"  API docs   {base}/docs\n  readiness  {base}/readyz")
-    out.print("  API keys (Authorization: Bearer <key>):")
+    out.print(f"  pages      {base}/ui/signin  (sign in with a grader or pricing key below)")
+    out.print("  API keys (Authorization: Bearer <key>, or paste one into the sign-in page):")
     for key, roles in keys.items():
         out.print(f"    {','.join(roles):<8} {key}")
     intake = next((k for k, r in keys.items() if "intake" in r), "<intake key>")

@@ -31,7 +31,7 @@ class TrainingRun:
         run_dir: The run folder (config.json, metrics.json, plots, predictions, model/).
         model_dir: The saved artifact folder inside it.
         metrics: The evaluation metrics (as in metrics.json).
-        version: The registered version.
+        version: The registered version (None when not registered: a dry run).
         promoted: Whether the version was also made `@champion`.
         summary_keys: The metrics `report()` shows.
     """
@@ -40,7 +40,7 @@ class TrainingRun:
     run_dir: Path
     model_dir: Path
     metrics: dict[str, Any]
-    version: str
+    version: str | None
     promoted: bool
     summary_keys: tuple[str, ...]
 

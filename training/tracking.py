@@ -230,3 +230,31 @@ def promote(name: str, version: str | None = None, settings: Settings | None = N
             raise LookupError(f"model {name!r} has no {what} in the registry") from exc
         client.set_registered_model_alias(name, CHAMPION, str(version))
     return str(version)
+
+
+def tag_version(
+    name: str, version: str, tags: Mapping[str, Any], settings: Settings | None = None
+) -> None:
+    """Set tags on a registered model version (values as text, cut to MLflow's 5000 chars)."""
+    settings = settings or load_settings()
+    configure_mlflow(settings)
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, str(value)[:5000])
+
+
+def version_tags(name: str, version: str, settings: Settings | None = None) -> dict[str, str]:
+    """The tags of a registered model version."""
+    settings = settings or load_settings()
+    configure_mlflow(settings)
+    return dict(MlflowClient().get_model_version(name, str(version)).tags)
+
+
+def alias_version(name: str, alias: str, settings: Settings | None = None) -> str | None:
+    """The version holding `alias` on `name`, or None when there is none."""
+    settings = settings or load_settings()
+    configure_mlflow(settings)
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None

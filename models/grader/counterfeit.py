@@ -85,6 +85,21 @@ class ReferenceBank:
             scores[rows] = nearest.reshape(n, p).amax(dim=1).numpy()
         return scores
 
+    def distances(self, patches: torch.Tensor, brand: str | None) -> torch.Tensor:
+        """Per patch, the distance to the nearest reference of `brand` (`score` is their max).
+
+        Args:
+            patches: `[N, P, D]` patch embeddings of photos of one brand.
+
+        Returns:
+            `[N, P]` distances.
+        """
+        bank = self.bank_for(brand).float()
+        n, p, d = patches.shape
+        flat = patches.float().reshape(-1, d)
+        nearest = [torch.cdist(chunk, bank).amin(dim=1) for chunk in flat.split(_CHUNK)]
+        return torch.cat(nearest).reshape(n, p)
+
     def tensors(self) -> tuple[dict[str, torch.Tensor], list[str]]:
         """Tensors keyed `bank_<i>` (for safetensors) and the brand name of each index."""
         names = sorted(self.banks)

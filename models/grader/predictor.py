@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from models.grader.artifact import GraderArtifact, load_artifact
 from models.grader.engine import make_engine
 from models.grader.preprocess import normalize, to_uint8, tta_views
+from models.kinds import GRADER
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -42,6 +44,23 @@ class PhotoResult:
     probabilities: dict[str, float]
     severity: float
     counterfeit_score: float
+
+
+@dataclass(frozen=True)
+class PhotoMaps:
+    """Where the model looked on one photo (both maps cover the whole photo).
+
+    Attributes:
+        counterfeit: `[g, g]` distance of each patch to the nearest authentic reference of the
+            brand (the photo's one-class score is the largest); high is unlike the references.
+        damage: `[S, S]` how strongly each pixel moves the severity score (|gradient x input|,
+            summed over channels, lightly smoothed); high is where damage drives the grade.
+        counterfeit_scale: The one-class threshold, a natural top of the counterfeit map's scale.
+    """
+
+    counterfeit: np.ndarray
+    damage: np.ndarray
+    counterfeit_scale: float
 
 
 @dataclass(frozen=True)
@@ -84,7 +103,7 @@ class GraderPredictor:
         self,
         artifact: GraderArtifact,
         *,
-        name: str = "regrade-grader",
+        name: str = GRADER.registered_name,
         version: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         engine: str = "onnxruntime",
@@ -103,7 +122,7 @@ class GraderPredictor:
         cls,
         model_dir: Path | str,
         *,
-        name: str = "regrade-grader",
+        name: str = GRADER.registered_name,
         version: str | None = None,
         engine: str = "onnxruntime",
     ) -> GraderPredictor:
@@ -211,6 +230,39 @@ class GraderPredictor:
             model_name=self.name,
             model_version=self.version,
         )
+
+    def photo_maps(
+        self, photos: Sequence[Image.Image | bytes], brand: str | None = None
+    ) -> list[PhotoMaps]:
+        """Per photo, where the model looked: counterfeit patch distances and a damage map.
+
+        Runs the eager network (not the inference engine) once with gradients, so it is meant
+        for a person's review page, on demand, not for the intake path.
+
+        Args:
+            photos: Photos of one item (PIL images or encoded bytes).
+            brand: The item's brand (picks the reference bank; None: all brands).
+        """
+        x = self._normalize(torch.stack([self.to_uint8(p) for p in photos])).detach()
+        x.requires_grad_(True)
+        with torch.enable_grad():  # gradients to the input only, none kept in the weights
+            out = self.net(x, with_patches=True)
+            (grad,) = torch.autograd.grad(out["score"].sum(), x)
+        saliency = (grad * x).abs().sum(dim=1, keepdim=True).detach()  # [N, 1, S, S]
+        size = saliency.shape[-1]
+        kernel = max(3, (size // 16) | 1)
+        damage = F.avg_pool2d(saliency, kernel, stride=1, padding=kernel // 2)[:, 0]
+        patches = out["patches"].detach()  # [N, P, D]
+        distances = self.artifact.references.distances(patches, brand)
+        side = round(patches.shape[1] ** 0.5)
+        grid = distances.reshape(len(photos), side, side).numpy()
+        scale = float(self.artifact.counterfeit.oneclass_threshold)
+        return [
+            PhotoMaps(
+                counterfeit=grid[i], damage=damage[i].detach().numpy(), counterfeit_scale=scale
+            )
+            for i in range(len(photos))
+        ]
 
     def predict_items(
         self,

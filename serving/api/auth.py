@@ -20,6 +20,8 @@ from serving.api.state import RuntimeSlot
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/docs", "/docs.json", "/"})
 OPEN_PREFIXES = ("/static_content/",)
 """Served without a key: probes, metrics and the API documentation."""
+WEB_PREFIX = "/ui"
+"""The people's pages (`serving.web`): signed in by a session cookie, which they check."""
 
 ROUTE_ROLES: tuple[tuple[str, re.Pattern[str], frozenset[str]], ...] = tuple(
     (method, re.compile(pattern), frozenset(roles))
@@ -36,6 +38,8 @@ ROUTE_ROLES: tuple[tuple[str, re.Pattern[str], frozenset[str]], ...] = tuple(
         ("GET", r"/cases/[^/]+", {"intake", "grader", "pricing"}),
         ("GET", r"/second-gradings", {"grader"}),
         ("POST", r"/second-gradings/[^/]+/grade", {"grader"}),
+        ("GET", r"/listings(\.csv)?", {"pricing"}),
+        ("POST", r"/admin/reload", set()),
     )
 )
 """(method, path, roles allowed besides admin)."""
@@ -98,6 +102,8 @@ class ApiKeyAuth:
         path, method = scope.get("path", ""), scope.get("method", "GET")
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return await self.app(scope, receive, send)
+        if path == WEB_PREFIX or path.startswith(WEB_PREFIX + "/"):
+            return await self.app(scope, receive, send)  # the pages check their own session
         found = self._lookup(dict(scope.get("headers") or []).get(b"authorization"))
         if found is None:
             events = _deny(401, "missing or unknown API key: send Authorization: Bearer <key>")

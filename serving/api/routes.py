@@ -2,9 +2,11 @@
 
 Graders: `GET /reviews`, `POST /reviews/{case_id}/resolve`. Pricing analysts:
 `GET /pricing/pending`, `POST /pricing/{case_id}/decision`. Intake or admin: `POST /outcomes`.
+Anyone with a key: `GET /cases/{case_id}`, `GET /photos/{sha256}` (the links in a case).
+Pricing or admin: `GET /listings` and `GET /listings.csv`, the listing feed (`serving.listings`).
+Admin: `POST /admin/reload` (the current `@champion`s, without a restart).
 Graders, the double-grading sample: `GET /second-gradings` (blind: no first decision),
-`POST /second-gradings/{case_id}/grade`. Anyone with a key: `GET /cases/{case_id}`,
-`GET /photos/{sha256}` (the links in a case).
+`POST /second-gradings/{case_id}/grade`.
 Auth is the service-wide middleware (`serving.api.auth`); errors become statuses in
 `serving.api.errors`. A resolution or decision sent twice is applied once (the store's
 idempotency). Each route gets the runtime as a dependency (`serving.api.state`).
@@ -12,12 +14,14 @@ idempotency). Each route gets the runtime as a dependency (`serving.api.state`).
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
-from serving import assess
+from serving import assess, listings
 from serving.api import errors
 from serving.api.answer_models import BlindCaseView, CaseView, Outcome, SecondGrade
 from serving.api.auth import actor_in
@@ -123,6 +127,7 @@ def decide_price(
 ) -> CaseView:
     """Approve the recommended price or override it; below the floor is refused (422)."""
     updated = runtime.store.decide_pricing(case_id, **decision.model_dump())
+    listings.announce(runtime, updated)  # queued for the listing webhook, if one is set
     return CaseView.model_validate(updated)
 
 
@@ -161,3 +166,57 @@ def get_photo(runtime: Served, sha256: str) -> Response:
         raise HTTPException(404, "no such photo")
     record = store.get_photo(sha256)
     return Response(store.photos.read(sha256, record.content_type), media_type=record.content_type)
+
+
+LISTING_COLUMNS = (
+    "cursor", "sku", "case_id", "item_id", "category", "brand", "grade", "condition_notes",
+    "price", "route", "photo_urls", "provenance_verified", "decided_at",
+)  # fmt: skip
+"""The columns of `/listings.csv` (photo URLs joined by spaces)."""
+
+
+@router.get("/listings", response_model=listings.ListingPage, tags=["listings"])
+def list_listings(
+    runtime: Served,
+    since: Annotated[int, Query(ge=0, description="The last cursor seen (0: from the start)")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> listings.ListingPage:
+    """Units whose price is approved or overridden and whose route lists them, oldest first.
+
+    Each has a resale SKU, grade, condition notes, price, photo links and whether its provenance
+    is verified; `next_since` is the `since` of the next page.
+    """
+    return listings.read_feed(runtime, since, limit)
+
+
+@router.get("/listings.csv", tags=["listings"], response_class=Response)
+def listings_csv(
+    runtime: Served,
+    since: Annotated[int, Query(ge=0, description="The last cursor seen (0: from the start)")] = 0,
+) -> Response:
+    """Every listing after the cursor `since` as CSV (`LISTING_COLUMNS`)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(LISTING_COLUMNS)
+    while True:
+        page = listings.read_feed(runtime, since, 500)
+        for listing in page.listings:
+            row = listing.model_dump()
+            row["photo_urls"] = " ".join(row["photo_urls"])
+            writer.writerow([row[name] for name in LISTING_COLUMNS])
+        if len(page.listings) < 500:
+            break
+        since = page.next_since
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8")
+
+
+@router.post("/admin/reload", tags=["admin"])
+def reload_models(request: Request) -> JSONResponse:
+    """Load the current `@champion`s without a restart (admin).
+
+    Requests in flight finish on the old models; new ones use the new. 200 with the models now
+    answering (and those before); 500 with the reason when loading failed, the old models still
+    answering.
+    """
+    outcome = getattr(request.app.state, SLOT_STATE).reload()
+    return JSONResponse(outcome.to_dict(), status_code=200 if outcome.ok else 500)

@@ -8,7 +8,9 @@ grader gets the decoded image. The review, pricing-decision, outcome, case and p
 the FastAPI app of `serving.api.routes`. Middleware adds API-key auth (`serving.api.auth`), the
 body size limit and upload-form checks (`serving.api.uploads.UploadGuard`), a `/readyz` that
 reports the model versions, and `/docs` (`serving.api.probes`). The middlewares and the routes
-get the runtime this service loads through one `RuntimeSlot` (`serving.api.state`).
+get the runtime this service loads through one `RuntimeSlot` (`serving.api.state`); each request
+reads the slot once, so `POST /admin/reload` (or the `REGRADE_RELOAD_S` alias poll,
+`serving.api.reload`) swaps in the new champions while requests in flight finish on the old.
 """
 
 from __future__ import annotations
@@ -19,17 +21,26 @@ import bentoml
 from PIL import Image
 from starlette.responses import JSONResponse
 
+from models.kinds import GRADER
 from serving import assess
 from serving.api.answer_models import AssessResponse, GradeResponse, PriceResponse
 from serving.api.auth import ApiKeyAuth, actor_in
 from serving.api.errors import ANSWERED, error_response
 from serving.api.probes import Probes
+from serving.api.reload import AliasPoller
 from serving.api.request_models import AssessForm, GradeForm, Item, ItemFacts, PriceRequest
 from serving.api.routes import create_app
 from serving.api.state import RuntimeSlot
 from serving.api.uploads import NAMES_KEY, Limits, Photo, UploadGuard, read_photos
 from serving.results import GradeResult
-from serving.runtime import load_grader, load_runtime
+from serving.runtime import (
+    Runtime,
+    StartupError,
+    load_grader,
+    load_grader_at,
+    load_runtime,
+    reload_runtime,
+)
 from serving.settings import load_settings
 from serving.store.records import PhotoInput
 
@@ -73,6 +84,12 @@ class GraderRunner:
         )
         return [r.to_dict() for r in results]
 
+    @bentoml.api
+    def reload(self, path: str, name: str, version: str = "") -> dict[str, Any]:
+        """Swap in the grader at `path` (the API worker's /admin/reload or alias poll calls it)."""
+        self.predictor = load_grader_at(path, name, version or None)
+        return {"name": name, "version": version or None}
+
 
 @bentoml.service(name="regrade", traffic={"timeout": TIMEOUT_S})
 @bentoml.asgi_app(create_app(SLOT), path="/")
@@ -83,26 +100,53 @@ class Regrade:
 
     def __init__(self) -> None:
         settings = load_settings()
-        self.runtime = load_runtime(settings, with_grader=not settings.batching)
+        runtime = load_runtime(settings, with_grader=not settings.batching)
         self.limits = Limits.from_settings(settings)
-        SLOT.fill(self.runtime)
+        SLOT.loader = self._reloaded
+        SLOT.fill(runtime)
+        self._poller = AliasPoller(SLOT, settings.reload_s)
+        self._poller.start()
+
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime answering now; each request reads it once and keeps it (a reload swaps
+        the slot's runtime, requests in flight finish on the one they hold)."""
+        runtime = SLOT.runtime
+        if runtime is None:
+            raise StartupError("the service is not started")
+        return runtime
+
+    def _reloaded(self, current: Runtime) -> Runtime:
+        """The runtime with the current champions (the batching runner's grader swapped too)."""
+        new = reload_runtime(current)
+        if new.grader is None:  # batching: the runner grades
+            found = new.models["grader"]
+            self.grader_runner.reload(
+                path=str(found.path),
+                name=found.name or GRADER.registered_name,
+                version=found.version or "",
+            )
+        return new
 
     @bentoml.on_shutdown
     def close(self) -> None:
         """Stop answering (/readyz 503) and close the database connections."""
+        self._poller.stop()
+        runtime = SLOT.runtime
         SLOT.fill(None)
-        self.runtime.store.engine.dispose()
+        if runtime is not None:
+            runtime.store.engine.dispose()
 
-    def _grade(self, images: list[Image.Image], brand: str | None) -> Any:
-        if self.runtime.grader is not None:  # batching off: in this worker
-            return self.runtime.grader.predict_items([images], [{"brand": brand}])[0]
+    def _grade(self, runtime: Runtime, images: list[Image.Image], brand: str | None) -> Any:
+        if runtime.grader is not None:  # batching off: in this worker
+            return runtime.grader.predict_items([images], [{"brand": brand}])[0]
         return self.grader_runner.grade_units([{"photos": images, "brand": brand}])[0]
 
     def _photos_and_grade(
-        self, form: dict[str, Any], ctx: bentoml.Context
+        self, runtime: Runtime, form: dict[str, Any], ctx: bentoml.Context
     ) -> tuple[list[Photo], GradeResult]:
         photos = read_photos(form["photos"], self.limits, _photo_names(ctx))
-        result = self._grade([p.image for p in photos], form.get("brand"))
+        result = self._grade(runtime, [p.image for p in photos], form.get("brand"))
         return photos, GradeResult.of(result, [p.filename for p in photos])
 
     @bentoml.api(route="/grade", input_spec=GradeForm)
@@ -112,21 +156,23 @@ class Regrade:
         Multipart form: `photos` (files) and, optionally, the unit's facts (`brand` picks the
         counterfeit reference bank). Nothing is stored.
         """
+        runtime = self.runtime
         try:
-            _, graded = self._photos_and_grade(form, ctx)
+            _, graded = self._photos_and_grade(runtime, form, ctx)
         except ANSWERED as exc:
             return _refused(exc, ctx)  # type: ignore[return-value]
-        return GradeResponse(**graded.model_dump(), model_versions=self.runtime.versions())
+        return GradeResponse(**graded.model_dump(), model_versions=runtime.versions())
 
     @bentoml.api(route="/price", input_spec=PriceRequest)
     def price(self, items: list[Item]) -> PriceResponse:
         """Price band, days to sell, floor, ceiling, margin, route and reasons per unit."""
+        runtime = self.runtime
         try:
             frame = assess.items_frame([item.columns() for item in items])
         except ANSWERED as exc:
             return _refused(exc)  # type: ignore[return-value]
-        results = assess.price_results(self.runtime, frame)
-        return PriceResponse(items=results, model_versions=self.runtime.versions())
+        results = assess.price_results(runtime, frame)
+        return PriceResponse(items=results, model_versions=runtime.versions())
 
     @bentoml.api(route="/assess", input_spec=AssessForm)
     def assess(self, ctx: bentoml.Context, **form: Any) -> AssessResponse:
@@ -141,10 +187,11 @@ class Regrade:
             "category": form["category"],
             **ItemFacts.model_construct(**facts).columns(),
         }
+        runtime = self.runtime
         try:
-            photos, graded = self._photos_and_grade(form, ctx)
+            photos, graded = self._photos_and_grade(runtime, form, ctx)
             case, assessment = assess.assess_unit(
-                self.runtime,
+                runtime,
                 item,
                 graded,
                 [PhotoInput(p.data, p.filename, header=p.header) for p in photos],

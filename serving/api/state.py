@@ -9,7 +9,11 @@ app's state.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from fastapi import HTTPException, Request
 
@@ -20,12 +24,45 @@ SLOT_STATE = "runtime_slot"
 """Name of the slot in the routes app's `state`."""
 
 
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """What a reload did: the models answering after it, and why it failed if it did.
+
+    Attributes:
+        ok: The new models are answering (False: the old ones still are).
+        changed: Some model's folder or version differs from before.
+        models: Name and version per role answering now.
+        previous: Name and version per role before the reload.
+        error: Why loading failed (None when ok).
+        at: When it finished (UTC, ISO 8601).
+    """
+
+    ok: bool
+    changed: bool
+    models: dict[str, Any]
+    previous: dict[str, Any]
+    error: str | None
+    at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """As the /admin/reload answer."""
+        return asdict(self)
+
+
 class RuntimeSlot:
-    """Holds the runtime a service instance loaded (None before start-up and after shutdown)."""
+    """Holds the runtime a service instance loaded (None before start-up and after shutdown).
+
+    `reload` swaps in a runtime built by the `loader` the service set: requests that already
+    hold the old runtime finish on it, new ones get the new one; a loader that fails leaves the
+    old runtime answering.
+    """
 
     def __init__(self) -> None:
         self._runtime: Runtime | None = None
         self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self.loader: Callable[[Runtime], Runtime] | None = None
+        self.last_reload: ReloadOutcome | None = None
 
     def fill(self, runtime: Runtime | None) -> None:
         """Make `runtime` the one answering (None: not ready)."""
@@ -36,6 +73,35 @@ class RuntimeSlot:
     def runtime(self) -> Runtime | None:
         """The runtime answering, or None."""
         return self._runtime
+
+    def reload(self) -> ReloadOutcome:
+        """Build a runtime from the current one with `loader` and make it answer (one at a time).
+
+        Never raises for a failed load: the outcome says why, and the old runtime still answers.
+        """
+        with self._reload_lock:
+            old = self._runtime
+            now = dt.datetime.now(dt.UTC).isoformat()
+            if old is None or self.loader is None:
+                outcome = ReloadOutcome(False, False, {}, {}, "the service is not started", now)
+            else:
+                try:
+                    new = self.loader(old)
+                except Exception as exc:  # any failure keeps the old models answering
+                    error = f"{type(exc).__name__}: {exc}"
+                    outcome = ReloadOutcome(
+                        False, False, old.versions(), old.versions(), error, now
+                    )
+                else:
+                    self.fill(new)
+                    changed = {k: (str(m.path), m.version) for k, m in new.models.items()} != {
+                        k: (str(m.path), m.version) for k, m in old.models.items()
+                    }
+                    outcome = ReloadOutcome(
+                        True, changed, new.versions(), old.versions(), None, now
+                    )
+            self.last_reload = outcome
+            return outcome
 
     @property
     def settings(self) -> Settings | None:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,10 +15,10 @@ from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from features.provenance import normalise_serial
-from serving.store import checks
+from serving.store import checks, queues
 from serving.store.engine import WRITE_OPTION
 from serving.store.errors import InvalidInput, NotFoundError
-from serving.store.exports import grader_decisions, outcomes_table
+from serving.store.exports import cases_table, grader_decisions, outcomes_table
 from serving.store.photos import PhotoStore
 from serving.store.records import BlindCaseRecord, CaseRecord, EventRecord, PhotoRecord
 from serving.store.tables import (
@@ -153,6 +154,61 @@ class Reader:
             query = select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
             return [EventRecord.model_validate(e) for e in session.scalars(query)]
 
+    def review_counts(self) -> dict[str, int]:
+        """Open review cases per kind, and `all` for every open case."""
+        with self._session() as session:
+            return queues.review_counts(session)
+
+    def review_neighbours(
+        self, case_id: str, kind: str | None = None
+    ) -> tuple[str | None, str | None]:
+        """The open cases just before and after `case_id` in the review queue (of `kind`).
+
+        Raises:
+            NotFoundError: no such case.
+        """
+        with self._session() as session:
+            return queues.review_neighbours(session, self._case(session, case_id), kind)
+
+    def next_open_review(self, kind: str | None = None, exclude: str | None = None) -> str | None:
+        """The oldest case waiting for a grader (of `kind`), other than `exclude`."""
+        with self._session() as session:
+            return queues.first_open_review(session, kind, exclude)
+
+    def pricing_queue(
+        self,
+        sort: str = "age",
+        *,
+        descending: bool = False,
+        limit: int = checks.DEFAULT_PAGE,
+        offset: int = 0,
+    ) -> tuple[list[CaseRecord], int]:
+        """A page of prices waiting for a decision, sorted (`queues.PRICING_SORTS`), and the count.
+
+        Raises:
+            InvalidInput: a bad sort, limit or offset.
+        """
+        with self._session() as session:
+            return queues.pricing_queue(session, case_query(), sort, descending, limit, offset)
+
+    def listed_cases(
+        self,
+        routes: tuple[str, ...],
+        since: int = 0,
+        limit: int = checks.DEFAULT_PAGE,
+        *,
+        case_id: str | None = None,
+    ) -> list[tuple[int, CaseRecord]]:
+        """Cases with a decided price on one of `routes`, after the cursor `since`, with theirs.
+
+        `case_id` narrows it to one case.
+
+        Raises:
+            InvalidInput: a bad cursor or limit.
+        """
+        with self._session() as session:
+            return queues.listed_cases(session, case_query(), routes, since, limit, case_id)
+
     def get_photo(self, sha256: str) -> PhotoRecord:
         """A stored photo's metadata (read its bytes with `self.photos.read`).
 
@@ -185,12 +241,23 @@ class Reader:
                 for case, row in session.execute(query)
             ]
 
-    def export_grader_decisions(self, *, absolute_paths: bool = False) -> pd.DataFrame:
+    def export_grader_decisions(
+        self, *, absolute_paths: bool = False, since: dt.datetime | None = None
+    ) -> pd.DataFrame:
         """Graders' decisions as a photo-dataset manifest (see `serving.store.exports`)."""
         with self._session() as session:
-            return grader_decisions(session, self.photos, absolute_paths=absolute_paths)
+            return grader_decisions(
+                session, self.photos, absolute_paths=absolute_paths, since=since
+            )
 
-    def export_outcomes(self) -> pd.DataFrame:
+    def export_outcomes(self, *, since: dt.datetime | None = None) -> pd.DataFrame:
         """Outcomes joined with their cases' item fields, as an outcomes table."""
         with self._session() as session:
-            return outcomes_table(session)
+            return outcomes_table(session, since=since)
+
+    def export_cases(
+        self, *, since: dt.datetime | None = None
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Cases (and their photos) since a time, for monitoring (see `serving.store.exports`)."""
+        with self._session() as session:
+            return cases_table(session, self.photos, since=since)

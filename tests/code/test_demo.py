@@ -33,6 +33,7 @@ def test_demo_builds_once_and_reuses(tmp_path, monkeypatch):
     for key in keys:
         assert key in first.output
     assert "item_id=demo-1" in first.output
+    assert "http://127.0.0.1:3000/ui/signin" in first.output
 
     again = CliRunner().invoke(app, ["demo", "--no-serve"])
     assert again.exit_code == 0, again.output

@@ -1,4 +1,4 @@
-"""`regrade serve`: run the BentoML service (`serving.api.service:Regrade`) with the settings.
+"""`regrade serve`: run the BentoML service (`serving.web.service:Regrade`) with the settings.
 
 It first checks that the models the settings name (the `@champion`s by default) can be found,
 staging them in the local model cache, so a missing champion is one clear line and exit 2
@@ -19,7 +19,8 @@ from serving.settings import load_settings
 from training.cli.common import console
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICE = "serving.api.service:Regrade"
+SERVICE = "serving.web.service:Regrade"
+"""The API service with the pages mounted at /ui (`serving.web.service`)."""
 
 
 def serve(

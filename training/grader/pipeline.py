@@ -92,6 +92,7 @@ def train_grader(
     settings: Settings,
     *,
     promote: bool = False,
+    register: bool = True,
 ) -> TrainingRun:
     """Train the condition grader, evaluate it on the test split and register it.
 
@@ -101,6 +102,7 @@ def train_grader(
         out: The run folder (default: a new `runs/grader-<time>` under the settings' home).
         settings: Where the MLflow store and runs live.
         promote: Also make the new version `@champion`.
+        register: Register the model (False: a dry run; the run is still logged).
 
     Raises:
         DataError: bad data, or a `members_from` source that is not a fitting grader.
@@ -132,7 +134,9 @@ def train_grader(
         )
         write_meta(result.model_dir, meta)
         run.write_metrics(metrics)
-        version = run.register(result.model_dir, GRADER.registered_name, promote=promote)
+        version = None
+        if register:
+            version = run.register(result.model_dir, GRADER.registered_name, promote=promote)
     return TrainingRun(GRADER, run.out, result.model_dir, metrics, version, promote, SUMMARY_KEYS)
 
 

@@ -64,6 +64,7 @@ def train_pricing(
     settings: Settings,
     *,
     promote: bool = False,
+    register: bool = True,
 ) -> TrainingRun:
     """Train the price band and time-to-sell models, evaluate them and register them.
 
@@ -76,6 +77,7 @@ def train_pricing(
         out: The run folder (default: a new `runs/pricing-<time>` under the settings' home).
         settings: Where the MLflow store and runs live.
         promote: Also make the new version `@champion`.
+        register: Register the model (False: a dry run; the run is still logged).
 
     Raises:
         DataError: no table, rows that break the contract, or too few sold rows.
@@ -111,7 +113,9 @@ def train_pricing(
         model_dir = save_artifact(artifact, run.out / "model")
         run.write_metrics(metrics)
         _log_details(run, artifact, frame, config.holdout_fraction)
-        version = run.register(model_dir, PRICING.registered_name, promote=promote)
+        version = None
+        if register:
+            version = run.register(model_dir, PRICING.registered_name, promote=promote)
     return TrainingRun(PRICING, run.out, model_dir, metrics, version, promote, SUMMARY_KEYS)
 
 

@@ -1,0 +1,2 @@
+"""The retraining loop: fixed holdouts, retrain from the store, champion vs challenger, promotion
+rule, monitoring (docs/loop.md)."""
