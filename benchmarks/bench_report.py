@@ -29,6 +29,7 @@ from sqlalchemy import text
 from serving.analytics.render import write_report
 from serving.analytics.report import build_report
 from serving.store.engine import make_engine
+from serving.store.migrate import migrate
 from training.synth.history_store import case_count
 
 
@@ -72,6 +73,7 @@ def main() -> None:
     regrade = [sys.executable, "-m", "training"]
     fill = [*regrade, "data", "synth-history", "--cases", str(args.cases), "--seed", str(args.seed)]
     engine = make_engine(url)
+    migrate(engine)
     if args.database_url and case_count(engine):
         print(f"the database holds {case_count(engine):,} cases: measuring on them")
     else:

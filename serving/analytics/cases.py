@@ -140,17 +140,9 @@ def _after(key: tuple[dt.datetime, str]) -> Any:
     return or_(Case.created_at > created, and_(Case.created_at == created, Case.case_id > case_id))
 
 
-def _newest_outcomes(
-    connection: Connection, page: Any, last: tuple[dt.datetime, str]
-) -> dict[str, Any]:
-    """The newest outcome (largest id) of each case of a page that has one.
-
-    Args:
-        connection: An open connection.
-        page: The condition that selected the page's cases (the window, and after the last
-            case of the page before).
-        last: The page's last (created_at, case_id): the page is the cases up to it.
-    """
+def _newest_outcomes(connection: Connection, window: list[Any]) -> dict[str, Any]:
+    """The newest outcome (largest id) of each case in the window that has one (a few numbers
+    per case, read in one pass)."""
     query = (
         select(
             Outcome.case_id,
@@ -160,33 +152,29 @@ def _newest_outcomes(
             Outcome.recorded_at,
         )
         .join(Case, Case.case_id == Outcome.case_id)
-        .where(page, ~_after(last))
+        .where(*window)
         .order_by(Outcome.id)
     )
-    return {row["case_id"]: row for row in connection.execute(query).mappings()}
+    return {row.case_id: row._mapping for row in connection.execute(query)}
 
 
 def _pages(connection: Connection, query: Select, window: list[Any]) -> Iterator[tuple[Any, Any]]:
     """(case row, its newest outcome or None), page by page after the last (created_at,
     case_id) seen.
 
-    Paging by key keeps one page of rows (and their JSON) in memory at a time on both backends,
-    without a server-side cursor (PostgreSQL plans those for the first rows, slowly here); each
-    page's outcomes come in one query over the same range of cases (no list of ids, which
-    SQLite caps).
+    Paging by key keeps one page of case rows (and their JSON) in memory at a time on both
+    backends, without a server-side cursor (PostgreSQL plans those for the first rows, slowly
+    here); the outcomes, a few numbers per case, are read first in one query.
     """
+    outcomes = _newest_outcomes(connection, window)
     condition = and_(true(), *window)
     while True:
         rows = connection.execute(query.where(condition)).mappings().all()
-        if not rows:
-            return
-        last = (rows[-1]["created_at"], rows[-1]["case_id"])
-        outcomes = _newest_outcomes(connection, condition, last)
         for row in rows:
             yield row, outcomes.get(row["case_id"])
         if len(rows) < BATCH_ROWS:
             return
-        condition = and_(*window, _after(last))
+        condition = and_(*window, _after((rows[-1]["created_at"], rows[-1]["case_id"])))
 
 
 def _frame(rows: Iterable[tuple[Any, Any]]) -> pd.DataFrame:
