@@ -13,7 +13,7 @@ file and the key at fault. All defaults are documented in `docs/policy.md`.
 | target_days | none | the longest predicted days-to-sell a recommended price may have |
 | sell_horizon_days | 90 | "expected" margin = margin x P(sold within this many days) |
 | min_refurb_uplift | 10.0 | refurbish when it adds at least this much after its cost |
-| p90_headroom | 1.0 | the price search reaches up to P90 x this (never above the ceiling); 1 is SPEC's [P10, P90] |
+| p90_headroom | 1.0 | the search reaches up to P90 x this, never above the ceiling (1: SPEC) |
 | upgrade_cost | none | cost of one grade step up by starting grade (B: to A, C: to B) |
 | liquidation_fraction | 0.30 | liquidation value = this share of the P10 price |
 | restock_reasons | changed_mind, sizing | reasons that let an unopened grade-A return restock |

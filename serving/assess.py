@@ -33,6 +33,7 @@ from serving.results import (
 )
 from serving.runtime import Runtime
 from serving.store.records import CaseRecord, PhotoInput
+from serving.store.second_grades import in_sample
 
 TOP_CONTRIBUTIONS = 5
 """Feature contributions shown per priced item."""
@@ -221,6 +222,9 @@ def resolve_review(
 ) -> CaseRecord:
     """Record a grader's grade and verdict; the case is re-priced and re-routed at that grade.
 
+    A case in the double-grading sample (`Settings.double_grading_share`) is then sent to a
+    second grader, blind (`serving.store.second_grades`).
+
     Raises:
         NotFoundError: no such case.
         ConflictError: the case was never queued, or was resolved differently.
@@ -234,7 +238,7 @@ def resolve_review(
         exclude_case_id=case_id,
         verified_by_grader=True,
     ).price
-    return runtime.store.resolve_review(
+    resolved = runtime.store.resolve_review(
         case_id,
         grade=grade,
         counterfeit=counterfeit,
@@ -244,3 +248,6 @@ def resolve_review(
         reasons=price.reasons,
         price_result=price.model_dump(),
     )
+    if in_sample(case_id, runtime.settings.double_grading_share):
+        runtime.store.request_second_grading(case_id, actor=grader_id)
+    return resolved

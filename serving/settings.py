@@ -20,6 +20,7 @@ the home (`REGRADE_HOME`) when it exists. Nothing is created or connected here;
 | max_photo_bytes | REGRADE_MAX_PHOTO_BYTES | 10 MiB per photo |
 | max_request_bytes | REGRADE_MAX_REQUEST_BYTES | 48 MiB per request body |
 | batching | REGRADE_BATCHING | on (1); 0 grades in the API worker without adaptive batching |
+| double_grading_share | REGRADE_DOUBLE_GRADING_SHARE | 0.05: share of resolved cases graded again |
 | session_secret | REGRADE_SESSION_SECRET | generated once, kept in home/session-secret |
 | listing_sku_pattern | REGRADE_LISTING_SKU_PATTERN | {item_id}-R{grade} |
 | listing_webhook | REGRADE_LISTING_WEBHOOK | none (no listing is posted anywhere) |
@@ -166,6 +167,12 @@ class Settings(BaseSettings):
     )
     batching: bool = Field(
         True, description="Grade photos through the adaptive-batching runner (off: in-line)."
+    )
+    double_grading_share: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Share of resolved cases sent to a second grader, blind (0 turns it off).",
     )
     session_secret: str | None = Field(
         None,

@@ -153,6 +153,35 @@ class CaseView(Answer):
     model_versions: dict[str, Any] = Field(..., description="The models that assessed it.")
 
 
+class BlindCaseView(Answer):
+    """A case waiting for its blind second grade: the unit, its photos and the model's output at
+    intake; never the first grader's decision nor the route or price that followed from it."""
+
+    case_id: str = Field(..., description="The case's id.")
+    created_at: IsoTime = Field(..., description="When the unit was assessed (UTC).")
+    requested_at: IsoTime | None = Field(..., description="When it was sent for a second grade.")
+    item_id: str = Field(..., description="The unit's item id.")
+    category: str | None = Field(..., description="Its category.")
+    brand: str | None = Field(..., description="Its brand.")
+    item: dict[str, Any] = Field(..., description="The unit's fields as posted.")
+    grade_result: GradeResult | None = Field(..., description="The grader model's result.")
+    review_kinds: list[Reason] = Field(..., description="Why it was first sent to a grader.")
+    photos: list[PhotoLink] = Field(..., description="The photos, in the order posted.")
+
+
+class SecondGrade(Answer):
+    """A case's blind second grade (the grade in force stays the first grader's)."""
+
+    case_id: str
+    status: str = Field(..., description="open, or resolved once graded.")
+    requested_at: IsoTime
+    grade: str | None
+    counterfeit: bool | None
+    grader_id: str | None
+    note: str | None
+    resolved_at: IsoTime | None
+
+
 class Outcome(OutcomeRecord):
     """A stored outcome."""
 

@@ -36,6 +36,8 @@ ROUTE_ROLES: tuple[tuple[str, re.Pattern[str], frozenset[str]], ...] = tuple(
         ("POST", r"/outcomes", {"intake"}),
         ("GET", r"/photos/[^/]+", {"intake", "grader", "pricing"}),
         ("GET", r"/cases/[^/]+", {"intake", "grader", "pricing"}),
+        ("GET", r"/second-gradings", {"grader"}),
+        ("POST", r"/second-gradings/[^/]+/grade", {"grader"}),
         ("GET", r"/listings(\.csv)?", {"pricing"}),
         ("POST", r"/admin/reload", set()),
     )

@@ -5,6 +5,8 @@ Graders: `GET /reviews`, `POST /reviews/{case_id}/resolve`. Pricing analysts:
 Anyone with a key: `GET /cases/{case_id}`, `GET /photos/{sha256}` (the links in a case).
 Pricing or admin: `GET /listings` and `GET /listings.csv`, the listing feed (`serving.listings`).
 Admin: `POST /admin/reload` (the current `@champion`s, without a restart).
+Graders, the double-grading sample: `GET /second-gradings` (blind: no first decision),
+`POST /second-gradings/{case_id}/grade`.
 Auth is the service-wide middleware (`serving.api.auth`); errors become statuses in
 `serving.api.errors`. A resolution or decision sent twice is applied once (the store's
 idempotency). Each route gets the runtime as a dependency (`serving.api.state`).
@@ -21,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 
 from serving import assess, listings
 from serving.api import errors
-from serving.api.answer_models import CaseView, Outcome
+from serving.api.answer_models import BlindCaseView, CaseView, Outcome, SecondGrade
 from serving.api.auth import actor_in
 from serving.api.request_models import Decision, OutcomeIn, Resolution
 from serving.api.state import SLOT_STATE, RuntimeSlot, current_runtime
@@ -72,6 +74,35 @@ def resolve_review(
     """
     updated = assess.resolve_review(runtime, case_id, **resolution.model_dump())
     return CaseView.model_validate(updated)
+
+
+@router.get("/second-gradings", response_model=list[BlindCaseView], tags=["grader"])
+def second_grading_queue(
+    runtime: Served,
+    status: Annotated[str, Query(description="open (default) or resolved")] = "open",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[BlindCaseView]:
+    """Resolved cases sent back for a blind second grade: photos and model output only."""
+    cases = runtime.store.second_grading_queue(status, limit=limit, offset=offset)
+    return [BlindCaseView.model_validate(c) for c in cases]
+
+
+@router.post("/second-gradings/{case_id}/grade", response_model=SecondGrade, tags=["grader"])
+def second_grade(
+    runtime: Served,
+    case_id: str,
+    resolution: Annotated[
+        Resolution,
+        Body(examples=[{"grade": "B", "counterfeit": False, "grader_id": "grader-9"}]),
+    ],
+) -> SecondGrade:
+    """Record a second grader's blind grade; the first grader may not give it (409).
+
+    The same grade again changes nothing; a different one is a 409.
+    """
+    stored = runtime.store.resolve_second_grading(case_id, **resolution.model_dump())
+    return SecondGrade.model_validate(stored)
 
 
 @router.get("/pricing/pending", response_model=list[CaseView], tags=["pricing"])

@@ -17,11 +17,19 @@ from sqlalchemy.orm import Session, selectinload
 from features.provenance import normalise_serial
 from serving.store import checks, queues
 from serving.store.engine import WRITE_OPTION
-from serving.store.errors import NotFoundError
+from serving.store.errors import InvalidInput, NotFoundError
 from serving.store.exports import cases_table, grader_decisions, outcomes_table
 from serving.store.photos import PhotoStore
-from serving.store.records import CaseRecord, EventRecord, PhotoRecord
-from serving.store.tables import Case, CaseEvent, CasePhoto, CaseReviewKind, Outcome, Photo
+from serving.store.records import BlindCaseRecord, CaseRecord, EventRecord, PhotoRecord
+from serving.store.tables import (
+    Case,
+    CaseEvent,
+    CasePhoto,
+    CaseReviewKind,
+    Outcome,
+    Photo,
+    SecondGrading,
+)
 
 
 def case_query() -> Select[tuple[Case]]:
@@ -31,6 +39,17 @@ def case_query() -> Select[tuple[Case]]:
         selectinload(Case.kinds),
         selectinload(Case.resolution),
         selectinload(Case.decision),
+    )
+
+
+def second_grading_query(status: str) -> Select[tuple[Case, SecondGrading]]:
+    """Cases with a second grading in `status` (open or resolved), oldest request first."""
+    return (
+        case_query()
+        .add_columns(SecondGrading)
+        .join(SecondGrading, SecondGrading.case_id == Case.case_id)
+        .where(SecondGrading.status == status)
+        .order_by(SecondGrading.requested_at, SecondGrading.id)
     )
 
 
@@ -201,6 +220,26 @@ class Reader:
             if photo is None:
                 raise NotFoundError(f"no photo {sha256!r}")
             return PhotoRecord.model_validate(photo)
+
+    def second_grading_queue(
+        self, status: str = "open", limit: int = checks.DEFAULT_PAGE, offset: int = 0
+    ) -> list[BlindCaseRecord]:
+        """Cases sent to a second grader, blind: no first decision (oldest request first).
+
+        Raises:
+            InvalidInput: a status other than open or resolved, a bad limit or offset.
+        """
+        checks.page(limit, offset)
+        if status not in ("open", "resolved"):
+            raise InvalidInput("status", f"must be open or resolved, got {status!r}")
+        query = second_grading_query(status).limit(limit).offset(offset)
+        with self._session() as session:
+            return [
+                BlindCaseRecord.model_validate(case).model_copy(
+                    update={"requested_at": row.requested_at}
+                )
+                for case, row in session.execute(query)
+            ]
 
     def export_grader_decisions(
         self, *, absolute_paths: bool = False, since: dt.datetime | None = None

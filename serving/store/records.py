@@ -178,3 +178,32 @@ def jsonable(value: Any, field: str) -> Any:
     if hasattr(value, "tolist") and hasattr(value, "dtype"):  # NumPy scalar or array
         return jsonable(value.tolist(), field)
     raise InvalidInput(field, f"cannot be stored as JSON: {type(value).__name__}")
+
+
+class SecondGradingRecord(Record):
+    """A resolved case's blind second grade: `open` until a second grader gives it."""
+
+    case_id: str
+    status: str
+    requested_at: dt.datetime
+    grade: str | None
+    counterfeit: bool | None
+    grader_id: str | None
+    note: str | None
+    resolved_at: dt.datetime | None
+
+
+class BlindCaseRecord(Record):
+    """A case as a second grader sees it: the unit, its photos and the model's output at intake,
+    never the first grader's decision nor what followed from it (route, price, final grade)."""
+
+    case_id: str
+    created_at: dt.datetime
+    item_id: str
+    category: str | None
+    brand: str | None
+    item: dict[str, Any]
+    grade_result: dict[str, Any] | None
+    review_kinds: list[str]
+    photos: list[PhotoRecord]
+    requested_at: dt.datetime | None = None

@@ -232,3 +232,24 @@ class Outcome(Base):
     days_listed: Mapped[float] = mapped_column(Float)
     sold: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SecondGrading(Base):
+    """A resolved case sent back to a second grader, who grades it without seeing the first
+    decision (the double-grading sample); one per case (unique key).
+
+    `status` is `open` until the second grade is in (`grade`, `counterfeit`, `grader_id`,
+    `resolved_at` then set).
+    """
+
+    __tablename__ = "second_gradings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    grade: Mapped[str | None] = mapped_column(String(1))
+    counterfeit: Mapped[bool | None] = mapped_column(Boolean)
+    grader_id: Mapped[str | None] = mapped_column(TEXT_ID)
+    note: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -18,17 +18,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from serving.store import checks, operations
+from serving.store import checks, operations, second_grades
 from serving.store.engine import make_engine
 from serving.store.errors import InvalidInput
 from serving.store.migrate import migrate
 from serving.store.photos import PhotoFormatError, PhotoStore, sniff
 from serving.store.reads import Reader
-from serving.store.records import CaseRecord, OutcomeRecord, PhotoInput, jsonable
-from serving.store.tables import Case, utcnow
+from serving.store.records import (
+    CaseRecord,
+    OutcomeRecord,
+    PhotoInput,
+    SecondGradingRecord,
+    jsonable,
+)
+from serving.store.tables import Case, SecondGrading, utcnow
 
 T = TypeVar("T")
 
@@ -227,6 +234,73 @@ class Store(Reader):
             return OutcomeRecord.model_validate(
                 operations.add_outcome(session, case, values, actor)
             )
+
+        return self._write(work)
+
+    def request_second_grading(
+        self, case_id: str, *, actor: str | None = None
+    ) -> SecondGradingRecord:
+        """Send a resolved case to a second grader, blind (once; again returns the request).
+
+        Raises:
+            NotFoundError: no such case.
+            ConflictError: the case is not resolved.
+        """
+
+        def work(session: Session) -> SecondGradingRecord:
+            case = self._case(session, case_id)
+            return SecondGradingRecord.model_validate(second_grades.request(session, case, actor))
+
+        return self._write(work)
+
+    def sample_second_gradings(self, share: float, *, actor: str | None = None) -> int:
+        """Send every resolved case in the double-grading sample at `share` that was not sent
+        yet to a second grader (`serving.store.second_grades.in_sample`); how many were sent.
+
+        Raises:
+            InvalidInput: a share outside [0, 1].
+        """
+        share = checks.number(share, "share")
+        if not 0 <= share <= 1:
+            raise InvalidInput("share", f"must be from 0 to 1, got {share}")
+        sent = select(SecondGrading.case_id)
+        query = select(Case.case_id).where(
+            Case.review_status == "resolved", Case.case_id.not_in(sent)
+        )
+        with self._session() as session:
+            chosen = [c for c in session.scalars(query) if second_grades.in_sample(c, share)]
+        for case_id in chosen:
+            self.request_second_grading(case_id, actor=actor)
+        return len(chosen)
+
+    def resolve_second_grading(
+        self,
+        case_id: str,
+        *,
+        grade: str,
+        counterfeit: bool,
+        grader_id: str,
+        note: str | None = None,
+    ) -> SecondGradingRecord:
+        """Record a second grader's blind grade; the grade in force stays the first one.
+
+        Raises:
+            NotFoundError: the case is not waiting for a second grade.
+            ConflictError: the first grader grading again, or a different second grade.
+            InvalidInput: a bad grade, counterfeit flag, grader id or note.
+        """
+        counterfeit, grader_id = checks.resolution(grade, counterfeit, grader_id, note)
+
+        def work(session: Session) -> SecondGradingRecord:
+            row = second_grades.resolve(
+                session,
+                case_id,
+                grade=grade,
+                counterfeit=counterfeit,
+                grader_id=grader_id,
+                note=note,
+            )
+            return SecondGradingRecord.model_validate(row)
 
         return self._write(work)
 

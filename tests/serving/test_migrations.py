@@ -23,6 +23,9 @@ from serving.store.tables import Base
 from tests.conftest import REPO
 from tests.serving.store_helpers import photo_bytes
 
+HEAD = "0002_double_grading"
+"""The newest revision; the scripts form one chain ending there."""
+
 
 def test_the_migrated_schema_matches_the_orm(fresh_engine):
     engine = fresh_engine
@@ -36,7 +39,7 @@ def test_the_migrated_schema_matches_the_orm(fresh_engine):
 def test_migrate_is_idempotent_and_reaches_head(fresh_engine):
     engine = fresh_engine
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert current_revision(engine) == head == "0001"
+    assert current_revision(engine) == head == HEAD
     migrate(engine)
     assert current_revision(engine) == head
 
@@ -83,14 +86,14 @@ def test_concurrent_migrations_migrate_once(fresh_db_url):
     # the end of each worker's stderr: the exception and the SQL statement it failed on
     errors = [w.communicate(timeout=60)[1][-800:] for w in workers]
     assert [w.returncode for w in workers] == [0, 0, 0], "\n".join(errors)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == HEAD
     engine.dispose()
 
 
 def test_migrate_accepts_a_url(tmp_path):
     url = f"sqlite:///{tmp_path / 'by-url.db'}"
     migrate(url)
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == HEAD
 
 
 def test_sqlite_gets_wal_foreign_keys_and_a_busy_timeout(tmp_path):
@@ -171,4 +174,4 @@ def test_open_store_uses_the_settings_database_and_photo_folder(tmp_path):
     store.engine.dispose()
     assert (tmp_path / "home" / "regrade.db").is_file()
     assert (settings.photos_dir / case.photos[0].path).is_file()
-    assert current_revision(settings.resolved_database_url) == "0001"
+    assert current_revision(settings.resolved_database_url) == HEAD

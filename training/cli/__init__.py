@@ -26,6 +26,7 @@ from training.cli import grader, pricing
 from training.cli.data import app as data_app
 from training.cli.loop import holdout_app, mlflow_ui_command, monitor_command, retrain_command
 from training.cli.price import price_command
+from training.cli.report import report_command
 from training.cli.serve import serve as start_service
 from training.progress import console, out
 
@@ -61,6 +62,7 @@ app.add_typer(train_app, name="train", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate", no_args_is_help=True)
 app.command("price")(price_command)
 app.command("serve")(start_service)
+app.command("report")(report_command)
 app.add_typer(holdout_app, name="holdout", no_args_is_help=True)
 app.command("retrain")(retrain_command)
 app.command("mlflow-ui")(mlflow_ui_command)

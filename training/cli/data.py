@@ -144,3 +144,64 @@ def contact_sheet(
         report_problems([Problem(path, f"no {MANIFEST} here or in photos/")], str(path))
     written = make_contact_sheet(photos, out, per_cell=per_cell, seed=seed)
     stdout.print(f"wrote {written}")
+
+
+@app.command("synth-history")
+def synth_history(
+    cases: Annotated[int, typer.Option(help="Units taken in over the window.")] = 3000,
+    months: Annotated[int, typer.Option(help="Months (of 30 days) the history spans.")] = 4,
+    end: Annotated[
+        str | None, typer.Option(help="Last day of the history (YYYY-MM-DD; default: today).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same rows.")] = 0,
+    append: Annotated[
+        bool, typer.Option(help="Add to a database that already holds cases.")
+    ] = False,
+) -> None:
+    """Fill the case database with a few months of synthetic cases, decisions and outcomes.
+
+    Units come from the synthetic generator and go through review (with the double-grading
+    sample at the settings' share), pricing decisions and sales, so `regrade report` has
+    something to show on a fresh machine. Synthetic cases have no photos.
+    """
+    import datetime as dt
+
+    from serving.settings import load_settings
+    from serving.store.engine import make_engine
+    from serving.store.migrate import migrate
+    from training.cli.report import parse_day
+    from training.synth.history import draw_history
+    from training.synth.history_store import case_count, write_history
+
+    if cases < 0:
+        report_problems([Problem("--cases", f"must be >= 0, got {cases}")], "the options")
+    if months < 1:
+        report_problems([Problem("--months", f"must be >= 1, got {months}")], "the options")
+    last = parse_day(end, "--end") or dt.datetime.now(dt.UTC).date()
+    settings = load_settings()
+    settings.ensure_dirs()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        migrate(engine)
+        existing = case_count(engine)
+        if existing and not append:
+            report_problems(
+                [Problem("database", f"already holds {existing} cases; pass --append to add")],
+                "the options",
+            )
+        history = draw_history(
+            cases,
+            end=last,
+            months=months,
+            seed=seed,
+            double_grading_share=settings.double_grading_share,
+            progress=tracked(f"drawing {cases} cases"),
+        )
+        stored = write_history(engine, history, progress=tracked("storing the history"))
+    finally:
+        engine.dispose()
+    stdout.print(
+        f"stored {stored['cases']} cases, {stored['review_resolutions']} resolutions, "
+        f"{stored['pricing_decisions']} pricing decisions, {stored['outcomes']} outcomes, "
+        f"{stored['second_gradings']} second gradings, ending {last}"
+    )
