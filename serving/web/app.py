@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from serving.api.state import SLOT_STATE, RuntimeSlot, current_runtime
 from serving.store.errors import NotFoundError
-from serving.web import cases, heatmaps, pricing, reviews
+from serving.web import analytics, cases, heatmaps, pricing, reviews
 from serving.web.pages import HERE, base_of, render, sessions_of, signed_in, viewer_of
 from serving.web.session import (
     COOKIE,
@@ -170,4 +170,5 @@ def create_web_app(slot: RuntimeSlot) -> FastAPI:
     app.include_router(pricing.router)
     app.include_router(cases.router)
     app.include_router(heatmaps.router)
+    app.include_router(analytics.router)
     return app

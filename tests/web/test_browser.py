@@ -249,3 +249,24 @@ def test_the_heat_map_toggles_on_over_every_photo(live, new_page):
         assert heat.first.is_visible()
     page.keyboard.press("h")
     assert not heat.first.is_visible()
+
+
+def test_an_analyst_sees_the_analytics_page_with_its_plots(live, new_page):
+    first = live.assess("an-1")
+    live.resolve(first["case_id"], grade="C")
+    page = new_page()
+    sign_in(page, "k-pricing", "pia")
+    answer = page.goto("/ui/analytics")
+    assert answer.status == 200
+    main = page.inner_text("main")
+    for heading in ("Margin", "Turnover", "Grading", "Routes", "Carbon"):
+        assert heading.lower() in main.lower(), heading
+    plots = page.locator("#analytics img[src^='data:image/png;base64,']")
+    assert plots.count() >= 4
+    assert all(plots.nth(i).evaluate("i => i.naturalWidth > 100") for i in range(plots.count()))
+    page.click("nav >> text=Analytics")
+    assert page.url.endswith("/ui/analytics")
+    grader = new_page()
+    sign_in(grader, "k-grader", "gus")
+    assert grader.goto("/ui/analytics").status == 403
+    assert "needs the pricing role" in grader.inner_text("main")
