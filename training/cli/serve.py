@@ -27,7 +27,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
 ) -> None:
-    """Serve /grade, /price, /assess, the review, pricing and outcome routes, and /docs."""
+    """Serve /grade, /price, /assess, the JSON routes, the pages at /ui and /docs."""
     from serving.runtime import StartupError, resolve
 
     settings = load_settings()
