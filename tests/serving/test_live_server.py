@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -52,6 +54,32 @@ def wait_ready(process: subprocess.Popen, base: str, log) -> dict:
     pytest.fail(f"regrade serve not ready in {START_TIMEOUT_S} s:\n{log.read()[-3000:]}")
 
 
+@contextmanager
+def running_server(env: dict[str, str], log_path) -> Iterator[tuple[httpx.Client, dict]]:
+    """`regrade serve` on a free port with `env`: a client on it and its /readyz answer.
+
+    The server's output goes to `log_path` (shown when it fails to start); it is always
+    terminated, killed if SIGTERM does not stop it within 30 s.
+    """
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with open(log_path, "w+") as log:
+        process = subprocess.Popen(
+            serve_command(port), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            ready = wait_ready(process, base, log)
+            with httpx.Client(base_url=base, timeout=60) as client:
+                yield client, ready
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = service_home(tmp_path_factory.getbasetemp() / "service-models")
@@ -66,23 +94,8 @@ def server(tmp_path_factory):
             REGRADE_POLICY=str(policy),
         ),
     }
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with open(work / "serve.log", "w+") as log:
-        process = subprocess.Popen(
-            serve_command(port), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            ready = wait_ready(process, base, log)
-            with httpx.Client(base_url=base, timeout=60) as client:
-                yield client, home, ready
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with running_server(env, work / "serve.log") as (client, ready):
+        yield client, home, ready
 
 
 def test_four_users_work_one_unit_through_a_real_server(server):

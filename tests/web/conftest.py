@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,9 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO
 from tests.serving.api_models import auth, photo_files, service_env, service_home, toy_photos
-from tests.serving.test_live_server import free_port, serve_command, wait_ready
+from tests.serving.test_live_server import running_server
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
@@ -135,23 +132,8 @@ def live(tmp_path_factory, receiver) -> Iterator[Live]:
             REGRADE_LISTING_WEBHOOK=receiver.url,
         ),
     }
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with open(work / "serve.log", "w+") as log:
-        process = subprocess.Popen(
-            serve_command(port), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_ready(process, base, log)
-            with httpx.Client(base_url=base, timeout=60) as client:
-                yield Live(base, client, home)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with running_server(env, work / "serve.log") as (client, _):
+        yield Live(str(client.base_url).rstrip("/"), client, home)
 
 
 @pytest.fixture(scope="session")
