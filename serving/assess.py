@@ -32,7 +32,7 @@ from serving.results import (
     PriceDecision,
 )
 from serving.runtime import Runtime
-from serving.store.records import CaseRecord, PhotoInput
+from serving.store.records import Actor, CaseRecord, PhotoInput
 from serving.store.second_grades import in_sample
 
 TOP_CONTRIBUTIONS = 5
@@ -172,7 +172,7 @@ def assess_unit(
     graded: GradeResult,
     photos: Sequence[PhotoInput],
     *,
-    actor: str | None = None,
+    actor: Actor | None = None,
 ) -> tuple[CaseRecord, Assessment]:
     """Price and route a graded unit at its grade and store it as a case with its photos.
 
@@ -219,11 +219,13 @@ def resolve_review(
     counterfeit: bool,
     grader_id: str,
     note: str | None = None,
+    actor: Actor | None = None,
 ) -> CaseRecord:
     """Record a grader's grade and verdict; the case is re-priced and re-routed at that grade.
 
     A case in the double-grading sample (`Settings.double_grading_share`) is then sent to a
-    second grader, blind (`serving.store.second_grades`).
+    second grader, blind (`serving.store.second_grades`). `actor` is the authenticated caller
+    the audit trail records (`grader_id` stays a label).
 
     Raises:
         NotFoundError: no such case.
@@ -247,7 +249,8 @@ def resolve_review(
         route=price.route,
         reasons=price.reasons,
         price_result=price.model_dump(),
+        actor=actor,
     )
     if in_sample(case_id, runtime.settings.double_grading_share):
-        runtime.store.request_second_grading(case_id, actor=grader_id)
+        runtime.store.request_second_grading(case_id, actor=actor or grader_id)
     return resolved

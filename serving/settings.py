@@ -10,7 +10,7 @@ the home (`REGRADE_HOME`) when it exists. Nothing is created or connected here;
 | home | REGRADE_HOME | ./var |
 | database_url | REGRADE_DATABASE_URL | sqlite under home (regrade.db) |
 | mlflow_uri | REGRADE_MLFLOW_URI | sqlite under home (mlflow.db), artifacts in home/mlartifacts |
-| api_keys | REGRADE_API_KEYS (JSON) | none |
+| api_keys | REGRADE_API_KEYS (JSON) | none; `{"key": [roles]}` or `{"key": {"roles", "name"}}` |
 | policy | REGRADE_POLICY | built-in defaults |
 | settings file | REGRADE_SETTINGS | home/settings.toml when it exists |
 | grader_model | REGRADE_GRADER_MODEL | models:/regrade-grader@champion |
@@ -33,12 +33,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -53,6 +61,8 @@ from models.kinds import GRADER, PRICING
 from models.registry import ResolvedModel, resolve_model_dir
 
 ROLES = ("intake", "grader", "pricing", "admin")
+KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+"""A key's audit name: a person or system, up to 64 letters, digits and `._@-`."""
 ENV_PREFIX = "REGRADE_"
 SETTINGS_FILE = "settings.toml"
 
@@ -127,6 +137,42 @@ class MonitorThresholds(BaseModel):
     min_rows: int = Field(20, ge=1)
 
 
+class ApiKey(BaseModel):
+    """What one API key may do and who holds it.
+
+    Written `{"roles": [...], "name": "alice"}`, or as the bare list of roles (no name).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    roles: tuple[str, ...] = Field(..., description="intake, grader, pricing or admin.")
+    name: str | None = Field(
+        None, description="Who holds the key, recorded with each action in the audit trail."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_roles(cls, value: Any) -> Any:
+        return {"roles": value} if isinstance(value, list | tuple) else value
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(roles) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown} for a key; roles are {list(ROLES)}")
+        return roles
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        if name is not None and not KEY_NAME.fullmatch(name):
+            raise ValueError(
+                f"bad key name {name!r}: up to 64 letters, digits and ._@-, a letter or digit first"
+            )
+        return name
+
+
 class Settings(BaseSettings):
     """Where regrade keeps its state and who may call it."""
 
@@ -143,8 +189,9 @@ class Settings(BaseSettings):
     mlflow_uri: str | None = Field(
         None, description="MLflow tracking URI; SQLite under home if unset."
     )
-    api_keys: dict[str, list[str]] = Field(
-        default_factory=dict, description="API key -> roles (intake, grader, pricing, admin)."
+    api_keys: dict[str, ApiKey] = Field(
+        default_factory=dict,
+        description="API key -> its roles (intake, grader, pricing, admin) and holder's name.",
     )
     policy: Path | None = Field(None, description="Guardrail policy file (TOML or YAML).")
     grader_model: str = Field(
@@ -218,13 +265,9 @@ class Settings(BaseSettings):
 
     @field_validator("api_keys")
     @classmethod
-    def _known_roles(cls, keys: dict[str, list[str]]) -> dict[str, list[str]]:
-        for key, roles in keys.items():
-            if not key:
-                raise ValueError("an API key must not be empty")
-            unknown = sorted(set(roles) - set(ROLES))
-            if unknown:
-                raise ValueError(f"unknown role(s) {unknown} for a key; roles are {list(ROLES)}")
+    def _no_empty_key(cls, keys: dict[str, ApiKey]) -> dict[str, ApiKey]:
+        if any(not key for key in keys):
+            raise ValueError("an API key must not be empty")
         return keys
 
     @property
@@ -366,7 +409,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else ""
-        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        loc = [str(p) for p in first["loc"]]
+        if loc[:1] == ["api_keys"] and len(loc) > 1:
+            loc[1] = "<key>"  # never print a key
+        field = ".".join(loc) or "settings"
         known = name in Settings.model_fields
         source = f"{ENV_PREFIX}{name.upper()}" if known else str(settings_file(env)[0])
         raise SettingsError(f"{source} ({field}): {first['msg']}") from exc

@@ -48,7 +48,7 @@ class DemoConfig:
 def demo_keys(settings: Settings) -> dict[str, list[str]]:
     """The API keys in force, or one demo key per role kept in `REGRADE_HOME/demo-keys.json`."""
     if settings.api_keys:
-        return settings.api_keys
+        return {key: list(config.roles) for key, config in settings.api_keys.items()}
     path = settings.home / KEYS_FILE
     if path.is_file():
         return json.loads(path.read_text())

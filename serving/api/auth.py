@@ -1,10 +1,13 @@
 """API-key auth: `Authorization: Bearer <key>`, keys mapped to roles in the settings.
 
-Keys come from the settings file or `REGRADE_API_KEYS` (`{"key": ["intake", ...]}`). A request
-without a known key gets 401, a key without a role the route allows 403; `admin` may call every
-route. `/livez`, `/readyz`, `/metrics`, `/docs` (and the Swagger UI it points to) are open. A
-route not in `ROUTE_ROLES` needs a valid key of any role. The caller's identity (a short hash
-of the key, never the key) is put in the ASGI scope as `regrade.actor` for the audit trail.
+Keys come from the settings file or `REGRADE_API_KEYS` (`{"key": ["intake", ...]}`, or
+`{"key": {"roles": [...], "name": "alice"}}` to name who holds it). A request without a known
+key gets 401, a key without a role the route allows 403; `admin` may call every route; two
+`Authorization` headers are refused (400) rather than one of them picked. `/livez`, `/readyz`,
+`/metrics`, `/docs` (and the Swagger UI it points to) are open. A route not in `ROUTE_ROLES`
+needs a valid key of any role. The caller's identity (`Actor`: the key's name and a short hash
+of the key, never the key) is put in the ASGI scope as `regrade.actor` for the audit trail,
+which records it whatever id a request body names.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import re
 from collections.abc import Mapping
 
 from serving.api.state import RuntimeSlot
+from serving.settings import ApiKey
+from serving.store.records import Actor
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/docs", "/docs.json", "/"})
 OPEN_PREFIXES = ("/static_content/",)
@@ -55,14 +60,18 @@ def roles_for(method: str, path: str) -> frozenset[str] | None:
     return None
 
 
-def actor_of(key: str, roles: list[str]) -> str:
-    """How a caller appears in the audit trail: its roles and a short hash of its key."""
+def actor_of(key: str, config: ApiKey) -> Actor:
+    """How a caller appears in the audit trail: the key's name (else its roles) and a short
+    hash of the key."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-    return f"{'+'.join(sorted(roles))}:{digest}"
+    if config.name is not None:
+        return Actor(digest, config.name, personal=True)
+    return Actor(digest, "+".join(sorted(config.roles)))
 
 
-def _deny(status: int, message: str):
-    body = json.dumps({"error": message}).encode()
+def _deny(status: int, message: str, field: str | None = None):
+    answer = {"error": message} if field is None else {"error": message, "field": field}
+    body = json.dumps(answer).encode()
     headers = [(b"content-type", b"application/json")]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="regrade"'))
@@ -80,20 +89,20 @@ class ApiKeyAuth:
         self.app = app
         self.slot = slot
 
-    def _keys(self) -> Mapping[str, list[str]]:
+    def _keys(self) -> Mapping[str, ApiKey]:
         settings = self.slot.settings
         return settings.api_keys if settings is not None else {}
 
-    def _lookup(self, header: bytes | None) -> tuple[str, list[str]] | None:
+    def _lookup(self, header: bytes | None) -> tuple[str, ApiKey] | None:
         if not header:
             return None
         scheme, _, token = header.decode("latin-1").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             return None
-        for key, roles in self._keys().items():  # compare every key in constant time
+        for key, config in self._keys().items():  # compare every key in constant time
             if hmac.compare_digest(key.encode(), token.encode()):
-                return key, roles
+                return key, config
         return None
 
     async def __call__(self, scope, receive, send):
@@ -104,14 +113,18 @@ class ApiKeyAuth:
             return await self.app(scope, receive, send)
         if path == WEB_PREFIX or path.startswith(WEB_PREFIX + "/"):
             return await self.app(scope, receive, send)  # the pages check their own session
-        found = self._lookup(dict(scope.get("headers") or []).get(b"authorization"))
-        if found is None:
+        given = [v for k, v in scope.get("headers") or [] if k.lower() == b"authorization"]
+        found = self._lookup(given[0]) if len(given) == 1 else None
+        if len(given) > 1:
+            events = _deny(400, "send one Authorization header, not several", "Authorization")
+        elif found is None:
             events = _deny(401, "missing or unknown API key: send Authorization: Bearer <key>")
         else:
-            key, roles = found
+            key, config = found
+            roles = set(config.roles)
             allowed = roles_for(method, path)
-            if allowed is None or "admin" in roles or allowed & set(roles):
-                scope.setdefault("state", {})[ACTOR_KEY] = actor_of(key, roles)
+            if allowed is None or "admin" in roles or allowed & roles:
+                scope.setdefault("state", {})[ACTOR_KEY] = actor_of(key, config)
                 return await self.app(scope, receive, send)
             events = _deny(
                 403, f"{method} {path} needs one of the roles {sorted(allowed | {'admin'})}"
@@ -121,6 +134,6 @@ class ApiKeyAuth:
         return None
 
 
-def actor_in(scope: Mapping) -> str | None:
+def actor_in(scope: Mapping) -> Actor | None:
     """The caller `ApiKeyAuth` put in a request's ASGI scope (None on an open route)."""
     return (scope.get("state") or {}).get(ACTOR_KEY)

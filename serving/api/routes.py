@@ -62,6 +62,7 @@ def list_reviews(
 @router.post("/reviews/{case_id}/resolve", response_model=CaseView, tags=["grader"])
 def resolve_review(
     runtime: Served,
+    request: Request,
     case_id: str,
     resolution: Annotated[
         Resolution,
@@ -70,9 +71,13 @@ def resolve_review(
 ) -> CaseView:
     """Record a grader's grade and counterfeit verdict; the case is re-priced and re-routed.
 
-    The same resolution again changes nothing; a different one is a 409.
+    The same resolution again changes nothing; a different one is a 409. A price decided
+    earlier is reopened when the grade or route changes. The audit trail records the API key
+    (its name and hash); `grader_id` is kept as a label.
     """
-    updated = assess.resolve_review(runtime, case_id, **resolution.model_dump())
+    updated = assess.resolve_review(
+        runtime, case_id, **resolution.model_dump(), actor=actor_in(request.scope)
+    )
     return CaseView.model_validate(updated)
 
 
@@ -91,6 +96,7 @@ def second_grading_queue(
 @router.post("/second-gradings/{case_id}/grade", response_model=SecondGrade, tags=["grader"])
 def second_grade(
     runtime: Served,
+    request: Request,
     case_id: str,
     resolution: Annotated[
         Resolution,
@@ -101,7 +107,9 @@ def second_grade(
 
     The same grade again changes nothing; a different one is a 409.
     """
-    stored = runtime.store.resolve_second_grading(case_id, **resolution.model_dump())
+    stored = runtime.store.resolve_second_grading(
+        case_id, **resolution.model_dump(), actor=actor_in(request.scope)
+    )
     return SecondGrade.model_validate(stored)
 
 
@@ -120,13 +128,20 @@ def pending_pricing(
 @router.post("/pricing/{case_id}/decision", response_model=CaseView, tags=["pricing"])
 def decide_price(
     runtime: Served,
+    request: Request,
     case_id: str,
     decision: Annotated[
         Decision, Body(examples=[{"action": "approve", "analyst_id": "analyst-2"}])
     ],
 ) -> CaseView:
-    """Approve the recommended price or override it; below the floor is refused (422)."""
-    updated = runtime.store.decide_pricing(case_id, **decision.model_dump())
+    """Approve the recommended price or override it; below the floor is refused (422).
+
+    A case whose review is open is refused (409): its grade, and so its price, may change.
+    The audit trail records the API key (its name and hash); `analyst_id` is kept as a label.
+    """
+    updated = runtime.store.decide_pricing(
+        case_id, **decision.model_dump(), actor=actor_in(request.scope)
+    )
     listings.announce(runtime, updated)  # queued for the listing webhook, if one is set
     return CaseView.model_validate(updated)
 

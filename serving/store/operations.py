@@ -1,7 +1,14 @@
 """The writes behind each `Store` operation, inside a session the store opens and commits.
 
 Each function changes rows and appends the audit event for the change in the same session; the
-store owns the transaction, so an error anywhere leaves nothing behind.
+store owns the transaction, so an error anywhere leaves nothing behind. An event's `actor` is
+the authenticated caller (`Actor`) when the service passes one; the grader or analyst id of a
+request body is kept in the payload as a label and is the actor only for callers without a key
+(the command line, the library).
+
+A pricing decision follows the case: none is taken while the case's review is open (its grade,
+and so its price, may still change), and a resolution that changes the grade or the route voids
+a decision taken before it (a `pricing_reopened` event records the old decision and why).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from sqlalchemy.orm import Session
 from serving.store import checks
 from serving.store.errors import ConflictError, InvalidInput, NotFoundError, PolicyViolation
 from serving.store.photos import StoredPhoto
-from serving.store.records import PhotoInput
+from serving.store.records import Actor, PhotoInput, effective_grade
 from serving.store.tables import (
     Case,
     CaseEvent,
@@ -29,9 +36,12 @@ from serving.store.tables import (
 )
 
 
-def add_event(session: Session, case_id: str, kind: str, actor: str | None, payload: dict) -> None:
-    """Append one entry to a case's audit trail."""
-    session.add(CaseEvent(case_id=case_id, kind=kind, actor=actor, payload=payload, at=utcnow()))
+def add_event(
+    session: Session, case_id: str, kind: str, actor: Actor | str | None, payload: dict
+) -> None:
+    """Append one entry to a case's audit trail (`actor` recorded as `name:key-hash`)."""
+    who = None if actor is None else str(actor)
+    session.add(CaseEvent(case_id=case_id, kind=kind, actor=who, payload=payload, at=utcnow()))
 
 
 def existing_resolution(session: Session, case_id: str) -> ReviewResolution | None:
@@ -51,7 +61,7 @@ def insert_case(
     stored: Sequence[StoredPhoto],
     photos: Sequence[PhotoInput],
     results: Sequence[dict[str, Any] | None],
-    actor: str | None,
+    actor: Actor | str | None,
 ) -> None:
     """Add a new case with its photo rows (new photos only once), review kinds and first event."""
     for photo in {p.sha256: p for p in stored}.values():
@@ -92,8 +102,12 @@ def resolve(
     grader_id: str,
     note: str | None,
     update: dict[str, Any],
+    actor: Actor | None = None,
 ) -> None:
     """Record a grader's decision on a queued case, or nothing when it repeats the recorded one.
+
+    A pricing decision taken before it stays when the grade and route stay; otherwise it is
+    voided (`reopen_pricing`) and the case's price waits for a decision again.
 
     Raises:
         ConflictError: the case was never queued, or was resolved differently.
@@ -115,17 +129,62 @@ def resolve(
     )
     session.add(resolution)
     session.flush()  # a concurrent resolution fails here, on the unique case_id
+    before = {"grade": effective_grade(None, case.grade_result, case.item), "route": case.route}
     case.final_grade, case.final_counterfeit = grade, counterfeit
     case.review_status, case.updated_at = "resolved", now
-    if case.pricing_status in ("approved", "overridden"):  # a decided price stays decided
-        update = {k: v for k, v in update.items() if k not in checks.PRICE_COLUMNS}
+    payload = {"grade": grade, "counterfeit": counterfeit, "note": note, "grader_id": grader_id}
+    payload.update({k: v for k, v in update.items() if k in ("route", "reasons", "price_result")})
+    add_event(session, case.case_id, "review_resolved", actor or grader_id, payload)
+    changed = [
+        name
+        for name, new in (("grade", grade), ("route", update.get("route", case.route)))
+        if new != before[name]
+    ]
+    if case.pricing_status in ("approved", "overridden"):
+        if changed:
+            after = {"grade": grade, "route": update.get("route", case.route)}
+            reopen_pricing(session, case, before, after, changed, actor or grader_id)
+        else:  # the same grade and route: the decided price stands
+            update = {k: v for k, v in update.items() if k not in checks.PRICE_COLUMNS}
     for name, value in update.items():
         setattr(case, name, value)
-    payload = {"grade": grade, "counterfeit": counterfeit, "note": note}
-    payload.update({k: v for k, v in update.items() if k in ("route", "reasons", "price_result")})
-    add_event(session, case.case_id, "review_resolved", grader_id, payload)
     session.flush()
-    session.expire(case, ["resolution"])
+    session.expire(case, ["resolution", "decision"])
+
+
+def reopen_pricing(
+    session: Session,
+    case: Case,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    changed: list[str],
+    actor: Actor | str | None,
+) -> None:
+    """Void a case's pricing decision: the resolution changed what the price was decided for.
+
+    The decision row goes (so a new one can be taken, and the listing feed drops the old
+    price); a `pricing_reopened` event keeps it, with what changed from what.
+    """
+    decision = existing_decision(session, case.case_id)
+    voided = None
+    if decision is not None:
+        voided = {
+            "action": decision.action,
+            "price": decision.price,
+            "reason": decision.reason,
+            "analyst_id": decision.analyst_id,
+            "decided_at": decision.decided_at.isoformat(),
+        }
+        session.delete(decision)
+    case.final_price = None
+    case.pricing_status = "pending" if case.recommended_price is not None else "not_applicable"
+    payload = {
+        "why": [f"{name}_changed" for name in changed],
+        "from": before,
+        "to": after,
+        "voided": voided,
+    }
+    add_event(session, case.case_id, "pricing_reopened", actor, payload)
 
 
 def decide(
@@ -137,6 +196,7 @@ def decide(
     price: float | None,
     reason: str | None,
     floor_price: float | None,
+    actor: Actor | None = None,
 ) -> PolicyViolation | None:
     """Record a pricing decision, or nothing when it repeats the recorded one.
 
@@ -145,20 +205,32 @@ def decide(
         and raises it), or None when the decision stands.
 
     Raises:
-        ConflictError: the case has no price to decide, or was decided differently.
+        ConflictError: the case has no price to decide, its review is still open, or it was
+            decided differently.
     """
     if case.pricing_status == "not_applicable":
         raise ConflictError(f"case {case.case_id} has no price waiting for a decision")
+    if case.review_status == "open":
+        raise ConflictError(
+            f"case {case.case_id} is still in review: its grade, and so its price, may change; "
+            "decide once a grader has resolved it"
+        )
     final = checks.decision_price(action, price, case.recommended_price)
     existing = existing_decision(session, case.case_id)
     if existing is not None:
         checks.same_decision(existing, action, final)
         return None
     floor = case.floor_price if floor_price is None else floor_price
-    payload = {"action": action, "price": final, "reason": reason, "floor_price": floor}
+    payload = {
+        "action": action,
+        "price": final,
+        "reason": reason,
+        "floor_price": floor,
+        "analyst_id": analyst_id,
+    }
     refused = checks.below_floor(action, final, floor)
     if refused is not None:
-        add_event(session, case.case_id, "pricing_refused", analyst_id, payload)
+        add_event(session, case.case_id, "pricing_refused", actor or analyst_id, payload)
         return refused
     now = utcnow()
     session.add(
@@ -174,7 +246,7 @@ def decide(
     session.flush()  # a concurrent decision fails here, on the unique case_id
     case.pricing_status = "approved" if action == "approve" else "overridden"
     case.final_price, case.updated_at = final, now
-    add_event(session, case.case_id, f"pricing_{case.pricing_status}", analyst_id, payload)
+    add_event(session, case.case_id, f"pricing_{case.pricing_status}", actor or analyst_id, payload)
     session.flush()
     session.expire(case, ["decision"])
     return None
@@ -204,7 +276,9 @@ def outcome_case(session: Session, case_id: Any, item_id: Any) -> Case:
     return case
 
 
-def add_outcome(session: Session, case: Case, values: dict[str, Any], actor: str | None) -> Outcome:
+def add_outcome(
+    session: Session, case: Case, values: dict[str, Any], actor: Actor | str | None
+) -> Outcome:
     """Store an outcome for a case, or return the last one when it is the same."""
     last = session.scalar(
         select(Outcome).where(Outcome.case_id == case.case_id).order_by(Outcome.id.desc())

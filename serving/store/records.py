@@ -36,6 +36,26 @@ class PhotoInput:
     header: PhotoHeader | None = None
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who did something, as the audit trail records it: an authenticated API key.
+
+    Attributes:
+        key_hash: A short hash of the key (never the key).
+        name: The name configured with the key, else its roles joined by `+`.
+        personal: The name was configured with the key (one holder), not made from its roles
+            (a key a team may share).
+    """
+
+    key_hash: str
+    name: str
+    personal: bool = False
+
+    def __str__(self) -> str:
+        """The `actor` of an audit event: `name:hash`."""
+        return f"{self.name}:{self.key_hash}"
+
+
 class Record(BaseModel):
     """A detached, read-only copy of a row, read from its attributes."""
 

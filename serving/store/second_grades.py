@@ -6,7 +6,8 @@ sample is drawn by the case id: `in_sample(case_id, share)` hashes the id to a n
 and keeps the case when it is below `share`, so the same case is always in or out at a given
 share, whichever process asks, and about `share` of all cases are in. The second grade is kept
 beside the first (`second_gradings`); the grade in force stays the first grader's. A second
-grade must come from another grader than the first; the same grade again changes nothing; a
+grade must come from another grader than the first: another grader id, and not the personal
+key (`Actor.personal`) the first grade was recorded under; the same grade again changes nothing; a
 different one is a conflict.
 """
 
@@ -19,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from serving.store.errors import ConflictError, NotFoundError
 from serving.store.operations import add_event, existing_resolution
-from serving.store.tables import Case, SecondGrading, utcnow
+from serving.store.records import Actor
+from serving.store.tables import Case, CaseEvent, SecondGrading, utcnow
 
 HASH_SPACE = 16**12
 
@@ -38,7 +40,15 @@ def existing(session: Session, case_id: str, *, lock: bool = False) -> SecondGra
     return session.scalar(query.with_for_update() if lock else query)
 
 
-def request(session: Session, case: Case, actor: str | None) -> SecondGrading:
+def first_actor(session: Session, case_id: str) -> str | None:
+    """Who the audit trail says resolved the case first (`name:key-hash`), if anyone."""
+    query = select(CaseEvent.actor).where(
+        CaseEvent.case_id == case_id, CaseEvent.kind == "review_resolved"
+    )
+    return session.scalar(query.order_by(CaseEvent.id).limit(1))
+
+
+def request(session: Session, case: Case, actor: Actor | str | None) -> SecondGrading:
     """Send a resolved case to a second grader (once; asking again returns the request).
 
     Raises:
@@ -64,6 +74,7 @@ def resolve(
     counterfeit: bool,
     grader_id: str,
     note: str | None,
+    actor: Actor | None = None,
 ) -> SecondGrading:
     """Record the second grade, or nothing when it repeats the recorded one.
 
@@ -84,14 +95,18 @@ def resolve(
     first = existing_resolution(session, case_id)
     if first is not None and first.grader_id == grader_id:
         raise ConflictError(f"{grader_id} gave the first grade: a second grader must grade it")
+    if actor is not None and actor.personal and first_actor(session, case_id) == str(actor):
+        raise ConflictError(
+            f"{actor.name} gave the first grade (same key): a second grader must grade it"
+        )
     row.status, row.grade, row.counterfeit = "resolved", grade, counterfeit
     row.grader_id, row.note, row.resolved_at = grader_id, note, utcnow()
     add_event(
         session,
         case_id,
         "second_grading_resolved",
-        grader_id,
-        {"grade": grade, "counterfeit": counterfeit, "note": note},
+        actor or grader_id,
+        {"grade": grade, "counterfeit": counterfeit, "note": note, "grader_id": grader_id},
     )
     session.flush()
     return row

@@ -29,6 +29,7 @@ from serving.store.migrate import migrate
 from serving.store.photos import PhotoFormatError, PhotoStore, sniff
 from serving.store.reads import Reader
 from serving.store.records import (
+    Actor,
     CaseRecord,
     OutcomeRecord,
     PhotoInput,
@@ -68,7 +69,7 @@ class Store(Reader):
         review_kinds: list[str],
         model_versions: dict[str, Any],
         *,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
     ) -> CaseRecord:
         """Store a new case with its photos; it joins the review queue when `review_kinds` is set.
 
@@ -124,19 +125,24 @@ class Store(Reader):
         route: str | None = None,
         reasons: list[str] | None = None,
         price_result: dict[str, Any] | None = None,
+        actor: Actor | None = None,
     ) -> CaseRecord:
         """Record a grader's decision; the same decision again changes nothing.
+
+        A pricing decision taken before it is voided when the grade or the route changes
+        (`operations.reopen_pricing`).
 
         Args:
             case_id: A case in the review queue.
             grade: A, B or C.
             counterfeit: The grader's verdict.
-            grader_id: Who decided.
+            grader_id: Who decided, as they name themselves (a label).
             note: Free text kept with the decision.
             route: The case re-routed at the grader's grade, when the service computed it.
             reasons: The reasons of that route.
             price_result: The case re-priced at the grader's grade (sets the pricing status
                 and prices as `create_case` does).
+            actor: The authenticated caller, recorded in the audit trail (else `grader_id`).
 
         Raises:
             NotFoundError: no such case.
@@ -156,6 +162,7 @@ class Store(Reader):
                 grader_id=grader_id,
                 note=note,
                 update=update,
+                actor=actor,
             )
             return CaseRecord.model_validate(case)
 
@@ -170,20 +177,23 @@ class Store(Reader):
         price: float | None = None,
         reason: str | None = None,
         floor_price: float | None = None,
+        actor: Actor | None = None,
     ) -> CaseRecord:
         """Approve the recommended price or override it; the same decision again changes nothing.
 
         Args:
-            case_id: A case with a recommended price.
+            case_id: A case with a recommended price, not in review.
             action: approve or override.
-            analyst_id: Who decided.
+            analyst_id: Who decided, as they name themselves (a label).
             price: The new price of an override (an approval keeps the recommended price).
             reason: Why the price was overridden (required for an override).
             floor_price: The floor in force; the case's stored floor when None.
+            actor: The authenticated caller, recorded in the audit trail (else `analyst_id`).
 
         Raises:
             NotFoundError: no such case.
-            ConflictError: the case has no price to decide, or was decided differently.
+            ConflictError: the case has no price to decide, its review is open, or it was
+                decided differently.
             PolicyViolation: a price below the floor (recorded as a `pricing_refused` event).
             InvalidInput: a bad action, price, reason or analyst id.
         """
@@ -199,6 +209,7 @@ class Store(Reader):
                 price=price,
                 reason=reason,
                 floor_price=floor_price,
+                actor=actor,
             )
             return CaseRecord.model_validate(case), refused
 
@@ -215,7 +226,7 @@ class Store(Reader):
         sold_price: float | None,
         days_listed: float,
         sold: int | bool,
-        actor: str | None = None,
+        actor: Actor | str | None = None,
     ) -> OutcomeRecord:
         """Store what happened to a listed unit, for retraining.
 
@@ -238,7 +249,7 @@ class Store(Reader):
         return self._write(work)
 
     def request_second_grading(
-        self, case_id: str, *, actor: str | None = None
+        self, case_id: str, *, actor: Actor | str | None = None
     ) -> SecondGradingRecord:
         """Send a resolved case to a second grader, blind (once; again returns the request).
 
@@ -253,7 +264,7 @@ class Store(Reader):
 
         return self._write(work)
 
-    def sample_second_gradings(self, share: float, *, actor: str | None = None) -> int:
+    def sample_second_gradings(self, share: float, *, actor: Actor | str | None = None) -> int:
         """Send every resolved case in the double-grading sample at `share` that was not sent
         yet to a second grader (`serving.store.second_grades.in_sample`); how many were sent.
 
@@ -281,8 +292,12 @@ class Store(Reader):
         counterfeit: bool,
         grader_id: str,
         note: str | None = None,
+        actor: Actor | None = None,
     ) -> SecondGradingRecord:
         """Record a second grader's blind grade; the grade in force stays the first one.
+
+        `actor` is the authenticated caller: recorded in the audit trail (else `grader_id`),
+        and refused when it is the personal key that gave the first grade.
 
         Raises:
             NotFoundError: the case is not waiting for a second grade.
@@ -299,6 +314,7 @@ class Store(Reader):
                 counterfeit=counterfeit,
                 grader_id=grader_id,
                 note=note,
+                actor=actor,
             )
             return SecondGradingRecord.model_validate(row)
 

@@ -148,7 +148,12 @@ async def decide(request: Request, case_id: str, viewer: Analyst) -> Response:
             )  # fmt: skip
     try:
         decided = runtime.store.decide_pricing(
-            case_id, action=action or "", analyst_id=viewer.name, price=price, reason=reason
+            case_id,
+            action=action or "",
+            analyst_id=viewer.name,
+            price=price,
+            reason=reason,
+            actor=viewer.actor,
         )
     except PolicyViolation as exc:
         return _decision_page(

@@ -112,6 +112,7 @@ async def resolve_case(request: Request, case_id: str, viewer: Grader) -> Respon
             counterfeit=fields.get("counterfeit") == "1",
             grader_id=viewer.name,
             note=note,
+            actor=viewer.actor,
         )
     except ConflictError:  # someone resolved it between the read and the write
         return _review_page(request, viewer, runtime.store.get_case(case_id), kind, status_code=409)

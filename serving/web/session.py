@@ -1,13 +1,13 @@
 """Signing in to the pages: an API key becomes a signed session cookie with CSRF protection.
 
 The cookie (`regrade_session`, HttpOnly, SameSite=Strict, path `/ui`) carries the key's roles,
-the audit name of the caller (`serving.api.auth.actor_of`: roles and a hash of the key, never
-the key), the name the person gave, and the session's CSRF token; it is signed with the
-session secret (`Settings.session_secret`, else a random one generated once and kept in
-`REGRADE_HOME/session-secret`). Every request re-checks that the key behind the cookie is still
-configured, so removing a key signs its sessions out. Every form POST carries the CSRF token in
-a `csrf` field; the sign-in form, before there is a session, carries the token of a short-lived
-`regrade_signin` cookie instead (double submit).
+the audit identity of the caller (`serving.api.auth.actor_of`: the key's configured name, else
+its roles, and a hash of the key, never the key), the name the person gave, and the session's
+CSRF token; it is signed with the session secret (`Settings.session_secret`, else a random
+one generated once and kept in `REGRADE_HOME/session-secret`). Every request re-checks that
+the key behind the cookie is still configured, so removing a key signs its sessions out.
+Every form POST carries the CSRF token in a `csrf` field; the sign-in form, before there is a
+session, carries the token of a short-lived `regrade_signin` cookie instead (double submit).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from serving.api.auth import actor_of
 from serving.settings import Settings
+from serving.store.records import Actor
 
 COOKIE = "regrade_session"
 SIGNIN_COOKIE = "regrade_signin"
@@ -52,13 +53,14 @@ class Viewer:
     """Who is signed in.
 
     Attributes:
-        actor: The audit name (roles and a hash of the key).
+        actor: The key's audit identity, recorded with what the viewer does.
         roles: The key's roles.
-        name: The name the person gave at sign-in (their grader or analyst id), else the actor.
+        name: The name the person gave at sign-in (their grader or analyst id, kept as a label
+            with their decisions), else the key's name.
         csrf: The session's CSRF token.
     """
 
-    actor: str
+    actor: Actor
     roles: tuple[str, ...]
     name: str
     csrf: str
@@ -99,16 +101,21 @@ class Sessions:
         self.settings = settings
         self._signer = URLSafeTimedSerializer(session_secret(settings), salt=SALT)
 
-    def _keys_by_actor(self) -> dict[str, list[str]]:
-        return {actor_of(key, roles): roles for key, roles in self.settings.api_keys.items()}
+    def _keys_by_actor(self) -> dict[str, tuple[Actor, tuple[str, ...]]]:
+        found = {}
+        for key, config in self.settings.api_keys.items():
+            actor = actor_of(key, config)
+            found[str(actor)] = (actor, config.roles)
+        return found
 
     def sign_in(self, key: str, name: str | None) -> tuple[str, Viewer] | None:
         """The cookie value and viewer for an API key, or None for a key not configured."""
-        for known, roles in self.settings.api_keys.items():  # constant time per key
+        for known, config in self.settings.api_keys.items():  # constant time per key
             if hmac.compare_digest(known.encode(), key.encode()):
-                actor = actor_of(known, roles)
-                viewer = Viewer(actor, tuple(roles), name or actor, secrets.token_urlsafe(24))
-                payload = {"a": actor, "n": viewer.name, "c": viewer.csrf, "r": list(roles)}
+                actor = actor_of(known, config)
+                label = name or actor.name
+                viewer = Viewer(actor, config.roles, label, secrets.token_urlsafe(24))
+                payload = {"a": str(actor), "n": label, "c": viewer.csrf, "r": list(config.roles)}
                 return self._signer.dumps(payload), viewer
         return None
 
@@ -120,10 +127,11 @@ class Sessions:
             payload = self._signer.loads(cookie, max_age=MAX_AGE_S)
         except BadSignature:
             return None
-        roles = self._keys_by_actor().get(payload.get("a"))
-        if roles is None:  # the key was removed from the settings
+        found = self._keys_by_actor().get(payload.get("a"))
+        if found is None:  # the key was removed from the settings (or renamed)
             return None
-        return Viewer(payload["a"], tuple(roles), str(payload.get("n")), str(payload.get("c")))
+        actor, roles = found
+        return Viewer(actor, roles, str(payload.get("n")), str(payload.get("c")))
 
 
 def signin_token() -> str:

@@ -22,6 +22,10 @@ def test_defaults_live_under_var_and_nothing_is_created(tmp_path, monkeypatch):
     assert (tmp_path / "var" / "runs").is_dir()
 
 
+def roles_of(settings) -> dict[str, tuple[str, ...]]:
+    return {key: config.roles for key, config in settings.api_keys.items()}
+
+
 def test_environment_overrides(tmp_path):
     env = {
         "REGRADE_HOME": str(tmp_path / "h"),
@@ -34,7 +38,7 @@ def test_environment_overrides(tmp_path):
     assert settings.home == tmp_path / "h"
     assert settings.resolved_database_url == env["REGRADE_DATABASE_URL"]
     assert settings.resolved_mlflow_uri == env["REGRADE_MLFLOW_URI"]
-    assert settings.api_keys == {"k1": ["intake"], "k2": ["grader", "pricing"]}
+    assert roles_of(settings) == {"k1": ("intake",), "k2": ("grader", "pricing")}
     assert settings.policy == Path("policy.toml")
 
 
@@ -44,11 +48,11 @@ def test_settings_file_under_home_and_environment_wins(tmp_path):
     )
     settings = load_settings({"REGRADE_HOME": str(tmp_path)})
     assert settings.database_url == "sqlite:///from-file.db"
-    assert settings.api_keys == {"filekey": ["admin"]}
+    assert roles_of(settings) == {"filekey": ("admin",)}
     settings = load_settings(
         {"REGRADE_HOME": str(tmp_path), "REGRADE_API_KEYS": '{"e": ["grader"]}'}
     )
-    assert settings.api_keys == {"e": ["grader"]}
+    assert roles_of(settings) == {"e": ("grader",)}
 
 
 @pytest.mark.parametrize(
@@ -57,16 +61,34 @@ def test_settings_file_under_home_and_environment_wins(tmp_path):
         ({"REGRADE_API_KEYS": "{not json"}, "REGRADE_API_KEYS: not valid JSON"),
         (
             {"REGRADE_API_KEYS": '{"k": ["boss"]}'},
-            "REGRADE_API_KEYS (api_keys): Value error, unknown",
+            "REGRADE_API_KEYS (api_keys.<key>.roles): Value error, unknown",
         ),
         ({"REGRADE_API_KEYS": '["k"]'}, "REGRADE_API_KEYS (api_keys)"),
         ({"REGRADE_SETTINGS": "/nonexistent/settings.toml"}, "REGRADE_SETTINGS: file not found"),
+        (
+            {"REGRADE_API_KEYS": '{"s3cret": {"roles": ["grader"], "name": "al ice"}}'},
+            "REGRADE_API_KEYS (api_keys.<key>.name): Value error, bad key name 'al ice'",
+        ),
+        (
+            {"REGRADE_API_KEYS": '{"s3cret": {"roles": ["grader"], "nick": "al"}}'},
+            "REGRADE_API_KEYS (api_keys.<key>.nick)",
+        ),
     ],
 )
 def test_bad_settings_name_the_variable(env, message):
     with pytest.raises(SettingsError) as info:
         load_settings(env)
     assert message in str(info.value)
+    assert "s3cret" not in str(info.value)
+
+
+def test_a_key_carries_its_holders_name_and_the_bare_roles_form_still_works():
+    keys = '{"k-alice": {"roles": ["grader"], "name": "alice"}, "k-team": ["pricing"]}'
+    settings = load_settings({"REGRADE_API_KEYS": keys})
+    assert settings.api_keys["k-alice"].roles == ("grader",)
+    assert settings.api_keys["k-alice"].name == "alice"
+    assert settings.api_keys["k-team"].roles == ("pricing",)
+    assert settings.api_keys["k-team"].name is None
 
 
 def test_bad_settings_file(tmp_path):
