@@ -32,6 +32,7 @@ from serving.results import (
     PriceDecision,
 )
 from serving.runtime import Runtime
+from serving.store.idempotency import IntakeKey
 from serving.store.records import Actor, CaseRecord, PhotoInput
 from serving.store.second_grades import in_sample
 
@@ -173,6 +174,7 @@ def assess_unit(
     photos: Sequence[PhotoInput],
     *,
     actor: Actor | None = None,
+    intake_key: IntakeKey | None = None,
 ) -> tuple[CaseRecord, Assessment]:
     """Price and route a graded unit at its grade and store it as a case with its photos.
 
@@ -182,6 +184,8 @@ def assess_unit(
         graded: The grader's result on its photos.
         photos: The photos as posted, in order (each gets its own result from `graded`).
         actor: Who posted it, for the audit trail.
+        intake_key: The request's idempotency key: a retry that lost a race to the first try
+            gets the first try's case (`serving.store.idempotency`).
 
     Raises:
         IntakeError: an item value the item contract refuses.
@@ -207,6 +211,7 @@ def assess_unit(
         assessment.review_kinds,
         runtime.versions(),
         actor=actor,
+        intake_key=intake_key,
     )
     return case, assessment
 

@@ -301,6 +301,12 @@ class Settings(BaseSettings):
         return self.home / "session-secret"
 
     @property
+    def bentoml_home(self) -> Path:
+        """BentoML's home for `regrade serve` (`BENTOML_HOME`): its Prometheus multiprocess
+        folder, which every start wipes, lives there, so two homes never share one."""
+        return self.home / "bentoml"
+
+    @property
     def model_cache_dir(self) -> Path:
         """Local copies of registered models, so the service starts without the tracking store."""
         return self.home / "model-cache"

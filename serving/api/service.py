@@ -26,6 +26,7 @@ from serving import assess
 from serving.api.answer_models import AssessResponse, GradeResponse, PriceResponse
 from serving.api.auth import ApiKeyAuth, actor_in
 from serving.api.errors import ANSWERED, error_response
+from serving.api.idempotency import HEADER, intake_key
 from serving.api.probes import Probes
 from serving.api.reload import AliasPoller
 from serving.api.request_models import AssessForm, GradeForm, Item, ItemFacts, PriceRequest
@@ -180,6 +181,10 @@ class Regrade:
 
         Multipart form: `photos` (files), `item_id`, `category` and the unit's facts (costs,
         source, return reason, order id, serial number, ...).
+
+        With an `Idempotency-Key` header, a retry (the same key, the same fields and photos)
+        answers the first answer, status 200 and the same case id, and stores nothing; the same
+        key with another body is a 409; a bad key is a 400 naming the header.
         """
         facts = {name: form.get(name) for name in ItemFacts.model_fields}
         item = {
@@ -189,6 +194,14 @@ class Regrade:
         }
         runtime = self.runtime
         try:
+            key = intake_key(
+                ctx.request.headers.getlist(HEADER), item, form["photos"], _photo_names(ctx)
+            )
+            first = runtime.store.replay_intake(key) if key is not None else None
+            if first is not None:
+                return AssessResponse.model_validate(
+                    {**first.model_dump(), "grade": first.grade_result, "price": first.price_result}
+                )
             photos, graded = self._photos_and_grade(runtime, form, ctx)
             case, assessment = assess.assess_unit(
                 runtime,
@@ -196,6 +209,7 @@ class Regrade:
                 graded,
                 [PhotoInput(p.data, p.filename, header=p.header) for p in photos],
                 actor=actor_in(ctx.request.scope),
+                intake_key=key,
             )
         except ANSWERED as exc:
             return _refused(exc, ctx)  # type: ignore[return-value]

@@ -6,8 +6,9 @@ sample is drawn by the case id: `in_sample(case_id, share)` hashes the id to a n
 and keeps the case when it is below `share`, so the same case is always in or out at a given
 share, whichever process asks, and about `share` of all cases are in. The second grade is kept
 beside the first (`second_gradings`); the grade in force stays the first grader's. A second
-grade must come from another grader than the first: another grader id, and not the personal
-key (`Actor.personal`) the first grade was recorded under; the same grade again changes nothing; a
+grade must come from another grader than the first: with a personal key (`Actor.personal`,
+a key configured with its holder's name), another key than the first grade's; else another
+grader id; the same grade again changes nothing; a
 different one is a conflict.
 """
 
@@ -92,13 +93,15 @@ def resolve(
                 f"{row.grade}, counterfeit {str(row.counterfeit).lower()}"
             )
         return row
-    first = existing_resolution(session, case_id)
-    if first is not None and first.grader_id == grader_id:
-        raise ConflictError(f"{grader_id} gave the first grade: a second grader must grade it")
-    if actor is not None and actor.personal and first_actor(session, case_id) == str(actor):
-        raise ConflictError(
-            f"{actor.name} gave the first grade (same key): a second grader must grade it"
-        )
+    if actor is not None and actor.personal:  # a person's own key: who they are, not a label
+        if first_actor(session, case_id) == str(actor):
+            raise ConflictError(
+                f"{actor.name} gave the first grade (same key): a second grader must grade it"
+            )
+    else:
+        first = existing_resolution(session, case_id)
+        if first is not None and first.grader_id == grader_id:
+            raise ConflictError(f"{grader_id} gave the first grade: a second grader must grade it")
     row.status, row.grade, row.counterfeit = "resolved", grade, counterfeit
     row.grader_id, row.note, row.resolved_at = grader_id, note, utcnow()
     add_event(

@@ -5,7 +5,8 @@ Tables: `cases` (one assessed unit: item fields, model results, route, review an
 live in `serving.store.photos`), `case_review_kinds` (why a case is in the review queue),
 `review_resolutions` and `pricing_decisions` (at most one per case, enforced by a unique key, so a
 decision sent twice is applied once even from two sessions at the same time), `case_events` (the
-append-only audit trail) and `outcomes` (what happened after listing, for retraining).
+append-only audit trail), `outcomes` (what happened after listing, for retraining) and
+`idempotency_keys` (an `/assess` request's `Idempotency-Key`, unique, with the case it made).
 
 Types are portable (String ids, `sqlalchemy.JSON`, Float money, UTC timestamps) so SQLite and
 PostgreSQL behave the same. The schema is created by the Alembic migrations in
@@ -253,3 +254,20 @@ class SecondGrading(Base):
     grader_id: Mapped[str | None] = mapped_column(TEXT_ID)
     note: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class IdempotencyKey(Base):
+    """The `Idempotency-Key` an `/assess` request came with: the key is the primary key, so a
+    retry finds the case the first request made, across workers and replicas.
+
+    `request_sha256` is the hash of the request body (item fields and photos), so the same key
+    with another body is told apart; `answer` is the case as it was first answered.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), unique=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    answer: Mapped[dict[str, Any]] = mapped_column(_json())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

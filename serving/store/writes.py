@@ -22,9 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from serving.store import checks, operations, second_grades
+from serving.store import checks, idempotency, operations, second_grades
 from serving.store.engine import make_engine
 from serving.store.errors import InvalidInput
+from serving.store.idempotency import IntakeKey
 from serving.store.migrate import migrate
 from serving.store.photos import PhotoFormatError, PhotoStore, sniff
 from serving.store.reads import Reader
@@ -70,8 +71,12 @@ class Store(Reader):
         model_versions: dict[str, Any],
         *,
         actor: Actor | str | None = None,
+        intake_key: IntakeKey | None = None,
     ) -> CaseRecord:
         """Store a new case with its photos; it joins the review queue when `review_kinds` is set.
+
+        With an `intake_key`, a key stored before answers the case it made, as first answered,
+        and nothing new is stored (`serving.store.idempotency`).
 
         Photos are `PhotoInput`s (bytes, upload name, per-photo result) or plain bytes; their
         type and size are read from the bytes unless the input carries them (`header`). Pricing
@@ -80,6 +85,7 @@ class Store(Reader):
 
         Raises:
             InvalidInput: naming the field at fault (e.g. `item.item_id`, `photos[2]`, `route`).
+            ConflictError: the `intake_key` came before with another body.
         """
         columns, kinds = checks.case_fields(item, route, reasons, review_kinds)
         photos = [p if isinstance(p, PhotoInput) else PhotoInput(p) for p in photos]
@@ -98,6 +104,10 @@ class Store(Reader):
         stored = [self.photos.put(p.data, h) for p, h in zip(photos, headers, strict=True)]
 
         def work(session: Session) -> CaseRecord:
+            if intake_key is not None:
+                first = idempotency.replay(session, intake_key)
+                if first is not None:
+                    return first
             now = utcnow()
             case = Case(
                 case_id=str(uuid.uuid4()),
@@ -110,9 +120,22 @@ class Store(Reader):
                 **columns,
             )
             operations.insert_case(session, case, kinds, stored, photos, results, actor)
-            return CaseRecord.model_validate(self._case(session, case.case_id))
+            record = CaseRecord.model_validate(self._case(session, case.case_id))
+            if intake_key is not None:
+                idempotency.remember(session, intake_key, record)
+            return record
 
-        return self._write(work)  # a retry covers another case storing the same new photo
+        # A retry covers another case storing the same new photo, or the same key.
+        return self._write(work)
+
+    def replay_intake(self, intake_key: IntakeKey) -> CaseRecord | None:
+        """The case an intake key made, as first answered, or None for a new key.
+
+        Raises:
+            ConflictError: the key came before with another body.
+        """
+        with self._session() as session:
+            return idempotency.replay(session, intake_key)
 
     def resolve_review(
         self,

@@ -150,8 +150,15 @@ def test_review_resolution_reroutes_and_is_applied_once(client, home):
 
 
 def test_pricing_decision_refuses_below_floor_and_is_applied_once(client, home):
-    case_id = assess(client, home, item_id="u-price").json()["case_id"]
-    pending = client.get("/pricing/pending", params={"include_in_review": True}, headers=PRICING)
+    assessed = assess(client, home, item_id="u-price").json()
+    case_id = assessed["case_id"]
+    if assessed["review_status"] == "open":  # no price is decided while the grade may change
+        early = {"action": "approve", "analyst_id": "p-1"}
+        refused = client.post(f"/pricing/{case_id}/decision", json=early, headers=PRICING)
+        assert refused.status_code == 409 and "still in review" in refused.json()["error"]
+        grade = {"grade": assessed["grade"]["grade"], "counterfeit": False, "grader_id": "g-1"}
+        assert client.post(f"/reviews/{case_id}/resolve", json=grade, headers=GRADER).is_success
+    pending = client.get("/pricing/pending", headers=PRICING)
     case = next(c for c in pending.json() if c["case_id"] == case_id)
     floor = case["floor_price"]
     low = {"action": "override", "price": floor - 1, "reason": "clear it", "analyst_id": "p-1"}

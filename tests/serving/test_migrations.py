@@ -23,7 +23,7 @@ from serving.store.tables import Base
 from tests.conftest import REPO
 from tests.serving.store_helpers import photo_bytes
 
-HEAD = "0002_double_grading"
+HEAD = "0003_idempotency_keys"
 """The newest revision; the scripts form one chain ending there."""
 
 

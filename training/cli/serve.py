@@ -53,6 +53,9 @@ def serve(
 def _pin_paths(settings) -> None:
     """Hand the workers absolute paths: they run from the repository, not from this folder."""
     os.environ["REGRADE_HOME"] = str(settings.home.resolve())
+    # BentoML wipes the Prometheus multiprocess folder under its home at every start: one per
+    # regrade home, so a second `regrade serve` on the host keeps the first one's metrics.
+    os.environ["BENTOML_HOME"] = str(settings.bentoml_home.resolve())
     for var in ("REGRADE_SETTINGS", "REGRADE_POLICY", "REGRADE_LEDGER"):
         value = os.environ.get(var)
         if value and not value.startswith(("models:/", "http://", "https://")):
