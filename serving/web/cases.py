@@ -19,7 +19,10 @@ from serving.web.session import Viewer
 router = APIRouter()
 Anyone = Annotated[Viewer, Depends(signed_in())]
 
-SHOWN = ("grade", "counterfeit", "note", "route", "action", "price", "reason", "floor_price")
+SHOWN = (
+    "grade", "counterfeit", "note", "route", "action", "price", "reason", "floor_price",
+    "grader_id", "analyst_id",
+)  # fmt: skip
 """Payload fields an audit-trail row shows as "what changed"."""
 
 

@@ -125,3 +125,5 @@ def test_the_pages_record_the_signed_in_key_and_show_a_refusal(client, home):
     assert approved.kind == "pricing_approved"
     assert approved.actor == actor("k-carol", "carol")
     assert approved.payload["analyst_id"] == "carol-at-desk-3"
+    trail = pages.get(f"/cases/{case_id}").text
+    assert actor("k-carol", "carol") in trail and "carol-at-desk-3" in trail
