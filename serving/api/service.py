@@ -85,6 +85,11 @@ class GraderRunner:
         return [r.to_dict() for r in results]
 
     @bentoml.api
+    def alive(self) -> dict[str, Any]:
+        """The grader this runner holds (the API worker's /readyz asks: is the runner up?)."""
+        return {"name": self.predictor.name, "version": self.predictor.version}
+
+    @bentoml.api
     def reload(self, path: str, name: str, version: str = "") -> dict[str, Any]:
         """Swap in the grader at `path` (the API worker's /admin/reload or alias poll calls it)."""
         self.predictor = load_grader_at(path, name, version or None)
@@ -103,6 +108,7 @@ class Regrade:
         runtime = load_runtime(settings, with_grader=not settings.batching)
         self.limits = Limits.from_settings(settings)
         SLOT.loader = self._reloaded
+        SLOT.grader_check = self.grader_runner.alive
         SLOT.fill(runtime)
         self._poller = AliasPoller(SLOT, settings.reload_s)
         self._poller.start()
