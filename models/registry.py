@@ -121,8 +121,8 @@ def _offline(uri: str, tracking_uri: str, cache_dir: Path, exc: Exception) -> Re
     cached = _cached(cache_dir, match["name"], match["alias"], match["version"])
     if cached is None:
         raise ModelNotFoundError(
-            f"{uri}: the registry at {tracking_uri} is unreachable ({reason}) and the model "
-            f"cache {cache_dir} holds no copy"
+            f"{uri}: registry at {tracking_uri} unreachable and no cached copy in "
+            f"{cache_dir} ({reason})"
         ) from exc
     log.warning(
         "%s: the registry at %s is unreachable (%s); using the cached copy, version %s",
