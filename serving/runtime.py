@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from features.provenance import SalesLedger, load_ledger
-from models.artifact import ArtifactError
+from models.artifact import META_FILE, ArtifactError, read_meta, verify_files
 from models.kinds import GRADER, KINDS
 from models.policy import Policy, load_policy
 from models.pricing.predictor import PricingPredictor
@@ -92,8 +92,10 @@ def _refused(role: str, path: Path, exc: Exception) -> StartupError:
     return StartupError(f"cannot load the {role} model: {where}{reason}")
 
 
-def load_grader_at(path: Path | str, name: str, version: str | None) -> GraderPredictor:
-    """The grader in a model folder, verified and probed.
+def load_grader_at(
+    path: Path | str, name: str, version: str | None, *, engine: str = "onnxruntime"
+) -> GraderPredictor:
+    """The grader in a model folder, verified and probed (`engine`: see `GraderPredictor`).
 
     Raises:
         StartupError: a file does not match its digest, the folder cannot be loaded, or the
@@ -103,7 +105,7 @@ def load_grader_at(path: Path | str, name: str, version: str | None) -> GraderPr
     from models.grader.predictor import GraderPredictor
 
     try:
-        grader = GraderPredictor.load(Path(path), name=name, version=version)
+        grader = GraderPredictor.load(Path(path), name=name, version=version, engine=engine)
         probe_grader(grader, path)
     except Exception as exc:  # any failure to load or run: this model cannot serve
         raise _refused("grader", Path(path), exc) from exc
@@ -141,9 +143,17 @@ def check_models(settings: Settings) -> dict[str, ResolvedModel]:
         StartupError: one line naming the model, folder or file that cannot serve.
     """
     found = {role: resolve(role, settings) for role in ("grader", "pricing")}
+    for role, model in found.items():  # the digests first: no torch needed to refuse a file
+        try:
+            if (model.path / META_FILE).is_file():
+                verify_files(model.path, read_meta(model.path, KINDS[role]))
+        except ArtifactError as exc:
+            raise _refused(role, model.path, exc) from exc
     load_pricing_at(found["pricing"].path)
     grader = found["grader"]
-    load_grader_at(grader.path, grader.name or GRADER.registered_name, grader.version)
+    # The eager engine: the same weights and outputs without the ONNX export the workers do.
+    name = grader.name or GRADER.registered_name
+    load_grader_at(grader.path, name, grader.version, engine="torch")
     return found
 
 
