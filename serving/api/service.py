@@ -108,7 +108,7 @@ class Regrade:
         runtime = load_runtime(settings, with_grader=not settings.batching)
         self.limits = Limits.from_settings(settings)
         SLOT.loader = self._reloaded
-        SLOT.grader_check = self.grader_runner.alive
+        SLOT.grader_check = self._runner_alive
         SLOT.fill(runtime)
         self._poller = AliasPoller(SLOT, settings.reload_s)
         self._poller.start()
@@ -121,6 +121,11 @@ class Regrade:
         if runtime is None:
             raise StartupError("the service is not started")
         return runtime
+
+    def _runner_alive(self) -> None:
+        """Ask the grading runner for its model (raises when it does not answer); /readyz calls
+        it. The runner's client is only set up once the server runs, hence a method here."""
+        self.grader_runner.alive()
 
     def _reloaded(self, current: Runtime) -> Runtime:
         """The runtime with the current champions (the batching runner's grader swapped too)."""

@@ -184,6 +184,10 @@ def test_a_changed_or_truncated_file_is_refused_naming_it(home, tmp_path):
     with pytest.raises(StartupError) as caught:
         load_grader_at(grader, "regrade-grader", None)
     assert f"{grader / 'weights.safetensors'}: sha256" in str(caught.value)
+    forget_digests(grader)  # saved before digests: the load itself names the file
+    with pytest.raises(StartupError) as caught:
+        load_grader_at(grader, "regrade-grader", None)
+    assert f"{grader / 'weights.safetensors'}: cannot read the tensors" in str(caught.value)
 
 
 def test_a_folder_saved_before_digests_loads_with_one_warning(home, tmp_path, caplog):

@@ -33,7 +33,8 @@ def serve(tmp_path, grader, pricing) -> subprocess.CompletedProcess:
         "REGRADE_GRADER_MODEL": str(grader),
         "REGRADE_PRICING_MODEL": str(pricing),
     }
-    command = [sys.executable, "-m", "training", "serve", "--port", "1"]  # never bound
+    # An address no interface has: should the pre-flight pass, binding fails (no server runs).
+    command = [sys.executable, "-m", "training", "serve", "--host", "192.0.2.1", "--port", "9"]
     return subprocess.run(
         command, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
     )
