@@ -4,10 +4,16 @@
 the pricing predictor, applies the policy (floor, ceiling, price choice, list-price check) and
 routes every unit, adding nothing of its own to the formulas in `models.guardrails` and
 `models.routing`.
+
+It fails closed: a unit whose price band (or, where the model has one, time to sell) is not
+finite, or whose grader output was not (`IntakeSignals.model_failed`), gets no price band, no
+recommended price and no margin, and is routed to authenticate (flagged) or review, never to a
+listing, with the reason `model_output_not_finite`; one WARNING names the pricing model.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,7 +35,7 @@ from models.guardrails import (
     total_cost,
 )
 from models.policy import Policy
-from models.routing import RouteInputs, better_grade, route
+from models.routing import NOT_FINITE, RouteInputs, better_grade, route
 
 PRICE_COLUMNS = ("price_p10", "price_p50", "price_p90", "days_to_sell_p50", "days_to_sell_p90")
 DECISION_COLUMNS = (
@@ -53,6 +59,8 @@ PRICE_CANDIDATES = 9
 prediction per item, the bulk of batch pricing time; 9 points keep the chosen price within about
 1/8 of the allowed range of the optimum while pricing over twice as fast as 21."""
 
+log = logging.getLogger(__name__)
+
 
 class PricePredictor(Protocol):
     """What `decide` needs of a pricing model (`models.pricing.PricingPredictor` fits)."""
@@ -71,13 +79,15 @@ class PricePredictor(Protocol):
 class IntakeSignals:
     """What the photos and the provenance check said about each unit (arrays of length n).
 
-    Batch pricing has no photos: nothing is flagged and nothing needs review.
+    Batch pricing has no photos: nothing is flagged and nothing needs review. `model_failed`
+    marks units the grader gave a non-finite output for (their grade is not known).
     """
 
     counterfeit_flagged: np.ndarray | bool = False
     needs_review: np.ndarray | bool = False
     provenance_verified: np.ndarray | bool = True
     provenance_codes: np.ndarray | str = ""
+    model_failed: np.ndarray | bool = False
 
 
 def _column(items: pd.DataFrame, name: str, dtype=float) -> np.ndarray:
@@ -277,6 +287,23 @@ def _append_codes(codes: np.ndarray, extra: np.ndarray) -> np.ndarray:
     return codes + np.where((codes != "") & (extra != ""), ";", "") + extra
 
 
+def not_finite(band: pd.DataFrame, predictor: PricePredictor) -> np.ndarray:
+    """Rows whose price band (or, where the model predicts it, time to sell) is not finite."""
+    timed = getattr(predictor, "has_time_to_sell", False)
+    columns = list(PRICE_COLUMNS if timed else PRICE_COLUMNS[:3])
+    return ~np.isfinite(band.loc[:, columns].to_numpy(dtype="float64")).all(axis=1)
+
+
+def _fail_closed(out: pd.DataFrame, failed: np.ndarray, routing_codes: np.ndarray) -> None:
+    """No price and no listing for `failed` rows: authenticate (flagged) or review, and why."""
+    money = [*PRICE_COLUMNS, "recommended_price", "margin", "margin_pct"]
+    out.loc[failed, money] = np.nan
+    authenticate = out["route"].to_numpy() == "authenticate"
+    out.loc[failed & ~authenticate, "route"] = "review"
+    prefix = np.where(authenticate, routing_codes, "")
+    out.loc[failed, "reasons"] = _append_codes(prefix, np.full(len(out), NOT_FINITE))[failed]
+
+
 def decide(
     items: pd.DataFrame,
     predictor: PricePredictor,
@@ -305,6 +332,17 @@ def decide(
     signals = signals or IntakeSignals()
     ready = _prepared(predictor, items)  # the feature matrix and P50 computed once
     band = predictor.predict(ready)
+    pricing_failed = not_finite(band, predictor)
+    if pricing_failed.any():
+        log.warning(
+            "pricing model: non-finite output for %d of %d item(s); not priced, sent to review "
+            "(%s)",
+            int(pricing_failed.sum()),
+            len(items),
+            NOT_FINITE,
+        )
+    n = len(items)
+    failed = pricing_failed | np.broadcast_to(np.asarray(signals.model_failed, dtype=bool), (n,))
     p10, p50, p90 = (band[c].to_numpy(dtype="float64") for c in PRICE_COLUMNS[:3])
     categories, grades = _column(items, "category", object), _column(items, "grade", object)
     settings = policy_arrays(policy, categories, grades)
@@ -337,7 +375,7 @@ def decide(
     routing = route(
         RouteInputs(
             counterfeit_flagged=signals.counterfeit_flagged,
-            needs_review=signals.needs_review,
+            needs_review=np.asarray(signals.needs_review, dtype=bool) | failed,
             grade=grades,
             source=_column(items, "source", object),
             opened=_column(items, "opened"),
@@ -345,8 +383,8 @@ def decide(
             price_as_is=p50,
             price_better=refurb.price_better,
             refurb_cost=refurb.step_cost,
-            listable=choice.listable,
-            refurbish_listable=refurb.choice.listable,
+            listable=choice.listable & ~failed,
+            refurbish_listable=refurb.choice.listable & ~failed,
             liquidation_value=liquidation_value(p10, settings.liquidation_fraction),
             provenance_required=settings.provenance_required,
             provenance_verified=signals.provenance_verified,
@@ -374,6 +412,7 @@ def decide(
     out["margin_pct"] = margin_pct(recommended, cost, settings.fee_rate)
     out["route"] = routing.route
     out["reasons"] = _append_codes(routing.codes, price_codes.astype(object))
+    _fail_closed(out, failed, routing.codes)
     if "list_price" in items.columns:
         listed = check_list_price(
             _column(items, "list_price"), cost, floor, ceiling, settings.fee_rate

@@ -37,7 +37,13 @@ ROUTES: tuple[str, ...] = (
 LISTING_ROUTES = frozenset({"restock", "refurbish", "resell"})
 """Routes that put a unit on sale (a counterfeit-flagged unit never takes one)."""
 
+NOT_FINITE = "model_output_not_finite"
+"""Reason code of a unit a model gave a non-finite output for (fails closed: no listing)."""
+
 ROUTE_REASONS: dict[str, str] = {
+    NOT_FINITE: "A model gave no usable number for this unit (its output was not finite: a "
+    "corrupted or diverged model); it is not listed, a person must grade, authenticate and "
+    "price it.",
     "counterfeit_flagged": "The counterfeit detector flagged this unit; a person must "
     "authenticate it before anything else happens to it.",
     "provenance_not_verified": "This category needs a verified sale and the unit's order or "

@@ -21,6 +21,7 @@ import pandas as pd
 from features.schema import ITEM_COLUMNS
 from features.tables import check_table
 from models.decisions import IntakeSignals, decide
+from models.routing import NOT_FINITE
 from serving.errors import IntakeError
 from serving.results import (
     Assessment,
@@ -39,7 +40,7 @@ from serving.store.second_grades import in_sample
 TOP_CONTRIBUTIONS = 5
 """Feature contributions shown per priced item."""
 
-REVIEW_CODES = ("counterfeit_flagged", "provenance_not_verified", "grade_uncertain")
+REVIEW_CODES = ("counterfeit_flagged", "provenance_not_verified", "grade_uncertain", NOT_FINITE)
 """Reason codes that put a case in the grader's queue."""
 
 
@@ -137,6 +138,7 @@ def assess_item(
     needs_review: bool,
     exclude_case_id: str | None = None,
     verified_by_grader: bool = False,
+    model_failed: bool = False,
 ) -> Assessment:
     """Price and route one unit at a grade, with the grader's (or a person's) signals.
 
@@ -148,6 +150,7 @@ def assess_item(
         exclude_case_id: The unit's own case, left out of the open-serials check.
         verified_by_grader: A grader authenticated the unit in person (the provenance check
             then counts as passed).
+        model_failed: The grader's output was not finite: no price, no listing (fails closed).
     """
     frame = items_frame([item], field="item")
     if verified_by_grader:
@@ -159,6 +162,7 @@ def assess_item(
         needs_review=np.array([needs_review]),
         provenance_verified=verified,
         provenance_codes=codes,
+        model_failed=np.array([model_failed]),
     )
     price = price_results(runtime, frame, signals)[0]
     kinds = [code for code in price.reasons if code in REVIEW_CODES]
@@ -196,6 +200,7 @@ def assess_unit(
         {**item, "grade": graded.grade},
         counterfeit_flagged=graded.counterfeit.flagged,
         needs_review=graded.needs_review,
+        model_failed=NOT_FINITE in graded.reasons,
     )
     price = assessment.price
     case = runtime.store.create_case(

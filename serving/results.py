@@ -33,22 +33,24 @@ ModelVersions = dict[str, ModelRef]
 
 
 class Counterfeit(Result):
-    """Counterfeit evidence: `flagged` when `score > threshold`."""
+    """Counterfeit evidence: `flagged` when `score > threshold`, or when the model's score was
+    not a finite number (score None)."""
 
-    score: float
+    score: float | None
     flagged: bool
     threshold: float
 
 
 class PhotoGrade(Result):
-    """One photo's own result (position as posted, 0-based)."""
+    """One photo's own result (position as posted, 0-based); scores None and no probabilities
+    where the model's output was not finite."""
 
     index: int
     filename: str | None = None
     grade: str
     probabilities: dict[str, float]
-    severity: float
-    counterfeit_score: float
+    severity: float | None
+    counterfeit_score: float | None
 
 
 class GradeResult(Result):
@@ -63,6 +65,11 @@ class GradeResult(Result):
     photos: list[PhotoGrade]
     model_name: str
     model_version: str | None
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="Reason codes of a grade the model could not give "
+        "(`model_output_not_finite`: no probabilities; review and authentication follow).",
+    )
 
     @classmethod
     def of(cls, result: Any, names: Sequence[str | None] = ()) -> GradeResult:

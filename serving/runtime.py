@@ -3,8 +3,11 @@
 Models come from the settings' URIs (by default the `@champion` aliases in the MLflow
 registry); `models.registry.resolve_model_dir` stages them in the local model cache, so a service
 that started once starts again when the tracking store is unreachable. A missing champion is a
-`StartupError` saying how to make one. The service hands the loaded `Runtime` to its middlewares
-and routes (`serving.api.state`).
+`StartupError` saying how to make one. Every model is verified against the digests recorded
+when it was saved (`models.artifact.verify_files`) and run once on a fixed probe input
+(`models.probe`) as it loads; a model that fails either is a `StartupError` of one line naming
+its folder or file. The service hands the loaded `Runtime` to its middlewares and routes
+(`serving.api.state`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from features.provenance import SalesLedger, load_ledger
+from models.artifact import META_FILE, ArtifactError, read_meta, verify_files
 from models.kinds import GRADER, KINDS
 from models.policy import Policy, load_policy
 from models.pricing.predictor import PricingPredictor
+from models.probe import probe_grader, probe_pricing
 from models.registry import ModelNotFoundError, ResolvedModel
 from serving.settings import Settings
 from serving.store.writes import Store, open_store
@@ -76,20 +81,80 @@ def resolve(role: str, settings: Settings) -> ResolvedModel:
         raise StartupError(
             f"cannot start: no {role} model at {uri} ({exc}); {HOW_TO_FIX[role]}"
         ) from exc
+    except ArtifactError as exc:  # the cached copy is not the registered one
+        raise StartupError(f"cannot start: {role} model: {exc}") from exc
 
 
-def load_grader(settings: Settings) -> GraderPredictor:
-    """The grader predictor the settings name (the champion by default).
+def _refused(role: str, path: Path, exc: Exception) -> StartupError:
+    """One line naming the model's folder (or the file at fault) and why it cannot be used."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    where = "" if str(path) in reason else f"{path}: "
+    return StartupError(f"cannot load the {role} model: {where}{reason}")
+
+
+def load_grader_at(
+    path: Path | str, name: str, version: str | None, *, engine: str = "onnxruntime"
+) -> GraderPredictor:
+    """The grader in a model folder, verified and probed (`engine`: see `GraderPredictor`).
 
     Raises:
-        StartupError: no such model.
+        StartupError: a file does not match its digest, the folder cannot be loaded, or the
+            grader fails the probe; one line naming the folder or file.
     """
     # torch loads here, not at import: an API worker that batches never grades in-line.
     from models.grader.predictor import GraderPredictor
 
+    try:
+        grader = GraderPredictor.load(Path(path), name=name, version=version, engine=engine)
+        probe_grader(grader, path)
+    except Exception as exc:  # any failure to load or run: this model cannot serve
+        raise _refused("grader", Path(path), exc) from exc
+    return grader
+
+
+def load_pricing_at(path: Path | str) -> PricingPredictor:
+    """The pricing model in a model folder, verified and probed.
+
+    Raises:
+        StartupError: as `load_grader_at`.
+    """
+    try:
+        pricing = PricingPredictor.load(Path(path))
+        probe_pricing(pricing, path)
+    except Exception as exc:
+        raise _refused("pricing", Path(path), exc) from exc
+    return pricing
+
+
+def load_grader(settings: Settings) -> GraderPredictor:
+    """The grader predictor the settings name (the champion by default), verified and probed.
+
+    Raises:
+        StartupError: no such model, or it cannot be loaded or fails the probe.
+    """
     found = resolve("grader", settings)
-    name = found.name or GRADER.registered_name
-    return GraderPredictor.load(found.path, name=name, version=found.version)
+    return load_grader_at(found.path, found.name or GRADER.registered_name, found.version)
+
+
+def check_models(settings: Settings) -> dict[str, ResolvedModel]:
+    """Resolve, verify, load and probe both models once (`regrade serve`'s pre-flight).
+
+    Raises:
+        StartupError: one line naming the model, folder or file that cannot serve.
+    """
+    found = {role: resolve(role, settings) for role in ("grader", "pricing")}
+    for role, model in found.items():  # the digests first: no torch needed to refuse a file
+        try:
+            if (model.path / META_FILE).is_file():
+                verify_files(model.path, read_meta(model.path, KINDS[role]))
+        except ArtifactError as exc:
+            raise _refused(role, model.path, exc) from exc
+    load_pricing_at(found["pricing"].path)
+    grader = found["grader"]
+    # The eager engine: the same weights and outputs without the ONNX export the workers do.
+    name = grader.name or GRADER.registered_name
+    load_grader_at(grader.path, name, grader.version, engine="torch")
+    return found
 
 
 def _ledger(settings: Settings) -> SalesLedger:
@@ -125,7 +190,7 @@ def load_runtime(settings: Settings, *, with_grader: bool) -> Runtime:
     grader = load_grader(settings) if with_grader else None
     return Runtime(
         settings=settings,
-        pricing=PricingPredictor.load(models["pricing"].path),
+        pricing=load_pricing_at(models["pricing"].path),
         policy=policy,
         ledger=_ledger(settings),
         store=open_case_store(settings),
@@ -158,26 +223,9 @@ def reload_runtime(current: Runtime) -> Runtime:
     """
     settings = current.settings
     models = {"grader": resolve("grader", settings), "pricing": resolve("pricing", settings)}
-    try:
-        pricing = PricingPredictor.load(models["pricing"].path)
-    except Exception as exc:  # any failure to load keeps the old models
-        raise StartupError(f"cannot load pricing model {models['pricing'].path}: {exc}") from exc
+    pricing = load_pricing_at(models["pricing"].path)  # any failure keeps the old models
     grader = None
     if current.grader is not None:
-        from models.grader.predictor import GraderPredictor
-
         found = models["grader"]
-        try:
-            grader = GraderPredictor.load(
-                found.path, name=found.name or GRADER.registered_name, version=found.version
-            )
-        except Exception as exc:
-            raise StartupError(f"cannot load grader {found.path}: {exc}") from exc
+        grader = load_grader_at(found.path, found.name or GRADER.registered_name, found.version)
     return replace(current, pricing=pricing, grader=grader, models=models)
-
-
-def load_grader_at(path: str, name: str, version: str | None) -> GraderPredictor:
-    """The grader in a model folder (the batching runner's reload)."""
-    from models.grader.predictor import GraderPredictor
-
-    return GraderPredictor.load(Path(path), name=name, version=version)

@@ -24,7 +24,9 @@ from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from models.artifact import META_FILE, sha256_file
 from models.kinds import CHALLENGER, CHAMPION
+from models.registry import DIGEST_TAG
 from serving.settings import Settings, load_settings
 
 MODEL_ARTIFACT_PATH = "model"
@@ -159,7 +161,9 @@ class RunContext:
     def register(self, model_dir: Path, name: str, *, promote: bool = False) -> str:
         """Log `model_dir` as this run's model and register it as a new version of `name`.
 
-        The version gets alias `@challenger`; with `promote` also `@champion`.
+        The version gets alias `@challenger`; with `promote` also `@champion`; its tag
+        `artifact_sha256` is the digest of the folder's artifact.json (which holds the digest
+        of every other file), checked by the model cache (`models.registry`).
 
         Returns:
             The new version number, as a string.
@@ -173,7 +177,12 @@ class RunContext:
                 client.get_registered_model(name)
             except MlflowException:
                 client.create_registered_model(name)
-            version = client.create_model_version(name, source, run_id=self.run_id).version
+            tags = {}
+            if (Path(model_dir) / META_FILE).is_file():  # what the model cache checks copies by
+                tags[DIGEST_TAG] = sha256_file(Path(model_dir) / META_FILE)
+            version = client.create_model_version(
+                name, source, run_id=self.run_id, tags=tags
+            ).version
             client.set_registered_model_alias(name, CHALLENGER, version)
             if promote:
                 client.set_registered_model_alias(name, CHAMPION, version)

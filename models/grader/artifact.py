@@ -18,7 +18,14 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 
 from features.schema import GRADES
-from models.artifact import META_FILE, ArtifactError, ArtifactMeta, read_meta, write_meta
+from models.artifact import (
+    META_FILE,
+    ArtifactError,
+    ArtifactMeta,
+    read_meta,
+    verify_files,
+    write_meta,
+)
 from models.grader.calibration import Calibration
 from models.grader.counterfeit import ReferenceBank
 from models.grader.heads import GraderEnsemble, GraderNet
@@ -127,25 +134,36 @@ def network_count(model_dir: Path | str) -> int:
     return int(config.get("members", 1))
 
 
+def _tensors(path: Path) -> dict[str, Any]:
+    """A safetensors file's tensors; an unreadable (e.g. truncated) file is an ArtifactError."""
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # SafetensorError, OSError: the file is not usable either way
+        raise ArtifactError(f"{path}: cannot read the tensors: {exc}") from exc
+
+
 def load_artifact(model_dir: Path | str) -> GraderArtifact:
     """Read an artifact folder written by `save_artifact` (or saved before artifact.json).
 
+    Every file is checked against the digests in `artifact.json` first (`verify_files`).
+
     Raises:
-        ArtifactError: when the folder is not a grader artifact (a ValueError); the message
-            names the file.
+        ArtifactError: when the folder is not a grader artifact, a file does not match its
+            digest, or the weights cannot be read (a ValueError); the message names the file.
     """
     model_dir = Path(model_dir)
     config, meta = _read_config(model_dir)
+    verify_files(model_dir, meta)
     members = [
         GraderNet(config["backbone"], n_classes=len(config["labels"]))
         for _ in range(int(config.get("members", 1)))
     ]
     net = members[0] if len(members) == 1 else GraderEnsemble(members)
-    net.load_state_dict(load_file(str(model_dir / WEIGHTS)))
+    net.load_state_dict(_tensors(model_dir / WEIGHTS))
     net.eval()
     fake = dict(config["counterfeit"])
     names = fake.pop("reference_brands")
-    references = ReferenceBank.from_tensors(load_file(str(model_dir / REFERENCES)), names)
+    references = ReferenceBank.from_tensors(_tensors(model_dir / REFERENCES), names)
     return GraderArtifact(
         backbone=config["backbone"],
         preprocess=PreprocessConfig.from_dict(config["preprocess"]),

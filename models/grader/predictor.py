@@ -3,12 +3,20 @@
 All photos of a batch of items go through the network together (in chunks of `batch_size`);
 item results combine their photos by the worst view (maximum severity score and counterfeit
 evidence) and keep each photo's own result.
+
+Fail closed: an item with any non-finite output (a corrupted or diverged network gives NaN)
+is answered with no probabilities, confidence 0, every grade in its prediction set, the worst
+grade, `needs_review` and the counterfeit flag set, and the reason code `NOT_FINITE`; one
+WARNING naming the model is logged. `x < threshold` is False for NaN, so without this a NaN
+item would pass as a confident, authentic grade A.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,30 +28,37 @@ from models.grader.artifact import GraderArtifact, load_artifact
 from models.grader.engine import make_engine
 from models.grader.preprocess import normalize, to_uint8, tta_views
 from models.kinds import GRADER
+from models.routing import NOT_FINITE
 
 DEFAULT_BATCH_SIZE = 64
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class CounterfeitResult:
-    """Counterfeit evidence for an item: `flagged` when `score > threshold`."""
+    """Counterfeit evidence for an item: `flagged` when `score > threshold` or not finite.
 
-    score: float
+    Scores are None when the model's output was not a finite number.
+    """
+
+    score: float | None
     flagged: bool
     threshold: float
     kind: str
-    oneclass_score: float
+    oneclass_score: float | None
 
 
 @dataclass(frozen=True)
 class PhotoResult:
-    """One photo's own grade, probabilities and scores."""
+    """One photo's own grade, probabilities and scores (None, and no probabilities, where the
+    model's output was not finite)."""
 
     index: int
     grade: str
     probabilities: dict[str, float]
-    severity: float
-    counterfeit_score: float
+    severity: float | None
+    counterfeit_score: float | None
 
 
 @dataclass(frozen=True)
@@ -65,7 +80,7 @@ class PhotoMaps:
 
 @dataclass(frozen=True)
 class ItemResult:
-    """The grader's answer for one item."""
+    """The grader's answer for one item; `reasons` holds `NOT_FINITE` when it failed closed."""
 
     grade: str
     probabilities: dict[str, float]
@@ -74,9 +89,10 @@ class ItemResult:
     needs_review: bool
     counterfeit: CounterfeitResult
     photos: list[PhotoResult]
-    severity: float
+    severity: float | None
     model_name: str
     model_version: str | None
+    reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -85,6 +101,10 @@ class ItemResult:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 class GraderPredictor:
@@ -196,22 +216,17 @@ class GraderPredictor:
         cal = art.calibration
         probs = cal.probs(np.array([severity]))[0]
         grade = int(cal.grade_index(np.array([severity]))[0])
-        confidence = float(probs[grade])
         item_oneclass = float(oneclass[rows].max())
         if art.counterfeit.kind == "supervised":
             score = float(_sigmoid(outputs["counterfeit"][rows].max()))
         else:
             score = item_oneclass
-        photos = [
-            PhotoResult(
-                index=int(k),
-                grade=self.labels[int(photo_grade[r])],
-                probabilities=dict(zip(self.labels, map(float, photo_probs[r]), strict=True)),
-                severity=float(outputs["score"][r]),
-                counterfeit_score=float(oneclass[r]),
-            )
-            for k, r in enumerate(rows)
-        ]
+        values = np.concatenate(
+            [probs, photo_probs[rows].ravel(), outputs["score"][rows], oneclass[rows], [score]]
+        )
+        if not np.isfinite(values).all():
+            return self._failed_closed(outputs, oneclass, rows, photo_probs, photo_grade)
+        confidence = float(probs[grade])
         return ItemResult(
             grade=self.labels[grade],
             probabilities=dict(zip(self.labels, map(float, probs), strict=True)),
@@ -225,10 +240,61 @@ class GraderPredictor:
                 kind=art.counterfeit.kind,
                 oneclass_score=item_oneclass,
             ),
-            photos=photos,
+            photos=self._photo_results(outputs, oneclass, rows, photo_probs, photo_grade),
             severity=severity,
             model_name=self.name,
             model_version=self.version,
+        )
+
+    def _photo_results(self, outputs, oneclass, rows, photo_probs, photo_grade):
+        """Each photo's own result; a photo with a non-finite output gets no probabilities."""
+        photos = []
+        for k, r in enumerate(rows):
+            ok = np.isfinite(photo_probs[r]).all() and math.isfinite(outputs["score"][r])
+            photos.append(
+                PhotoResult(
+                    index=int(k),
+                    grade=self.labels[int(photo_grade[r]) if ok else -1],
+                    probabilities=(
+                        dict(zip(self.labels, map(float, photo_probs[r]), strict=True))
+                        if ok
+                        else {}
+                    ),
+                    severity=_finite(float(outputs["score"][r])),
+                    counterfeit_score=_finite(float(oneclass[r])),
+                )
+            )
+        return photos
+
+    def _failed_closed(self, outputs, oneclass, rows, photo_probs, photo_grade) -> ItemResult:
+        """The answer for an item whose outputs are not all finite: a person must look."""
+        log.warning(
+            "grader %s version %s: non-finite model output on an item of %d photo(s); "
+            "sent to review and authentication (%s)",
+            self.name,
+            self.version or "-",
+            len(rows),
+            NOT_FINITE,
+        )
+        counterfeit = self.artifact.counterfeit
+        return ItemResult(
+            grade=self.labels[-1],
+            probabilities={},
+            confidence=0.0,
+            prediction_set=list(self.labels),
+            needs_review=True,
+            counterfeit=CounterfeitResult(
+                score=None,
+                flagged=True,
+                threshold=counterfeit.threshold,
+                kind=counterfeit.kind,
+                oneclass_score=None,
+            ),
+            photos=self._photo_results(outputs, oneclass, rows, photo_probs, photo_grade),
+            severity=None,
+            model_name=self.name,
+            model_version=self.version,
+            reasons=[NOT_FINITE],
         )
 
     def photo_maps(

@@ -17,15 +17,26 @@ Folders saved before `artifact.json` existed carry the format, config and metric
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from features.pricing_features import PricingFeatures
-from models.artifact import META_FILE, ArtifactError, ArtifactMeta, read_meta, write_meta
+from models.artifact import (
+    META_FILE,
+    ArtifactError,
+    ArtifactMeta,
+    read_meta,
+    verify_files,
+    write_meta,
+)
 from models.kinds import PRICING
+from models.pricing.boosting import booster_from_text
 from models.pricing.price_model import PriceModel
 from models.pricing.tts_model import TimeToSellModel
+
+T = TypeVar("T")
 
 MODEL_FILE = "pricing.json"
 TTS_FILE = "tts.txt"
@@ -92,9 +103,9 @@ def save_artifact(artifact: PricingArtifact, folder: Path) -> Path:
     }
     (folder / MODEL_FILE).write_text(json.dumps(model, indent=2, sort_keys=True), encoding="utf-8")
     meta = artifact.meta or ArtifactMeta.new(PRICING)
-    write_meta(folder, meta)
     if meta.metrics:
         (folder / "metrics.json").write_text(json.dumps(meta.metrics, indent=2), encoding="utf-8")
+    write_meta(folder, meta)  # last: it records the digests of the files above
     return folder
 
 
@@ -116,12 +127,35 @@ def _legacy_format(model: dict[str, Any], path: Path) -> None:
         )
 
 
+def _booster(folder: Path, name: str, parse: Callable[[str], T]) -> T:
+    """`parse` of a LightGBM text file; a file LightGBM cannot read is an ArtifactError."""
+    text = _read(folder, name)
+    try:
+        return parse(text)
+    except Exception as exc:  # LightGBMError, JSONDecodeError (a truncated file): not usable
+        raise ArtifactError(f"{folder / name}: not a readable LightGBM model: {exc}") from exc
+
+
+def _price_model(folder: Path, meta: dict[str, Any]) -> PriceModel:
+    """The price band model; when it cannot be read, the file at fault is named."""
+    texts = {name: _read(folder, name) for name in PRICE_FILES}
+    try:
+        return PriceModel.from_texts(texts, meta)
+    except Exception:
+        for name in PRICE_FILES:  # only on failure: find the file LightGBM refuses
+            _booster(folder, name, booster_from_text)
+        raise
+
+
 def load_artifact(folder: Path) -> PricingArtifact:
     """Read an artifact written by `save_artifact` (or saved before artifact.json).
 
+    Every file is checked against the digests in `artifact.json` first (`verify_files`).
+
     Raises:
-        ArtifactError: the folder lacks a file, or holds another format or version (a
-            ValueError); the message names the file.
+        ArtifactError: the folder lacks a file, a file does not match its digest or cannot be
+            read, or the folder holds another format or version (a ValueError); the message
+            names the file.
     """
     folder = Path(folder)
     text = _read(folder, MODEL_FILE)
@@ -134,17 +168,20 @@ def load_artifact(folder: Path) -> PricingArtifact:
         meta = read_meta(folder, PRICING)
     else:
         _legacy_format(model, folder / MODEL_FILE)
+    verify_files(folder, meta)
     try:
         features = PricingFeatures.from_dict(model["features"])
     except (KeyError, ValueError) as exc:
         raise ArtifactError(f"{folder / MODEL_FILE}: bad feature schema: {exc}") from exc
-    price = PriceModel.from_texts({n: _read(folder, n) for n in PRICE_FILES}, model["price"])
+    price = _price_model(folder, model["price"])
     tts = None
     if model.get("tts") is not None:
-        tts = TimeToSellModel.from_text(_read(folder, TTS_FILE), model["tts"])
+        tts = _booster(folder, TTS_FILE, lambda t: TimeToSellModel.from_text(t, model["tts"]))
     naive = None
     if model.get("tts_naive") is not None:
-        naive = TimeToSellModel.from_text(_read(folder, NAIVE_FILE), model["tts_naive"])
+        naive = _booster(
+            folder, NAIVE_FILE, lambda t: TimeToSellModel.from_text(t, model["tts_naive"])
+        )
     known = {*MODEL_KEYS, "format", "format_version"}
     info = {k: v for k, v in model.items() if k not in known}
     return PricingArtifact(features, price, tts, naive, meta, info)

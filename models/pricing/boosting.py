@@ -154,6 +154,22 @@ def train(
     )
 
 
+TEXT_MARKERS = ("\nend of trees\n", "\nend of parameters\n", "\npandas_categorical:")
+"""Lines every complete LightGBM text model holds, the last one at its end."""
+
+
 def booster_from_text(text: str) -> lgb.Booster:
-    """Load a booster from LightGBM's text model format."""
+    """Load a booster from LightGBM's text model format.
+
+    The text is checked to be complete first: LightGBM's parser can crash the process (not
+    raise) on a truncated model, so a cut file must never reach it.
+
+    Raises:
+        ValueError: the text lacks the closing sections of a LightGBM model (truncated).
+    """
+    missing = [m.strip() for m in TEXT_MARKERS if m not in text]
+    last = text.rstrip("\n").rsplit("\n", 1)[-1]
+    if missing or not last.startswith("pandas_categorical:"):
+        what = ", ".join(repr(m) for m in missing) or "'pandas_categorical' as the last line"
+        raise ValueError(f"not a complete LightGBM text model (truncated?): no {what}")
     return lgb.Booster(model_str=text)

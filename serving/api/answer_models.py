@@ -194,3 +194,8 @@ class Ready(Answer):
     ready: bool
     models: dict[str, ModelRef]
     batching: bool
+    reason: str | None = Field(
+        None,
+        description="Why the service is not ready (not started, the database cannot be "
+        "written, the grading runner does not answer); null when ready.",
+    )

@@ -12,6 +12,7 @@ as they are by the BentoML APIs, the routes and the upload guard, and answered h
 | `PolicyViolation` | 422 | error, field `price`, floor_price |
 | `NotFoundError` | 404 | error |
 | `ConflictError` | 409 | error |
+| `Unavailable` | 503 | error (the database cannot be reached or written; nothing stored) |
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse
 
 from serving.errors import IntakeError, NotAForm, UploadTooLarge
-from serving.store.errors import ConflictError, InvalidInput, NotFoundError, PolicyViolation
+from serving.store.errors import (
+    ConflictError,
+    InvalidInput,
+    NotFoundError,
+    PolicyViolation,
+    Unavailable,
+)
 
 STATUSES: dict[type[Exception], HTTPStatus] = {
     UploadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
@@ -33,6 +40,7 @@ STATUSES: dict[type[Exception], HTTPStatus] = {
     PolicyViolation: HTTPStatus.UNPROCESSABLE_ENTITY,
     NotFoundError: HTTPStatus.NOT_FOUND,
     ConflictError: HTTPStatus.CONFLICT,
+    Unavailable: HTTPStatus.SERVICE_UNAVAILABLE,
 }
 """Status per error class; a subclass not listed takes its nearest listed base's."""
 

@@ -1,16 +1,25 @@
 """ASGI middleware answering `/readyz` with the model versions, and sending `/docs` to the docs.
 
 `/readyz` is 200 with the loaded models and whether grading is batched once the runtime is in
-its slot, 503 before start-up finished and after shutdown began. `/docs` redirects to `/`, the
-Swagger UI of `/docs.json`.
+its slot (the models were verified and probed while it loaded, `serving.runtime`) and the
+service can do its work now: the case database takes a write (a write rolled back,
+`Store.unwritable`) and, when grading is batched, the grading runner answers. Otherwise it is
+503 with the reason: before start-up finished, after shutdown began, a read-only or lost
+database, a runner that is down. `/docs` redirects to `/`, the Swagger UI of `/docs.json`.
 """
 
 from __future__ import annotations
 
+import asyncio
+
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse
 
 from serving.api.answer_models import Ready
 from serving.api.state import RuntimeSlot
+
+CHECK_TIMEOUT_S = 5.0
+"""Longest /readyz waits for the database or the runner before calling it not ready."""
 
 
 class Probes:
@@ -21,19 +30,49 @@ class Probes:
         self.app = app
         self.slot = slot
 
-    def ready(self) -> Ready:
+    async def ready(self) -> Ready:
         """What /readyz answers."""
         runtime = self.slot.runtime
         if runtime is None:
-            return Ready(ready=False, models={}, batching=False)
-        return Ready(ready=True, models=runtime.versions(), batching=runtime.grader is None)
+            return Ready(ready=False, models={}, batching=False, reason="not started")
+        reason = await _within(runtime.store.unwritable, "the case database")
+        if reason is None and runtime.grader is None and self.slot.grader_check is not None:
+            reason = await _within(_raised(self.slot.grader_check), "the grading runner")
+        return Ready(
+            ready=reason is None,
+            models=runtime.versions(),
+            batching=runtime.grader is None,
+            reason=reason,
+        )
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope.get("method") == "GET":
             if scope["path"] == "/readyz":
-                ready = self.ready()
+                ready = await self.ready()
                 response = JSONResponse(ready.model_dump(), status_code=200 if ready.ready else 503)
                 return await response(scope, receive, send)
             if scope["path"] == "/docs":
                 return await RedirectResponse("/", status_code=307)(scope, receive, send)
         return await self.app(scope, receive, send)
+
+
+def _raised(check):
+    """`check` (raises when unhealthy) as a function returning why, or None."""
+
+    def reason() -> str | None:
+        try:
+            check()
+        except Exception as exc:  # any failure: the runner cannot grade now
+            return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return None
+
+    return reason
+
+
+async def _within(check, what: str) -> str | None:
+    """Run a blocking `check` (None: healthy, else why) off the event loop, bounded in time."""
+    try:
+        reason = await asyncio.wait_for(run_in_threadpool(check), CHECK_TIMEOUT_S)
+    except TimeoutError:
+        return f"{what} did not answer within {CHECK_TIMEOUT_S:g} s"
+    return None if reason is None else f"{what}: {reason}"

@@ -86,6 +86,11 @@ class GraderRunner:
         return [r.to_dict() for r in results]
 
     @bentoml.api
+    def alive(self) -> dict[str, Any]:
+        """The grader this runner holds (the API worker's /readyz asks: is the runner up?)."""
+        return {"name": self.predictor.name, "version": self.predictor.version}
+
+    @bentoml.api
     def reload(self, path: str, name: str, version: str = "") -> dict[str, Any]:
         """Swap in the grader at `path` (the API worker's /admin/reload or alias poll calls it)."""
         self.predictor = load_grader_at(path, name, version or None)
@@ -104,6 +109,7 @@ class Regrade:
         runtime = load_runtime(settings, with_grader=not settings.batching)
         self.limits = Limits.from_settings(settings)
         SLOT.loader = self._reloaded
+        SLOT.grader_check = self._runner_alive
         SLOT.fill(runtime)
         self._poller = AliasPoller(SLOT, settings.reload_s)
         self._poller.start()
@@ -116,6 +122,11 @@ class Regrade:
         if runtime is None:
             raise StartupError("the service is not started")
         return runtime
+
+    def _runner_alive(self) -> None:
+        """Ask the grading runner for its model (raises when it does not answer); /readyz calls
+        it. The runner's client is only set up once the server runs, hence a method here."""
+        self.grader_runner.alive()
 
     def _reloaded(self, current: Runtime) -> Runtime:
         """The runtime with the current champions (the batching runner's grader swapped too)."""

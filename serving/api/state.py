@@ -63,6 +63,8 @@ class RuntimeSlot:
         self._reload_lock = threading.Lock()
         self.loader: Callable[[Runtime], Runtime] | None = None
         self.last_reload: ReloadOutcome | None = None
+        self.grader_check: Callable[[], None] | None = None
+        """Raises when the grading runner cannot answer (set by the service when batching)."""
 
     def fill(self, runtime: Runtime | None) -> None:
         """Make `runtime` the one answering (None: not ready)."""

@@ -1,7 +1,8 @@
 """The errors the case store raises on purpose; `serving.api.errors` maps them to HTTP statuses.
 
 `InvalidInput` names the field at fault, `NotFoundError` is an unknown case or photo,
-`ConflictError` contradicts what is recorded, `PolicyViolation` is a price the guardrails refuse.
+`ConflictError` contradicts what is recorded, `PolicyViolation` is a price the guardrails refuse,
+`Unavailable` is a database that cannot be reached or written (read-only, down).
 """
 
 from __future__ import annotations
@@ -35,3 +36,10 @@ class PolicyViolation(StoreError):
         self.price = price
         self.floor_price = floor_price
         super().__init__(message)
+
+
+class Unavailable(StoreError):
+    """The database cannot be reached or written (read-only file or server, connection lost).
+
+    Nothing was stored; the request may be retried once the database is back.
+    """

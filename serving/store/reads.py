@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pandas as pd
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select, select, text
+from sqlalchemy.exc import DBAPIError, InternalError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from features.provenance import normalise_serial
 from serving.store import checks, queues
 from serving.store.engine import WRITE_OPTION
-from serving.store.errors import InvalidInput, NotFoundError
+from serving.store.errors import InvalidInput, NotFoundError, Unavailable
 from serving.store.exports import cases_table, grader_decisions, outcomes_table
 from serving.store.photos import PhotoStore
 from serving.store.records import BlindCaseRecord, CaseRecord, EventRecord, PhotoRecord
@@ -53,6 +54,16 @@ def second_grading_query(status: str) -> Select[tuple[Case, SecondGrading]]:
     )
 
 
+PROBE_WRITE = text("UPDATE alembic_version SET version_num = version_num")
+"""A write that changes nothing, refused by a read-only database (rolled back anyway)."""
+
+
+def _first_line(exc: Exception) -> str:
+    """The driver's message (first line) of a SQLAlchemy error."""
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
 class Reader:
     """Reads of the service's database and photo store."""
 
@@ -63,11 +74,38 @@ class Reader:
 
     @contextmanager
     def _session(self, *, write: bool = False) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on any error."""
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            if write:
-                session.connection(execution_options={WRITE_OPTION: True})
-            yield session
+        """A session in one transaction: committed on success, rolled back on any error.
+
+        Raises:
+            Unavailable: the database cannot be reached or written (the driver's operational
+                errors, PostgreSQL's read-only transaction); nothing was stored.
+        """
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                if write:
+                    session.connection(execution_options={WRITE_OPTION: True})
+                yield session
+        except (OperationalError, InternalError) as exc:
+            raise Unavailable(f"the case database is unavailable: {_first_line(exc)}") from exc
+
+    def unwritable(self) -> str | None:
+        """Why the database cannot be written now, or None when it can (/readyz asks).
+
+        Writes a row in a transaction that is always rolled back, so nothing is stored. A
+        write lock held by another writer counts as writable (someone is writing).
+        """
+        try:
+            with self.engine.connect() as connection:
+                connection.execution_options(**{WRITE_OPTION: True})
+                transaction = connection.begin()
+                try:
+                    connection.execute(PROBE_WRITE)
+                finally:
+                    transaction.rollback()
+        except DBAPIError as exc:  # read-only, unreachable, or not a migrated database
+            reason = _first_line(exc)
+            return None if "database is locked" in reason else reason
+        return None
 
     def _case(self, session: Session, case_id: str) -> Case:
         case = session.scalar(case_query().where(Case.case_id == case_id))

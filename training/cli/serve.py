@@ -1,9 +1,11 @@
 """`regrade serve`: run the BentoML service (`serving.web.service:Regrade`) with the settings.
 
 It first checks that the models the settings name (the `@champion`s by default) can be found,
-staging them in the local model cache, so a missing champion is one clear line and exit 2
-instead of a worker traceback. Then the process becomes `bentoml serve` (same pid, so stopping
-it stops the server and its workers).
+staging them in the local model cache, and that each one matches the digests recorded when it
+was saved, loads and answers a probe input (`serving.runtime.check_models`), so a missing
+champion, a truncated or tampered file, or a model that gives NaN is one clear line naming
+the file and exit 2, instead of a worker crash loop. Then the process becomes `bentoml serve`
+(same pid, so stopping it stops the server and its workers).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from serving.settings import load_settings
 from training.cli.common import console
@@ -28,14 +31,14 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
 ) -> None:
     """Serve /grade, /price, /assess, the JSON routes, the pages at /ui and /docs."""
-    from serving.runtime import StartupError, resolve
+    from serving.runtime import StartupError, check_models
 
     settings = load_settings()
     settings.ensure_dirs()
     try:
-        found = {role: resolve(role, settings) for role in ("grader", "pricing")}
+        found = check_models(settings)
     except StartupError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     for role, model in found.items():
         console.print(f"{role}: {model.name or model.path} version {model.version or '-'}")
