@@ -20,10 +20,10 @@ from models.kinds import GRADER
 from serving.settings import Settings
 from training.fingerprints import photo_dataset_fingerprint
 from training.grader.config import GraderConfig
-from training.grader.data import PhotoSet, load_photoset
+from training.grader.data import PhotoSet, describe_split, load_photoset
 from training.grader.evaluate import evaluate_grader_model
 from training.grader.train import train_grader_model
-from training.progress import progress_bar, tracked, warn
+from training.progress import console, progress_bar, tracked, warn
 from training.run_results import EvaluationRun, TrainingRun
 from training.tracking import RunContext, default_out, git_sha, jsonable, tracked_run
 
@@ -56,6 +56,7 @@ def _photos(root: Path, image_size: int, seed: int) -> PhotoSet:
     )
     for problem in problems:
         warn(problem)
+    console.print(describe_split(photos.split_info))
     return photos
 
 
@@ -110,7 +111,7 @@ def train_grader(
     config, to_train = _members(config, settings)
     root = photo_root(data)
     photos = _photos(root, config.image_size, config.seed)
-    run_config = {**config.to_dict(), "data": str(root)}
+    run_config = {**config.to_dict(), "data": str(root), "split": photos.split_info}
     run_out = out or default_out("grader", settings)
     with tracked_run("grader", out=run_out, config=run_config, settings=settings) as run:
         with progress_bar("training the grader") as bar:

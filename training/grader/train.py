@@ -256,6 +256,7 @@ def fit_grader(
         "members": config.members,
         "member_seeds": seeds,
         "members_from": list(config.members_from),
+        "split": dict(data.split_info),
     }
     artifact = calibrate(net, prep, config, train, val, info=info)
     return FittedGrader(artifact, history, time.perf_counter() - started)
