@@ -2,8 +2,9 @@
 
 The manifest's `split` column is used when every item has one: as it is when it names train,
 val and test, with val carved from train when it names only train and test (`split_items`);
-otherwise items get a deterministic split stratified by grade (and counterfeit flag), seeded. Photos that cannot be
-decoded are reported by name and left out; an item left without photos is dropped.
+otherwise items get a deterministic split stratified by grade (and counterfeit flag), seeded.
+Photos that cannot be decoded are reported by name and left out; an item left without photos is
+dropped.
 """
 
 from __future__ import annotations
