@@ -1,6 +1,7 @@
 """The grader's typed run config, read from a TOML or YAML file's `[grader]` table, then the CLI.
 
-The defaults are the recipe docs/grader.md describes; every choice and bound is declared on its
+The defaults are the synthetic recipe docs/grader.md describes (a preset, chosen by the data,
+may change some before a run: `training.grader.presets`); every choice and bound is declared on its
 field, and `load_config` turns a bad value into a `DataError` naming the setting.
 """
 
@@ -16,6 +17,7 @@ from models.grader.preprocess import Augmentation, Tta
 from training.configs import load_run_config
 
 Grade = Literal["A", "B", "C"]
+Preset = Literal["auto", "synthetic", "real", "real-small"]
 
 
 class GraderConfig(BaseModel):
@@ -23,6 +25,12 @@ class GraderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    preset: Preset = Field(
+        "auto",
+        description="The settings a run starts from (`training.grader.presets`): `auto` picks "
+        "`synthetic` for the generator's own data, else `real-small` or `real` by item count; "
+        "settings given in the file or on the command line win over it.",
+    )
     epochs: int = Field(120, ge=1, description="Passes over the training items, per member.")
     members: int = Field(
         3,
@@ -98,6 +106,12 @@ class GraderConfig(BaseModel):
         "hflip",
         description="Test-time augmentation: average over the photo and its mirror (`hflip`) "
         "or not (`none`).",
+    )
+    baseline_epochs: int = Field(
+        30,
+        ge=0,
+        description="Epochs of the plain baseline trained for the final evaluation "
+        "(`training.grader.baseline`); 0 skips it.",
     )
     pretrained_file: str | None = Field(None, description="Local backbone weights to start from.")
     members_from: list[str] = Field(

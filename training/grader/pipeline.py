@@ -19,9 +19,11 @@ from models.grader.predictor import GraderPredictor
 from models.kinds import GRADER
 from serving.settings import Settings
 from training.fingerprints import photo_dataset_fingerprint
+from training.grader.baseline import BASELINE_ARCH, BASELINE_EPOCHS, plain_baseline
 from training.grader.config import GraderConfig
 from training.grader.data import PhotoSet, describe_split, load_photoset
 from training.grader.evaluate import evaluate_grader_model
+from training.grader.presets import describe_preset, photo_facts, resolve_preset
 from training.grader.train import train_grader_model
 from training.progress import console, progress_bar, tracked, warn
 from training.run_results import EvaluationRun, TrainingRun
@@ -38,8 +40,12 @@ SUMMARY_KEYS = (
     "counterfeit_auroc",
     "counterfeit_recall_at_fpr02",
     "images_per_s",
+    "baseline_plain_macro_f1",
+    "baseline_plain_qwk",
 )
 """The metrics a grader run's report shows."""
+BASELINE_CACHE = "baseline-cache/grader"
+"""Under the settings' home: the plain baseline's cached scores, one folder per key."""
 
 
 def photo_root(data: Path) -> Path:
@@ -67,6 +73,31 @@ def _log_evaluation(run: RunContext, predictor: GraderPredictor, test: PhotoSet)
         run.log_figure(figure, name)
     frame.to_csv(run.out / "predictions.csv", index=False)
     run.log_artifact(run.out / "predictions.csv")
+    return metrics
+
+
+def _baseline(
+    photos: PhotoSet, root: Path, epochs: int, seed: int, settings: Settings, threads: int = 1
+) -> dict[str, float]:
+    """The plain baseline's scores on the same split (trained, or read from the home's cache:
+    the key holds the data fingerprint, the split's items and the settings). Empty when
+    `epochs` is 0."""
+    if epochs == 0:
+        return {}
+    with console.status(f"plain baseline: {epochs} epochs of {BASELINE_ARCH}"):
+        metrics, cached = plain_baseline(
+            photos,
+            epochs=epochs,
+            seed=seed,
+            cache_dir=settings.home / BASELINE_CACHE,
+            fingerprint=photo_dataset_fingerprint(root),
+            threads=threads,
+        )
+    how = "read from the cache" if cached else "trained"
+    console.print(
+        f"plain baseline ({how}): macro_f1 {metrics['baseline_plain_macro_f1']:.3f}, "
+        f"qwk {metrics['baseline_plain_qwk']:.3f}"
+    )
     return metrics
 
 
@@ -105,13 +136,19 @@ def train_grader(
         promote: Also make the new version `@champion`.
         register: Register the model (False: a dry run; the run is still logged).
 
+    The config's preset is resolved against the data first (`training.grader.presets`); the
+    choice and the split are logged and saved in the run's and the model's config.json.
+
     Raises:
         DataError: bad data, or a `members_from` source that is not a fitting grader.
     """
-    config, to_train = _members(config, settings)
     root = photo_root(data)
+    config, preset = resolve_preset(config, photo_facts(root))
+    console.print(describe_preset(preset))
+    config, to_train = _members(config, settings)
     photos = _photos(root, config.image_size, config.seed)
-    run_config = {**config.to_dict(), "data": str(root), "split": photos.split_info}
+    choices = {"preset": preset, "split": photos.split_info}
+    run_config = {**config.to_dict(), "data": str(root), **choices}
     run_out = out or default_out("grader", settings)
     with tracked_run("grader", out=run_out, config=run_config, settings=settings) as run:
         with progress_bar("training the grader") as bar:
@@ -121,10 +158,15 @@ def train_grader(
                 run.log_metrics(metrics, step=epoch)
                 bar.advance(task)
 
-            result = train_grader_model(config, photos, run.out / "model", on_epoch=on_epoch)
+            result = train_grader_model(
+                config, photos, run.out / "model", on_epoch=on_epoch, info={"preset": preset}
+            )
         predictor = GraderPredictor.load(result.model_dir)
         metrics = _log_evaluation(run, predictor, photos.subset("test"))
         metrics["train_seconds"] = result.train_seconds
+        metrics.update(
+            _baseline(photos, root, config.baseline_epochs, config.seed, settings, config.threads)
+        )
         meta = ArtifactMeta.new(
             GRADER,
             git_sha=git_sha(),
@@ -141,7 +183,14 @@ def train_grader(
     return TrainingRun(GRADER, run.out, result.model_dir, metrics, version, promote, SUMMARY_KEYS)
 
 
-def evaluate_grader(model: str, data: Path, out: Path | None, settings: Settings) -> EvaluationRun:
+def evaluate_grader(
+    model: str,
+    data: Path,
+    out: Path | None,
+    settings: Settings,
+    *,
+    baseline_epochs: int = BASELINE_EPOCHS,
+) -> EvaluationRun:
     """Evaluate a grader on the test split of a photo dataset; writes metrics.json and plots.
 
     Args:
@@ -149,6 +198,7 @@ def evaluate_grader(model: str, data: Path, out: Path | None, settings: Settings
         data: A photo dataset folder, or a `data synth` folder holding one in `photos/`.
         out: The run folder (default: a new `runs/grader-eval-<time>` under the settings' home).
         settings: Where the MLflow store and runs live.
+        baseline_epochs: Epochs of the plain baseline scored beside it (0 skips it).
     """
     resolved = settings.resolve_model(model)
     predictor = GraderPredictor.load(resolved.path, version=resolved.version)
@@ -156,9 +206,17 @@ def evaluate_grader(model: str, data: Path, out: Path | None, settings: Settings
     art = predictor.artifact
     photos = _photos(root, art.preprocess.image_size, int(art.info.get("seed", 0)))
     test = photos.subset("test")
-    config = {"data": str(root), "model": str(model), "model_version": resolved.version}
+    seed = int(art.info.get("seed", 0))
+    config = {
+        "data": str(root),
+        "model": str(model),
+        "model_version": resolved.version,
+        "split": photos.split_info,
+        "baseline_epochs": baseline_epochs,
+    }
     run_out = out or default_out("grader-eval", settings)
     with tracked_run("grader", out=run_out, config=config, settings=settings) as run:
         metrics = _log_evaluation(run, predictor, test)
+        metrics.update(_baseline(photos, root, baseline_epochs, seed, settings))
         run.write_metrics(metrics)
     return EvaluationRun(run.out, root, len(test), metrics)

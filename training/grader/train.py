@@ -15,6 +15,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -226,6 +227,7 @@ def fit_grader(
     data: PhotoSet,
     *,
     on_epoch: EpochHook | None = None,
+    info: dict[str, Any] | None = None,
 ) -> FittedGrader:
     """Train the networks and calibrate them into a complete artifact, in memory.
 
@@ -233,6 +235,7 @@ def fit_grader(
         config: Run settings.
         data: All items with their `split` (train, val for calibration, test untouched).
         on_epoch: Called with (epoch, metrics) after every epoch.
+        info: More training details for the artifact's `info` (e.g. the preset chosen).
     """
     torch.set_num_threads(config.threads)
     started = time.perf_counter()
@@ -248,6 +251,7 @@ def fit_grader(
     members, seeds = members + trained, seeds + new_seeds
     net = members[0] if len(members) == 1 else GraderEnsemble(members)
     info = {
+        **(info or {}),
         "seed": config.seed,
         "train_items": len(train),
         "val_items": len(val),
@@ -268,6 +272,7 @@ def train_grader_model(
     model_dir: Path | str,
     *,
     on_epoch: EpochHook | None = None,
+    info: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train, calibrate and save a grader artifact into `model_dir` (no tracking, no metadata
     beyond the format: `training.grader.pipeline` adds evaluation, provenance and registry).
@@ -277,9 +282,10 @@ def train_grader_model(
         data: All items with their `split` (train, val for calibration, test untouched).
         model_dir: Folder to write the artifact into.
         on_epoch: Called with (epoch, metrics) after every epoch.
+        info: More training details for the artifact's `info` (e.g. the preset chosen).
     """
     started = time.perf_counter()
-    fitted = fit_grader(config, data, on_epoch=on_epoch)
+    fitted = fit_grader(config, data, on_epoch=on_epoch, info=info)
     save_artifact(fitted.artifact, model_dir)
     return TrainResult(
         Path(model_dir),
