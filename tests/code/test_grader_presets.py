@@ -33,8 +33,9 @@ def _facts(items=100, side=400, generated=False):
 
 def test_auto_on_the_generators_data_keeps_the_synthetic_recipe_exactly():
     config, record = resolve_preset(GraderConfig(), _facts(items=1500, side=224, generated=True))
-    assert record["chosen"] == "synthetic" and record["applied"] == {}
-    assert config.to_dict() == DEFAULTS.to_dict()
+    assert record["chosen"] == "synthetic" and record["applied"] == {"review_level": 0.0}
+    # the recipe its targets were measured with: the point-estimate review cut included
+    assert config.to_dict() == {**DEFAULTS.to_dict(), "review_level": 0.0}
     assert config.damage_share == 0.2 and config.members == 3 and config.epochs == 120
 
 
@@ -43,6 +44,7 @@ def test_auto_on_small_real_data_draws_no_damage_and_trains_one_network():
     assert record["chosen"] == "real-small" and "227 items" in record["reason"]
     assert (config.damage_share, config.members, config.epochs) == (0.0, 1, 60)
     assert config.image_size == DEFAULTS.image_size  # photos larger than the input: kept
+    assert config.review_level == 0.95  # the review cut keeps its finite-sample bound
 
 
 def test_auto_on_larger_real_data_only_drops_the_drawn_damage():
@@ -113,12 +115,17 @@ def test_a_synth_folder_written_before_the_marker_is_still_the_generators(tmp_pa
     assert is_generated(tmp_path / "photos")
 
 
-def test_the_run_and_the_model_say_which_preset_was_chosen_and_why(toy, tmp_path, settings):
+def test_the_run_and_the_model_say_which_preset_was_chosen_and_why(toy, tmp_path, settings, capsys):
     from training.grader.pipeline import train_grader
 
     root, _ = toy
     config = GraderConfig(epochs=1, **TINY)
     result = train_grader(config, root, tmp_path / "run", settings, register=False)
+    log = capsys.readouterr().err
+    assert "preset: real-small (48 items (< 500)" in log and "split: the manifest's" in log
+    # 6 val items cannot show 0.97 accuracy at 95% confidence: nothing is answered alone
+    assert "every item goes to review" in log
+    assert result.metrics["auto_coverage"] == 0.0 and result.metrics["auto_accuracy"] is None
     run_config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert run_config["preset"]["chosen"] == "real-small"
     assert run_config["preset"]["user_settings_kept"]["epochs"] == 1

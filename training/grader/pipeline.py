@@ -162,6 +162,9 @@ def train_grader(
                 config, photos, run.out / "model", on_epoch=on_epoch, info={"preset": preset}
             )
         predictor = GraderPredictor.load(result.model_dir)
+        review = predictor.artifact.info.get("review", {})
+        if not review.get("answers_alone", True):
+            warn(review["note"])
         metrics = _log_evaluation(run, predictor, photos.subset("test"))
         metrics["train_seconds"] = result.train_seconds
         metrics.update(

@@ -4,7 +4,8 @@
 synthetic generator's own (`regrade data synth` marks its photo folder with a `dataset.json`),
 how many items it has and how large its photos are. It picks:
 
-- `synthetic`: the recipe measured on the generator's set, unchanged (drawn damage included);
+- `synthetic`: the recipe measured on the generator's set, unchanged (drawn damage and the
+  point-estimate review cut included);
 - `real-small` (fewer than `SMALL_ITEMS` items): one network, no drawn damage, fewer epochs;
 - `real`: the synthetic recipe without the generator's drawn damage.
 
@@ -37,11 +38,12 @@ SIZE_SAMPLE = 64
 """Photos whose headers are read to measure the typical photo size."""
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "synthetic": {},
+    "synthetic": {"review_level": 0.0},
     "real": {"damage_share": 0.0},
     "real-small": {"damage_share": 0.0, "members": 1, "epochs": 60},
 }
-"""Each preset's settings over `GraderConfig`'s defaults (which are the synthetic recipe)."""
+"""Each preset's settings over `GraderConfig`'s defaults (the synthetic recipe, but for the
+review cut's finite-sample bound, which the real presets keep)."""
 
 
 @dataclass(frozen=True)
