@@ -97,15 +97,26 @@ def evaluate_grader_command(
             min=0, help="Epochs of the plain baseline scored beside it (default 30; 0 skips it)."
         ),
     ] = None,
+    cv: Annotated[
+        int,
+        typer.Option(
+            "--cv",
+            min=0,
+            help="Also train the model's recipe on K folds of all items and report each "
+            "metric's mean and 95% interval (K >= 2; slow: K trainings).",
+        ),
+    ] = 0,
 ) -> None:
     """Evaluate a grader on the test split of a photo dataset, beside a plain baseline trained
     on the same split; writes metrics.json and plots."""
-    from training.grader.pipeline import SUMMARY_KEYS, evaluate_grader
+    from training.grader.pipeline import CV_SUMMARY_KEYS, SUMMARY_KEYS, evaluate_grader
 
     options = {} if baseline_epochs is None else {"baseline_epochs": baseline_epochs}
-    result = evaluate_grader(model, data, out_dir, load_settings(), **options)
+    result = evaluate_grader(model, data, out_dir, load_settings(), cv=cv, **options)
     out.print(
         f"evaluated {model} on {result.n_items} test items of {result.data}; "
         f"results in {result.run_dir}"
     )
     out.print(summary(result.metrics, SUMMARY_KEYS))
+    if cv:
+        out.print(summary(result.metrics, CV_SUMMARY_KEYS))

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from features.photos import is_photo_dataset
 from features.problems import DataError, Problem
 from models.artifact import ArtifactMeta, write_meta
-from models.grader.artifact import network_count
+from models.grader.artifact import GraderArtifact, network_count
 from models.grader.predictor import GraderPredictor
 from models.kinds import GRADER
 from serving.settings import Settings
+from training.configs import problems_of
 from training.fingerprints import photo_dataset_fingerprint
 from training.grader.baseline import BASELINE_ARCH, BASELINE_EPOCHS, plain_baseline
 from training.grader.config import GraderConfig
+from training.grader.crossval import cross_validate
 from training.grader.data import PhotoSet, describe_split, load_photoset
 from training.grader.evaluate import evaluate_grader_model
 from training.grader.presets import describe_preset, photo_facts, resolve_preset
@@ -44,6 +48,10 @@ SUMMARY_KEYS = (
     "baseline_plain_qwk",
 )
 """The metrics a grader run's report shows."""
+CV_SUMMARY_KEYS = tuple(
+    f"cv_{name}_{part}" for name in ("macro_f1", "qwk", "ece") for part in ("mean", "low", "high")
+)
+"""The K-fold figures `evaluate --cv` shows."""
 BASELINE_CACHE = "baseline-cache/grader"
 """Under the settings' home: the plain baseline's cached scores, one folder per key."""
 
@@ -99,6 +107,37 @@ def _baseline(
         f"qwk {metrics['baseline_plain_qwk']:.3f}"
     )
     return metrics
+
+
+def _recipe(artifact: GraderArtifact) -> GraderConfig:
+    """The config that trained the model (its metadata block), to train it again.
+
+    Raises:
+        DataError: the model carries no usable training config.
+    """
+    if artifact.meta is None or not artifact.meta.training_config:
+        raise DataError([Problem("--cv", "the model carries no training config to retrain")])
+    try:
+        return GraderConfig.model_validate({**artifact.meta.training_config, "members_from": []})
+    except ValidationError as exc:
+        raise DataError(problems_of(exc, "--cv: the model's training config")) from exc
+
+
+def _cross_validate(
+    run: RunContext, config: GraderConfig, photos: PhotoSet, k: int
+) -> dict[str, float]:
+    """K-fold metrics of the model's recipe; the per-fold rows go into the run."""
+
+    def report(fold: int, metrics: dict) -> None:
+        console.print(
+            f"fold {fold + 1}/{k}: macro_f1 {metrics['macro_f1']:.3f}, qwk {metrics['qwk']:.3f}, "
+            f"ece {metrics['ece']:.3f}"
+        )
+
+    summary, folds = cross_validate(config, photos, k, on_fold=report)
+    folds.to_csv(run.out / "cv_folds.csv", index=False)
+    run.log_artifact(run.out / "cv_folds.csv")
+    return summary
 
 
 def _members(config: GraderConfig, settings: Settings) -> tuple[GraderConfig, int]:
@@ -193,6 +232,7 @@ def evaluate_grader(
     settings: Settings,
     *,
     baseline_epochs: int = BASELINE_EPOCHS,
+    cv: int = 0,
 ) -> EvaluationRun:
     """Evaluate a grader on the test split of a photo dataset; writes metrics.json and plots.
 
@@ -202,11 +242,18 @@ def evaluate_grader(
         out: The run folder (default: a new `runs/grader-eval-<time>` under the settings' home).
         settings: Where the MLflow store and runs live.
         baseline_epochs: Epochs of the plain baseline scored beside it (0 skips it).
+        cv: With K >= 2, also train the model's recipe (its training config) on K folds of all
+            items and report each metric's mean and 95% interval (`training.grader.crossval`);
+            the folds' rows go to `cv_folds.csv`.
+
+    Raises:
+        DataError: `cv` out of range, or a model without its training config.
     """
     resolved = settings.resolve_model(model)
     predictor = GraderPredictor.load(resolved.path, version=resolved.version)
     root = photo_root(data)
     art = predictor.artifact
+    recipe = _recipe(art) if cv else None  # before any work: a model without one is refused
     photos = _photos(root, art.preprocess.image_size, int(art.info.get("seed", 0)))
     test = photos.subset("test")
     seed = int(art.info.get("seed", 0))
@@ -216,10 +263,13 @@ def evaluate_grader(
         "model_version": resolved.version,
         "split": photos.split_info,
         "baseline_epochs": baseline_epochs,
+        "cv": cv,
     }
     run_out = out or default_out("grader-eval", settings)
     with tracked_run("grader", out=run_out, config=config, settings=settings) as run:
         metrics = _log_evaluation(run, predictor, test)
         metrics.update(_baseline(photos, root, baseline_epochs, seed, settings))
+        if recipe is not None:
+            metrics.update(_cross_validate(run, recipe, photos, cv))
         run.write_metrics(metrics)
     return EvaluationRun(run.out, root, len(test), metrics)
