@@ -33,9 +33,9 @@ def _facts(items=100, side=400, generated=False):
 
 def test_auto_on_the_generators_data_keeps_the_synthetic_recipe_exactly():
     config, record = resolve_preset(GraderConfig(), _facts(items=1500, side=224, generated=True))
-    assert record["chosen"] == "synthetic" and record["applied"] == {"review_level": 0.0}
+    assert record["chosen"] == "synthetic" and record["applied"] == {}
     # the recipe its targets were measured with: the point-estimate review cut included
-    assert config.to_dict() == {**DEFAULTS.to_dict(), "review_level": 0.0}
+    assert config.to_dict() == DEFAULTS.to_dict() and config.review_level == 0.0
     assert config.damage_share == 0.2 and config.members == 3 and config.epochs == 120
 
 
@@ -47,11 +47,12 @@ def test_auto_on_small_real_data_draws_no_damage_and_trains_one_network():
     assert config.review_level == 0.95  # the review cut keeps its finite-sample bound
 
 
-def test_auto_on_larger_real_data_only_drops_the_drawn_damage():
+def test_auto_on_larger_real_data_drops_the_drawn_damage_and_bounds_the_review_cut():
     config, record = resolve_preset(GraderConfig(), _facts(items=SMALL_ITEMS, side=300))
     assert record["chosen"] == "real"
     changed = {k for k, v in config.to_dict().items() if v != DEFAULTS.to_dict()[k]}
-    assert changed == {"damage_share"} and config.damage_share == 0.0
+    assert changed == {"damage_share", "review_level"}
+    assert (config.damage_share, config.review_level) == (0.0, 0.95)
 
 
 def test_settings_the_user_gave_win_over_the_preset(tmp_path):

@@ -55,13 +55,14 @@ class GraderConfig(BaseModel):
         0.97, gt=0, le=1, description="Accuracy wanted on items answered without review."
     )
     review_level: float = Field(
-        0.95,
+        0.0,
         ge=0,
         lt=1,
         description="Confidence of the one-sided Clopper-Pearson upper bound on the error of "
         "val items answered without review: the review cut is the lowest whose bound is at "
         "most 1 - target_accuracy, and with none every item goes to review. 0 takes the point "
-        "estimate instead (the synthetic preset, as its targets were measured).",
+        "estimate instead (the synthetic recipe, as its targets were measured); the real "
+        "presets set 0.95.",
     )
     target_fpr: float = Field(
         0.02, gt=0, lt=1, description="Counterfeit false-positive rate on authentic items."

@@ -6,8 +6,9 @@ how many items it has and how large its photos are. It picks:
 
 - `synthetic`: the recipe measured on the generator's set, unchanged (drawn damage and the
   point-estimate review cut included);
-- `real-small` (fewer than `SMALL_ITEMS` items): one network, no drawn damage, fewer epochs;
-- `real`: the synthetic recipe without the generator's drawn damage.
+- `real-small` (fewer than `SMALL_ITEMS` items): one network, no drawn damage, fewer epochs,
+  the review cut with a finite-sample bound;
+- `real`: the synthetic recipe without the generator's drawn damage, with that review cut.
 
 Settings the user gave (in the config file or on the command line) always win over the preset.
 The input size is never larger than the photos' typical short side (no upsampling).
@@ -38,12 +39,11 @@ SIZE_SAMPLE = 64
 """Photos whose headers are read to measure the typical photo size."""
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "synthetic": {"review_level": 0.0},
-    "real": {"damage_share": 0.0},
-    "real-small": {"damage_share": 0.0, "members": 1, "epochs": 60},
+    "synthetic": {},
+    "real": {"damage_share": 0.0, "review_level": 0.95},
+    "real-small": {"damage_share": 0.0, "review_level": 0.95, "members": 1, "epochs": 60},
 }
-"""Each preset's settings over `GraderConfig`'s defaults (the synthetic recipe, but for the
-review cut's finite-sample bound, which the real presets keep)."""
+"""Each preset's settings over `GraderConfig`'s defaults (which are the synthetic recipe)."""
 
 
 @dataclass(frozen=True)
