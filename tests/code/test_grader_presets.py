@@ -62,7 +62,7 @@ def test_settings_the_user_gave_win_over_the_preset(tmp_path):
     config, record = resolve_preset(given, _facts(items=50))
     assert (config.damage_share, config.members, config.epochs) == (0.3, 2, 60)
     assert record["user_settings_kept"] == {"damage_share": 0.3, "members": 2}
-    assert record["applied"] == {"epochs": 60}
+    assert record["applied"] == {"review_level": 0.95, "epochs": 60}
     assert "your settings kept: damage_share, members" in describe_preset(record)
 
 

@@ -123,7 +123,18 @@ class GraderConfig(BaseModel):
         description="Epochs of the plain baseline trained for the final evaluation "
         "(`training.grader.baseline`); 0 skips it.",
     )
-    pretrained_file: str | None = Field(None, description="Local backbone weights to start from.")
+    pretrained_file: str | None = Field(
+        None,
+        description="Local backbone weights to start from (a timm checkpoint; the `config.json` "
+        "beside it, when there is one, gives the input size and normalisation).",
+    )
+    freeze_epochs: int = Field(
+        0,
+        ge=0,
+        description="First epochs that train only the heads, the backbone frozen (weights and "
+        "batch-norm statistics); then everything trains. With `pretrained_file` and no value "
+        "given, a tenth of `epochs` (at least 1).",
+    )
     members_from: list[str] = Field(
         default_factory=list,
         description="Grader model folders whose trained networks become members instead of "

@@ -11,7 +11,9 @@ how many items it has and how large its photos are. It picks:
 - `real`: the synthetic recipe without the generator's drawn damage, with that review cut.
 
 Settings the user gave (in the config file or on the command line) always win over the preset.
-The input size is never larger than the photos' typical short side (no upsampling).
+The input size is never larger than the photos' typical short side (no upsampling), except that
+a `pretrained_file` whose `config.json` names its input size gets that size; a pretrained run
+also starts with its backbone frozen (`freeze_epochs`, a tenth of the epochs).
 `resolve_preset` returns the resolved config and a record of the choice for config.json and the
 log. docs/grader.md says what each preset is for.
 """
@@ -27,6 +29,8 @@ import numpy as np
 from PIL import Image
 
 from features.photos import DATASET_INFO, load_photo_dataset
+from features.problems import DataError, Problem
+from models.grader.backbones import checkpoint_preprocess
 from training.grader.config import GraderConfig
 from training.synth import DAMAGE, PHOTOS, TRUTH
 from training.synth.photos import SYNTH_SOURCE
@@ -129,9 +133,11 @@ def resolve_preset(config: GraderConfig, facts: PhotoFacts) -> tuple[GraderConfi
     else:
         chosen, reason = config.preset, "named by the user"
     wanted = dict(PRESETS[chosen])
-    default_size = GraderConfig.model_fields["image_size"].default
-    size = wanted.get("image_size", default_size)
-    if facts.median_side and facts.median_side < size:
+    if config.pretrained_file:
+        reason += _pretrained(config, explicit, wanted)
+    size = wanted.get("image_size", GraderConfig.model_fields["image_size"].default)
+    sized = "image_size" in explicit or (config.pretrained_file and "image_size" in wanted)
+    if not sized and facts.median_side and facts.median_side < size:
         wanted["image_size"] = max(MIN_IMAGE_SIZE, facts.median_side)
         reason += f"; input size capped at the photos' median short side {facts.median_side}"
     applied = {k: v for k, v in wanted.items() if k not in explicit}
@@ -146,6 +152,26 @@ def resolve_preset(config: GraderConfig, facts: PhotoFacts) -> tuple[GraderConfi
         "data": asdict(facts),
     }
     return resolved, record
+
+
+def _pretrained(config: GraderConfig, explicit: set[str], wanted: dict[str, Any]) -> str:
+    """Settings a pretrained checkpoint brings (its input size; a frozen start), into `wanted`;
+    the reason's addition.
+
+    Raises:
+        DataError: the checkpoint's config.json is unreadable (names it).
+    """
+    try:
+        given = checkpoint_preprocess(config.pretrained_file)
+    except ValueError as exc:
+        raise DataError([Problem("setting 'pretrained_file'", str(exc))]) from exc
+    said = ""
+    if given is not None and given.image_size:
+        wanted["image_size"] = given.image_size  # the checkpoint's own size, even if larger
+        said = f"; input size {given.image_size} from the checkpoint's config"
+    epochs = config.epochs if "epochs" in explicit else wanted.get("epochs", config.epochs)
+    wanted["freeze_epochs"] = max(1, epochs // 10)
+    return said + "; a frozen backbone for the first tenth of the epochs (pretrained)"
 
 
 def describe_preset(record: dict[str, Any]) -> str:

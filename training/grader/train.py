@@ -23,6 +23,7 @@ import torch
 from features.problems import DataError, Problem
 from features.schema import GRADES
 from models.grader.artifact import GraderArtifact, load_artifact, save_artifact
+from models.grader.backbones import checkpoint_preprocess
 from models.grader.heads import GraderEnsemble, GraderNet
 from models.grader.preprocess import PreprocessConfig, fit_stats
 from training.grader.calibrate import calibrate
@@ -222,6 +223,18 @@ def _train_members(config, seeds, first_slot, train, val, prep, on_epoch):
     return members, history
 
 
+def _preprocess(
+    config: GraderConfig, train: PhotoSet, image_size: int
+) -> tuple[PreprocessConfig, str]:
+    """The normalisation: the pretrained checkpoint's when its config gives one, else the
+    training photos' statistics; and where it came from."""
+    given = checkpoint_preprocess(config.pretrained_file) if config.pretrained_file else None
+    if given is not None and given.mean is not None and given.std is not None:
+        return PreprocessConfig(image_size, given.mean, given.std), "pretrained checkpoint"
+    mean, std = fit_stats(train.images)
+    return PreprocessConfig(image_size=image_size, mean=mean, std=std), "training photos"
+
+
 def fit_grader(
     config: GraderConfig,
     data: PhotoSet,
@@ -242,8 +255,7 @@ def fit_grader(
     train, val = data.subset("train"), data.subset("val")
     if len(train) == 0 or len(val) == 0:
         raise ValueError("the grader needs items in both the train and the val split")
-    mean, std = fit_stats(train.images)
-    prep = PreprocessConfig(image_size=int(data.images.shape[-1]), mean=mean, std=std)
+    prep, prep_source = _preprocess(config, train, int(data.images.shape[-1]))
     members, seeds = reused_members(config, prep)
     free = (seed for seed in itertools.count(config.seed) if seed not in seeds)
     new_seeds = list(itertools.islice(free, config.members - len(members)))
@@ -260,6 +272,7 @@ def fit_grader(
         "members": config.members,
         "member_seeds": seeds,
         "members_from": list(config.members_from),
+        "normalisation_from": prep_source,
         "split": dict(data.split_info),
     }
     artifact = calibrate(net, prep, config, train, val, info=info)
