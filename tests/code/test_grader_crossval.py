@@ -87,4 +87,6 @@ def test_cv_needs_the_models_training_config(toy, tmp_path, settings):
     bare = train_grader_model(GraderConfig(epochs=1, **TINY), data, tmp_path / "model")
     with pytest.raises(DataError, match="no training config"):
         evaluate_grader(str(bare.model_dir), root, tmp_path / "e", settings, cv=2)
+    with pytest.raises(DataError, match="at least 2 folds, got 1"):
+        evaluate_grader(str(bare.model_dir), root, tmp_path / "e", settings, cv=1)
     assert not (tmp_path / "e").exists()  # refused before any work

@@ -253,10 +253,12 @@ def evaluate_grader(
     predictor = GraderPredictor.load(resolved.path, version=resolved.version)
     root = photo_root(data)
     art = predictor.artifact
+    if cv < 0 or cv == 1:
+        raise DataError([Problem("--cv", f"must be 0 (off) or at least 2 folds, got {cv}")])
     recipe = _recipe(art) if cv else None  # before any work: a model without one is refused
-    photos = _photos(root, art.preprocess.image_size, int(art.info.get("seed", 0)))
-    test = photos.subset("test")
     seed = int(art.info.get("seed", 0))
+    photos = _photos(root, art.preprocess.image_size, seed)
+    test = photos.subset("test")
     config = {
         "data": str(root),
         "model": str(model),
