@@ -17,6 +17,9 @@ from features.schema import GRADES, MANIFEST_COLUMNS
 from features.tables import check_table, read_table
 
 MANIFEST = "manifest.csv"
+DATASET_INFO = "dataset.json"
+"""Optional file beside the manifest saying where the photos came from (e.g. the generator's
+`{"source": "regrade data synth", ...}`); the grader's `auto` preset reads it."""
 PHOTO_COLUMNS = ["image", "item_id", "grade", "counterfeit", "category", "brand", "split"]
 
 Progress = Callable[[Iterable, int], Iterable]

@@ -105,6 +105,7 @@ def ensure_models(settings: Settings, sample: Path, sales: Path, config: DemoCon
             augment="light",
             members=1,
             epochs=config.grader_epochs,
+            baseline_epochs=config.grader_epochs,
             image_size=config.grader_image_size,
             seed=config.seed,
         )

@@ -8,6 +8,7 @@ the deepest for the grade and counterfeit heads, both for PatchCore-style patch 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,57 @@ def load_pretrained(model: nn.Module, path: Path) -> int:
         raise ValueError(f"{path}: no tensor matches the backbone's parameters")
     model.load_state_dict(matched, strict=False)
     return len(matched)
+
+
+CHECKPOINT_CONFIG = "config.json"
+"""The file beside a local checkpoint that says how its photos were preprocessed (timm's hub
+layout: `pretrained_cfg` with `mean`, `std` and `input_size`, or those keys at its top)."""
+
+
+@dataclass(frozen=True)
+class CheckpointPreprocess:
+    """The preprocessing a pretrained checkpoint was trained with (None where it does not say).
+
+    Attributes:
+        mean: Per-channel mean in [0, 1] units.
+        std: Per-channel standard deviation.
+        image_size: Side of its square input, pixels.
+    """
+
+    mean: tuple[float, float, float] | None
+    std: tuple[float, float, float] | None
+    image_size: int | None
+
+
+def _channels(value: Any, name: str, path: Path) -> tuple[float, float, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or len(value) != 3:
+        raise ValueError(f"{path}: {name} must list 3 channel values, got {value!r}")
+    return tuple(float(v) for v in value)  # type: ignore[return-value]
+
+
+def checkpoint_preprocess(weights: Path | str) -> CheckpointPreprocess | None:
+    """The preprocessing in the `config.json` beside a checkpoint, or None when there is none.
+
+    Raises:
+        ValueError: the file is not valid JSON or its values have the wrong shape (names it).
+    """
+    path = Path(weights).parent / CHECKPOINT_CONFIG
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not valid JSON: {exc}") from exc
+    cfg = data.get("pretrained_cfg", data) if isinstance(data, dict) else {}
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: pretrained_cfg must be a table")
+    size = cfg.get("input_size")
+    if size is not None and (not isinstance(size, list | tuple) or len(size) != 3):
+        raise ValueError(f"{path}: input_size must be [channels, height, width], got {size!r}")
+    return CheckpointPreprocess(
+        mean=_channels(cfg.get("mean"), "mean", path),
+        std=_channels(cfg.get("std"), "std", path),
+        image_size=int(size[-1]) if size is not None else None,
+    )

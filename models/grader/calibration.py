@@ -3,8 +3,8 @@
 `fit_calibration` refits the temperature (and the two ordinal thresholds: a 3-parameter
 "temperature scaling or better") on the validation items' scores by maximum likelihood. Then a
 selective threshold on confidence is chosen so that validation items answered without review
-reach the target accuracy, and a split-conformal quantile gives prediction sets with
-`1 - alpha` coverage.
+keep the target accuracy (by a Clopper-Pearson upper bound on their error, or a point
+estimate), and a split-conformal quantile gives prediction sets with `1 - alpha` coverage.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 from scipy.optimize import minimize
+from scipy.stats import beta
 
 from models.grader.heads import class_probs
 
 ECE_BINS = 15
+NO_ANSWERS = 1.0 + 1e-9
+"""The review cut when no cut keeps the promise: above every confidence, so all go to review."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class Calibration:
         review_confidence: Items whose top probability is below this go to review.
         conformal_qhat: A class is in the prediction set when `1 - p >= ...` is within qhat.
         target_accuracy: Accuracy wanted on items answered without review.
+        review_level: Confidence of the bound the review cut was chosen with (0: a point
+            estimate; see `selective_threshold`).
     """
 
     temperature: float
@@ -38,6 +43,12 @@ class Calibration:
     review_confidence: float
     conformal_qhat: float
     target_accuracy: float
+    review_level: float = 0.0
+
+    @property
+    def answers_alone(self) -> bool:
+        """False when no review cut kept the promise: every item goes to review."""
+        return self.review_confidence <= 1.0
 
     def probs(self, score: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities `[N, K]` for severity scores `[N]`."""
@@ -94,23 +105,62 @@ def _fit_cumulative(score: np.ndarray, target: np.ndarray, thresholds: np.ndarra
     return float(temp), tuple(float(c) for c in cuts)
 
 
-def selective_threshold(confidence: np.ndarray, correct: np.ndarray, target: float) -> float:
-    """Lowest confidence cut whose answered items reach `target` accuracy on calibration data.
+def error_upper_bound(errors: np.ndarray, n: np.ndarray, level: float) -> np.ndarray:
+    """One-sided Clopper-Pearson upper confidence bound, at `level`, on an error rate seen as
+    `errors` in `n` trials (1 where every trial erred or there were none)."""
+    errors = np.asarray(errors, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    inside = (errors < n) & (n > 0)
+    bound = np.ones(np.broadcast(errors, n).shape)
+    bound[inside] = beta.ppf(level, errors[inside] + 1, n[inside] - errors[inside])
+    return bound
 
-    Items are answered from the most confident down; the cut is the confidence of the last item
-    of the longest prefix that still reaches the target. Nothing reaching it gives a cut above 1.
+
+def proportion_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided Clopper-Pearson (exact) interval of a proportion seen as `successes` in `n`."""
+    if n <= 0:
+        raise ValueError("an interval needs at least one trial")
+    tail = (1.0 - level) / 2
+    low = 0.0 if successes == 0 else float(beta.ppf(tail, successes, n - successes + 1))
+    high = 1.0 if successes == n else float(beta.ppf(1 - tail, successes + 1, n - successes))
+    return low, high
+
+
+def selective_threshold(
+    confidence: np.ndarray, correct: np.ndarray, target: float, level: float = 0.0
+) -> float:
+    """Lowest confidence cut whose answered items (confidence >= cut) keep the target accuracy.
+
+    With `level` 0 the answered calibration items' accuracy must reach `target` (a point
+    estimate). With `level` > 0 the one-sided Clopper-Pearson upper bound at `level` on their
+    error must be at most `1 - target`: a finite-sample guarantee for each cut, so a few dozen
+    items can support only a few confident answers, or none. Items are answered from the most
+    confident down; tied confidences are answered together. Nothing qualifying gives a cut
+    above 1 (every item goes to review).
     """
     order = np.argsort(-confidence, kind="stable")
     conf, ok = confidence[order], correct[order].astype(float)
-    running = np.cumsum(ok) / np.arange(1, len(ok) + 1)
-    good = np.nonzero(running >= target)[0]
+    if level <= 0:
+        running = np.cumsum(ok) / np.arange(1, len(ok) + 1)
+        good = np.nonzero(running >= target)[0]
+    else:
+        ends = np.nonzero(np.r_[conf[:-1] > conf[1:], True])[0] if len(conf) else np.array([])
+        ends = ends.astype(int)
+        errors = np.cumsum(1.0 - ok)[ends]
+        bound = error_upper_bound(errors, ends + 1.0, level)
+        good = ends[bound <= 1.0 - target + 1e-12]
     if len(good) == 0:
-        return 1.0 + 1e-9
+        return NO_ANSWERS
     return float(conf[good[-1]])
 
 
 def fit_calibration(
-    score: np.ndarray, target: np.ndarray, thresholds: np.ndarray, *, target_accuracy: float
+    score: np.ndarray,
+    target: np.ndarray,
+    thresholds: np.ndarray,
+    *,
+    target_accuracy: float,
+    review_level: float = 0.0,
 ) -> Calibration:
     """Fit temperature, thresholds, review cut and conformal quantile on held-out items.
 
@@ -119,6 +169,8 @@ def fit_calibration(
         target: True grade index `[N]` (0 = best).
         thresholds: The network's trained thresholds (starting point).
         target_accuracy: Wanted accuracy on auto-answered items (e.g. 0.97).
+        review_level: Confidence of the Clopper-Pearson bound behind the review cut (0: the
+            point estimate; `selective_threshold`).
     """
     score = np.asarray(score, dtype=np.float64)
     target = np.asarray(target, dtype=np.int64)
@@ -127,12 +179,12 @@ def fit_calibration(
     probs = partial.probs(score)
     pred = partial.grade_index(score)
     confidence = probs[np.arange(len(pred)), pred]
-    review = selective_threshold(confidence, pred == target, target_accuracy)
+    review = selective_threshold(confidence, pred == target, target_accuracy, review_level)
     nonconformity = 1.0 - probs[np.arange(len(target)), target]
     n = len(target)
     level = min(1.0, np.ceil((n + 1) * target_accuracy) / n)
     qhat = float(np.quantile(nonconformity, level, method="higher"))
-    return Calibration(temp, cuts, review, qhat, target_accuracy)
+    return Calibration(temp, cuts, review, qhat, target_accuracy, review_level)
 
 
 def expected_calibration_error(

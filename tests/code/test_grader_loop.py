@@ -25,6 +25,7 @@ SPEC_KEYS = {
     "n_test", "accuracy", "macro_f1", "qwk", "ece", "auto_coverage", "auto_accuracy",
     "counterfeit_auroc", "counterfeit_recall_at_fpr02", "images_per_s",
 }  # fmt: skip
+BASELINE_KEYS = {"baseline_plain_macro_f1", "baseline_plain_qwk", "baseline_plain_accuracy"}
 
 
 @pytest.fixture(scope="module")
@@ -149,20 +150,23 @@ def test_cli_trains_registers_and_evaluates(toy, tmp_path, monkeypatch):
     runner = CliRunner()
     run = tmp_path / "run"
     args = ["--data", str(root), "--out", str(run), "--epochs", "1", "--image-size", str(SIZE),
-            "--backbone", "resnet10t_quarter", "--seed", "1"]  # fmt: skip
+            "--backbone", "resnet10t_quarter", "--seed", "1", "--baseline-epochs", "1"]  # fmt: skip
     done = runner.invoke(train_app, args)
     assert done.exit_code == 0, done.output
     metrics = json.loads((run / "metrics.json").read_text())
-    assert set(metrics) >= SPEC_KEYS
+    assert set(metrics) >= SPEC_KEYS | BASELINE_KEYS
     assert metrics["n_test"] == 6 and 0.0 <= metrics["accuracy"] <= 1.0
+    assert "plain baseline (trained)" in done.output
     assert (run / "confusion_matrix.png").stat().st_size > 1000
     assert (run / "reliability_diagram.png").stat().st_size > 1000
     assert "version 1" in done.output
     evaluated = tmp_path / "eval"
     model = "models:/regrade-grader@challenger"
-    done = runner.invoke(
-        evaluate_app, ["--data", str(root), "--model", model, "--out", str(evaluated)]
-    )
+    args = ["--data", str(root), "--model", model, "--out", str(evaluated)]
+    done = runner.invoke(evaluate_app, [*args, "--baseline-epochs", "1"])
     assert done.exit_code == 0, done.output
     again = json.loads((evaluated / "metrics.json").read_text())
     assert again["n_test"] == 6 and again["qwk"] == pytest.approx(metrics["qwk"])
+    # the same split and settings: the baseline's scores come from the cache
+    assert "plain baseline (read from the cache)" in done.output
+    assert {k: again[k] for k in BASELINE_KEYS} == {k: metrics[k] for k in BASELINE_KEYS}

@@ -51,7 +51,7 @@ def test_same_seed_same_bytes_whatever_the_order(tmp_path):
     write_photos(shuffled, tmp_path / "c", photos_per_item=2, image_size=48, seed=3)
     write_photos(items, tmp_path / "d", photos_per_item=2, image_size=48, seed=4)
     a, b, c, d = (digests(tmp_path / k) for k in "abcd")
-    assert len(a) == 8 * 2 + 1
+    assert len(a) == 8 * 2 + 2  # the photos, manifest.csv and dataset.json
     assert a == b
     images = {k: v for k, v in a.items() if k.startswith("images/")}
     assert images == {k: v for k, v in c.items() if k.startswith("images/")}

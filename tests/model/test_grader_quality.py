@@ -17,6 +17,7 @@ from models.grader.predictor import GraderPredictor
 from training.grader.config import GraderConfig
 from training.grader.data import load_photoset
 from training.grader.evaluate import evaluate_grader_model
+from training.grader.presets import photo_facts, resolve_preset
 from training.grader.train import train_grader_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(9000)]
@@ -41,7 +42,9 @@ def metrics(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("synth1500")
     synthesize(root / "data", items=1500, seed=7)
-    config = GraderConfig()
+    # what `regrade train grader --data DIR` trains: the default, resolved against the data
+    config, preset = resolve_preset(GraderConfig(), photo_facts(root / "data" / "photos"))
+    assert preset["chosen"] == "synthetic"
     data, problems = load_photoset(root / "data" / "photos", config.image_size, seed=config.seed)
     assert problems == []
     result = train_grader_model(config, data, root / "model")

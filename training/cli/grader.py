@@ -37,6 +37,13 @@ def train_grader_command(
         Path | None, typer.Option(help="TOML or YAML file of grader settings.")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="auto (default: chosen by the data), synthetic, real or real-small; "
+            "settings you give win over it."
+        ),
+    ] = None,
     pretrained_file: Annotated[
         Path | None, typer.Option(help="Local backbone weights (safetensors or state dict).")
     ] = None,
@@ -47,6 +54,9 @@ def train_grader_command(
             help="Reuse the trained networks of this grader (models:/ URI, run or model folder) "
             "as ensemble members; repeatable. The rest of `members` are trained.",
         ),
+    ] = None,
+    baseline_epochs: Annotated[
+        int | None, typer.Option(help="Epochs of the plain baseline (default 30; 0 skips it).")
     ] = None,
     promote: Annotated[bool, typer.Option(help="Also make the new version @champion.")] = False,
 ) -> None:
@@ -61,6 +71,8 @@ def train_grader_command(
         image_size=image_size,
         backbone=backbone,
         seed=seed,
+        preset=preset,
+        baseline_epochs=baseline_epochs,
         pretrained_file=str(pretrained_file) if pretrained_file else None,
         members_from=members_from or None,
     )
@@ -79,13 +91,32 @@ def evaluate_grader_command(
         Path | None,
         typer.Option("--out", help="Run folder (default: var/runs/grader-eval-<time>)."),
     ] = None,
+    baseline_epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Epochs of the plain baseline scored beside it (default 30; 0 skips it)."
+        ),
+    ] = None,
+    cv: Annotated[
+        int,
+        typer.Option(
+            "--cv",
+            min=0,
+            help="Also train the model's recipe on K folds of all items and report each "
+            "metric's mean and 95% interval (K >= 2; slow: K trainings).",
+        ),
+    ] = 0,
 ) -> None:
-    """Evaluate a grader on the test split of a photo dataset; writes metrics.json and plots."""
-    from training.grader.pipeline import SUMMARY_KEYS, evaluate_grader
+    """Evaluate a grader on the test split of a photo dataset, beside a plain baseline trained
+    on the same split; writes metrics.json and plots."""
+    from training.grader.pipeline import CV_SUMMARY_KEYS, SUMMARY_KEYS, evaluate_grader
 
-    result = evaluate_grader(model, data, out_dir, load_settings())
+    options = {} if baseline_epochs is None else {"baseline_epochs": baseline_epochs}
+    result = evaluate_grader(model, data, out_dir, load_settings(), cv=cv, **options)
     out.print(
         f"evaluated {model} on {result.n_items} test items of {result.data}; "
         f"results in {result.run_dir}"
     )
     out.print(summary(result.metrics, SUMMARY_KEYS))
+    if cv:
+        out.print(summary(result.metrics, CV_SUMMARY_KEYS))

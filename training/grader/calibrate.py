@@ -1,9 +1,9 @@
 """Calibrate trained grader networks into a complete artifact, on held-out validation items.
 
 The networks' severity scores are turned into calibrated grade probabilities (with the review
-threshold for the target accuracy), the one-class reference banks are fitted on authentic
-training photos, and both counterfeit thresholds are set for the target false-positive rate on
-authentic validation items.
+threshold for the target accuracy, recorded with what it answers on val in `info.review`), the
+one-class reference banks are fitted on authentic training photos, and both counterfeit
+thresholds are set for the target false-positive rate on authentic validation items.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from models.grader.artifact import CounterfeitConfig, GraderArtifact
-from models.grader.calibration import fit_calibration
+from models.grader.calibration import Calibration, fit_calibration
 from models.grader.counterfeit import ReferenceBank, fit_threshold
 from models.grader.heads import GraderEnsemble, GraderNet
 from models.grader.predictor import GraderPredictor
@@ -100,7 +100,11 @@ def calibrate(
     target = val.items["target"].to_numpy()
     thresholds = net.thresholds().detach().double().numpy()
     calibration = fit_calibration(
-        scores["score"], target, thresholds, target_accuracy=config.target_accuracy
+        scores["score"],
+        target,
+        thresholds,
+        target_accuracy=config.target_accuracy,
+        review_level=config.review_level,
     )
     supervised = train.has_counterfeit_labels and config.counterfeit_weight > 0
     authentic = val.items["counterfeit"].fillna(0).to_numpy() == 0
@@ -123,5 +127,30 @@ def calibrate(
         references=references,
         tta=config.tta,
         metrics={"val_accuracy": val_accuracy, "val_items": float(len(val))},
-        info=info,
+        info={**info, "review": review_record(calibration, scores["score"], target)},
     )
+
+
+def review_record(calibration: Calibration, score: np.ndarray, target: np.ndarray) -> dict:
+    """How the review cut was chosen and what it answers on val (saved as `info.review`)."""
+    probs = calibration.probs(score)
+    pred = calibration.grade_index(score)
+    confidence = probs[np.arange(len(pred)), pred]
+    answered = confidence >= calibration.review_confidence
+    rule = "clopper-pearson" if calibration.review_level > 0 else "point estimate"
+    record = {
+        "rule": rule,
+        "level": calibration.review_level,
+        "target_accuracy": calibration.target_accuracy,
+        "answers_alone": calibration.answers_alone,
+        "val_coverage": float(answered.mean()) if len(answered) else 0.0,
+        "val_answered_accuracy": float((pred == target)[answered].mean())
+        if answered.any()
+        else None,
+    }
+    if not calibration.answers_alone:
+        record["note"] = (
+            f"no confidence cut keeps accuracy {calibration.target_accuracy} on the "
+            f"{len(target)} val items ({rule}): every item goes to review"
+        )
+    return record

@@ -1,6 +1,7 @@
 """The grader's typed run config, read from a TOML or YAML file's `[grader]` table, then the CLI.
 
-The defaults are the recipe docs/grader.md describes; every choice and bound is declared on its
+The defaults are the synthetic recipe docs/grader.md describes (a preset, chosen by the data,
+may change some before a run: `training.grader.presets`); every choice and bound is declared on its
 field, and `load_config` turns a bad value into a `DataError` naming the setting.
 """
 
@@ -16,6 +17,7 @@ from models.grader.preprocess import Augmentation, Tta
 from training.configs import load_run_config
 
 Grade = Literal["A", "B", "C"]
+Preset = Literal["auto", "synthetic", "real", "real-small"]
 
 
 class GraderConfig(BaseModel):
@@ -23,6 +25,12 @@ class GraderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    preset: Preset = Field(
+        "auto",
+        description="The settings a run starts from (`training.grader.presets`): `auto` picks "
+        "`synthetic` for the generator's own data, else `real-small` or `real` by item count; "
+        "settings given in the file or on the command line win over it.",
+    )
     epochs: int = Field(120, ge=1, description="Passes over the training items, per member.")
     members: int = Field(
         3,
@@ -45,6 +53,16 @@ class GraderConfig(BaseModel):
     )
     target_accuracy: float = Field(
         0.97, gt=0, le=1, description="Accuracy wanted on items answered without review."
+    )
+    review_level: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Confidence of the one-sided Clopper-Pearson upper bound on the error of "
+        "val items answered without review: the review cut is the lowest whose bound is at "
+        "most 1 - target_accuracy, and with none every item goes to review. 0 takes the point "
+        "estimate instead (the synthetic recipe, as its targets were measured); the real "
+        "presets set 0.95.",
     )
     target_fpr: float = Field(
         0.02, gt=0, lt=1, description="Counterfeit false-positive rate on authentic items."
@@ -99,7 +117,24 @@ class GraderConfig(BaseModel):
         description="Test-time augmentation: average over the photo and its mirror (`hflip`) "
         "or not (`none`).",
     )
-    pretrained_file: str | None = Field(None, description="Local backbone weights to start from.")
+    baseline_epochs: int = Field(
+        30,
+        ge=0,
+        description="Epochs of the plain baseline trained for the final evaluation "
+        "(`training.grader.baseline`); 0 skips it.",
+    )
+    pretrained_file: str | None = Field(
+        None,
+        description="Local backbone weights to start from (a timm checkpoint; the `config.json` "
+        "beside it, when there is one, gives the input size and normalisation).",
+    )
+    freeze_epochs: int = Field(
+        0,
+        ge=0,
+        description="First epochs that train only the heads, the backbone frozen (weights and "
+        "batch-norm statistics); then everything trains. With `pretrained_file` and no value "
+        "given, a tenth of `epochs` (at least 1).",
+    )
     members_from: list[str] = Field(
         default_factory=list,
         description="Grader model folders whose trained networks become members instead of "

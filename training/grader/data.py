@@ -1,15 +1,18 @@
 """Grader data: a photo dataset folder decoded once into uint8 tensors, split by item.
 
-The manifest's `split` column is used when every item has one; otherwise items get a
-deterministic split stratified by grade (and counterfeit flag), seeded. Photos that cannot be
-decoded are reported by name and left out; an item left without photos is dropped.
+The manifest's `split` column is used when every item has one: as it is when it names train,
+val and test, with val carved from train when it names only train and test (`split_items`);
+otherwise items get a deterministic split stratified by grade (and counterfeit flag), seeded.
+Photos that cannot be decoded are reported by name and left out; an item left without photos is
+dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +26,10 @@ from features.schema import GRADES
 from models.grader.preprocess import to_uint8
 
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
-"""Train, val and test shares of items when the manifest has no split column."""
+"""Train, val and test shares of items when the manifest has no usable split."""
+VAL_FROM_TRAIN = 0.15 / 0.85
+"""Share of the manifest's train items carved off as val when it gives only train and test
+(the val share of `SPLIT_FRACTIONS` among the items that are not test)."""
 
 Progress = Callable[[Iterable, int], Iterable]
 
@@ -42,6 +48,7 @@ class PhotoSet:
     images: torch.Tensor
     item_index: np.ndarray
     items: pd.DataFrame
+    split_info: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -74,16 +81,23 @@ class PhotoSet:
         return labels.nunique() == 2
 
 
-def assign_splits(items: pd.DataFrame, seed: int) -> pd.Series:
-    """The manifest's splits when complete, else a seeded stratified split of items."""
-    given = items["split"]
-    if given.notna().all() and {"train", "val", "test"} <= set(given):
-        return given.astype(str)
-    strata = items["grade"].astype(str) + items["counterfeit"].fillna(-1).astype(str)
-    counts = strata.value_counts()
-    strata = strata.where(strata.map(counts) >= 4, items["grade"].astype(str))
-    if strata.value_counts().min() < 4:
-        strata = None
+def _seeded_split(
+    index: np.ndarray, strata: pd.Series | None, share: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`index` split into (kept, carved) with `share` carved off, stratified when it can be."""
+    try:
+        kept, carved = train_test_split(index, test_size=share, random_state=seed, stratify=strata)
+    except ValueError:  # strata too small to split: fall back to a plain seeded split
+        kept, carved = train_test_split(index, test_size=share, random_state=seed)
+    return np.asarray(kept), np.asarray(carved)
+
+
+def _seeded_splits(items: pd.DataFrame, seed: int) -> pd.Series:
+    """Train, val and test by item (`SPLIT_FRACTIONS`), stratified by grade and counterfeit flag.
+
+    The same items and seed always give the same split: `evaluate` rebuilds it from the seed.
+    """
+    strata = _grade_strata(items)
     _train_share, val_share, test_share = SPLIT_FRACTIONS
     rest_share = val_share + test_share
     index = np.arange(len(items))
@@ -106,6 +120,76 @@ def assign_splits(items: pd.DataFrame, seed: int) -> pd.Series:
     return split
 
 
+def _grade_strata(items: pd.DataFrame, with_counterfeit: bool = True) -> pd.Series | None:
+    """Grade (and counterfeit flag where each such stratum holds 4 items) per item, or None
+    when even the grades are too rare to stratify by."""
+    grades = items["grade"].astype(str)
+    if not with_counterfeit:
+        return grades if grades.value_counts().min() >= 2 else None
+    strata = grades + items["counterfeit"].fillna(-1).astype(str)
+    strata = strata.where(strata.map(strata.value_counts()) >= 4, grades)
+    return strata if strata.value_counts().min() >= 4 else None
+
+
+def split_items(items: pd.DataFrame, seed: int) -> tuple[pd.Series, dict[str, Any]]:
+    """The split of every item and what was done to get it.
+
+    - The manifest gives train, val and test for every item: used as it is.
+    - It gives only train and test for every item: test is kept exactly; val is carved from the
+      manifest's train items (`VAL_FROM_TRAIN` of them, stratified by grade, seeded).
+    - Otherwise (no split column, a split missing on some items, no test or no train split): a
+      seeded split by item, stratified by grade and counterfeit flag (`SPLIT_FRACTIONS`).
+
+    Returns:
+        The split per item (aligned with `items`) and a JSON-ready record of the choice
+        (`source`, `val_from` when val was carved, `reason` when the manifest's split was not
+        used, and the item count of each split), saved in the model's config.json.
+    """
+    given = items["split"]
+    present = set(given.dropna().astype(str))
+    index = np.arange(len(items))
+    if given.notna().all() and {"train", "val", "test"} <= present:
+        split, info = given.astype(str), {"source": "manifest"}
+    elif given.notna().all() and present == {"train", "test"}:
+        split = given.astype(str).copy()
+        train = index[(split == "train").to_numpy()]
+        strata = _grade_strata(items.iloc[train], with_counterfeit=False)
+        _, val = _seeded_split(train, strata, VAL_FROM_TRAIN, seed)
+        split.iloc[val] = "val"
+        info = {"source": "manifest", "val_from": "train", "val_share_of_train": VAL_FROM_TRAIN}
+    else:
+        if given.isna().all():
+            reason = "the manifest has no split"
+        elif given.isna().any():
+            reason = (
+                f"the manifest gives a split for {int(given.notna().sum())} of {len(items)} items"
+            )
+        else:
+            reason = f"the manifest's splits are {sorted(present)}: train and test are both needed"
+        split = _seeded_splits(items, seed)
+        info = {"source": "seeded", "fractions": list(SPLIT_FRACTIONS), "reason": reason}
+    counts = split.value_counts()
+    info["items"] = {name: int(counts.get(name, 0)) for name in ("train", "val", "test")}
+    return split, info
+
+
+def assign_splits(items: pd.DataFrame, seed: int) -> pd.Series:
+    """The split of every item (`split_items` without the record of how)."""
+    return split_items(items, seed)[0]
+
+
+def describe_split(info: dict[str, Any]) -> str:
+    """One line for the log: where the split came from and its item counts."""
+    counts = ", ".join(f"{n} {name}" for name, n in info.get("items", {}).items())
+    if info.get("val_from"):
+        how = "the manifest's train and test; val carved from train (stratified by grade, seeded)"
+    elif info.get("source") == "manifest":
+        how = "the manifest's train, val and test"
+    else:
+        how = f"a seeded split by item, stratified by grade ({info.get('reason', '')})"
+    return f"split: {how}: {counts} items"
+
+
 def load_photoset(
     root: Path | str,
     image_size: int,
@@ -118,7 +202,7 @@ def load_photoset(
     Args:
         root: Photo dataset folder (manifest.csv or A/, B/, C/).
         image_size: Side of the square the photos are resized to.
-        seed: Seeds the split when the manifest has none.
+        seed: Seeds the split (or the val carved from train) when the manifest has none.
         progress: Wraps the decoding loop, `progress(iterable, total)`.
 
     Returns:
@@ -143,8 +227,9 @@ def load_photoset(
     items = items[["item_id", "grade", "counterfeit", "category", "brand", "split"]].copy()
     items["target"] = items["grade"].map({g: i for i, g in enumerate(GRADES)}).astype(int)
     items["counterfeit"] = pd.to_numeric(items["counterfeit"], errors="coerce").astype(float)
-    items["split"] = assign_splits(items, seed).to_numpy()
+    split, split_info = split_items(items, seed)
+    items["split"] = split.to_numpy()
     position = {item_id: i for i, item_id in enumerate(items["item_id"])}
     item_index = frame["item_id"].map(position).to_numpy(dtype=np.int64)
     images = torch.stack(tensors) if tensors else torch.empty(0, 3, image_size, image_size)
-    return PhotoSet(images.to(torch.uint8), item_index, items), problems
+    return PhotoSet(images.to(torch.uint8), item_index, items, split_info), problems

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, roc_auc_score, roc_curve
 
-from models.grader.calibration import expected_calibration_error
+from models.grader.calibration import expected_calibration_error, proportion_interval
 from models.grader.predictor import GraderPredictor
 from training.grader.data import PhotoSet
 from training.grader.plots import confusion_figure, reliability_figure
@@ -56,7 +56,11 @@ def predict_photoset(predictor: GraderPredictor, data: PhotoSet) -> tuple[pd.Dat
 
 
 def grader_metrics(frame: pd.DataFrame, images_per_s: float) -> dict[str, float | None]:
-    """The SPEC grader metric keys (plus a few diagnostics) from `predict_photoset` output."""
+    """The SPEC grader metric keys (plus a few diagnostics) from `predict_photoset` output.
+
+    `auto_accuracy_low` and `auto_accuracy_high` are its two-sided 95% Clopper-Pearson interval
+    (None, like `auto_accuracy`, when no item was answered without review).
+    """
     y, pred = frame["target"].to_numpy(), frame["pred_index"].to_numpy()
     correct = y == pred
     auto = ~frame["needs_review"].to_numpy()
@@ -67,6 +71,11 @@ def grader_metrics(frame: pd.DataFrame, images_per_s: float) -> dict[str, float 
     authentic = frame["counterfeit"].fillna(0).to_numpy() == 0
     flagged = frame["counterfeit_flagged"].to_numpy()
     set_hit = [g in s for g, s in zip(frame["grade"], frame["prediction_set"], strict=True)]
+    low, high = (
+        proportion_interval(int(correct[auto].sum()), int(auto.sum()))
+        if auto.any()
+        else (None, None)
+    )
     return {
         "n_test": len(frame),
         "accuracy": float(correct.mean()),
@@ -75,6 +84,8 @@ def grader_metrics(frame: pd.DataFrame, images_per_s: float) -> dict[str, float 
         "ece": expected_calibration_error(frame["confidence"].to_numpy(), correct),
         "auto_coverage": float(auto.mean()),
         "auto_accuracy": float(correct[auto].mean()) if auto.any() else None,
+        "auto_accuracy_low": low,
+        "auto_accuracy_high": high,
         "counterfeit_auroc": _auroc(fake, score),
         "counterfeit_recall_at_fpr02": recall_at_fpr(fake, score),
         "counterfeit_oneclass_auroc": _auroc(fake, oneclass[labelled]),

@@ -7,9 +7,10 @@ items that carry a label. With `photo_weight > 0` every view also gets both loss
 item's labels (a dense signal; the item loss reaches only the worst view). With `aux_weight > 0`
 a K-way classifier on the same features adds cross-entropy (training only). With
 `damage_share > 0` a share of each batch's items get drawn damage and a worse grade
-(`training.grader.damage_aug`). With `ema_decay > 0` an exponential moving average of the
-weights is what gets validated; the validated state (averaged or raw) with the lowest
-validation loss is kept.
+(`training.grader.damage_aug`). The first `freeze_epochs` train only the heads (a pretrained
+backbone's features are kept while the heads learn to read them). With `ema_decay > 0` an
+exponential moving average of the weights is what gets validated; the validated state (averaged
+or raw) with the lowest validation loss is kept.
 """
 
 from __future__ import annotations
@@ -207,6 +208,10 @@ def train_network(
     history, best, best_loss = [], None, float("inf")
     for epoch in range(1, config.epochs + 1):
         net.train()
+        frozen = epoch <= config.freeze_epochs
+        net.backbone.requires_grad_(not frozen)
+        if frozen:  # the pretrained features stay as they are, batch-norm statistics included
+            net.backbone.eval()
         started, total, seen = time.perf_counter(), 0.0, 0
         order = torch.randperm(len(train), generator=gen).numpy()
         for chosen, rows, local in _batches(train, order, config.batch_items):
@@ -241,6 +246,7 @@ def train_network(
         history.append(record)
         if on_epoch is not None:
             on_epoch(epoch, record)
+    net.backbone.requires_grad_(True)
     if best is None and ema is not None:
         best = ema.module.state_dict()
     if best is not None:

@@ -11,19 +11,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from features.photos import is_photo_dataset
 from features.problems import DataError, Problem
 from models.artifact import ArtifactMeta, write_meta
-from models.grader.artifact import network_count
+from models.grader.artifact import GraderArtifact, network_count
 from models.grader.predictor import GraderPredictor
 from models.kinds import GRADER
 from serving.settings import Settings
+from training.configs import problems_of
 from training.fingerprints import photo_dataset_fingerprint
+from training.grader.baseline import BASELINE_ARCH, BASELINE_EPOCHS, plain_baseline
 from training.grader.config import GraderConfig
-from training.grader.data import PhotoSet, load_photoset
+from training.grader.crossval import cross_validate
+from training.grader.data import PhotoSet, describe_split, load_photoset
 from training.grader.evaluate import evaluate_grader_model
+from training.grader.presets import describe_preset, photo_facts, resolve_preset
 from training.grader.train import train_grader_model
-from training.progress import progress_bar, tracked, warn
+from training.progress import console, progress_bar, tracked, warn
 from training.run_results import EvaluationRun, TrainingRun
 from training.tracking import RunContext, default_out, git_sha, jsonable, tracked_run
 
@@ -38,8 +44,16 @@ SUMMARY_KEYS = (
     "counterfeit_auroc",
     "counterfeit_recall_at_fpr02",
     "images_per_s",
+    "baseline_plain_macro_f1",
+    "baseline_plain_qwk",
 )
 """The metrics a grader run's report shows."""
+CV_SUMMARY_KEYS = tuple(
+    f"cv_{name}_{part}" for name in ("macro_f1", "qwk", "ece") for part in ("mean", "low", "high")
+)
+"""The K-fold figures `evaluate --cv` shows."""
+BASELINE_CACHE = "baseline-cache/grader"
+"""Under the settings' home: the plain baseline's cached scores, one folder per key."""
 
 
 def photo_root(data: Path) -> Path:
@@ -56,6 +70,7 @@ def _photos(root: Path, image_size: int, seed: int) -> PhotoSet:
     )
     for problem in problems:
         warn(problem)
+    console.print(describe_split(photos.split_info))
     return photos
 
 
@@ -67,6 +82,62 @@ def _log_evaluation(run: RunContext, predictor: GraderPredictor, test: PhotoSet)
     frame.to_csv(run.out / "predictions.csv", index=False)
     run.log_artifact(run.out / "predictions.csv")
     return metrics
+
+
+def _baseline(
+    photos: PhotoSet, root: Path, epochs: int, seed: int, settings: Settings, threads: int = 1
+) -> dict[str, float]:
+    """The plain baseline's scores on the same split (trained, or read from the home's cache:
+    the key holds the data fingerprint, the split's items and the settings). Empty when
+    `epochs` is 0."""
+    if epochs == 0:
+        return {}
+    with console.status(f"plain baseline: {epochs} epochs of {BASELINE_ARCH}"):
+        metrics, cached = plain_baseline(
+            photos,
+            epochs=epochs,
+            seed=seed,
+            cache_dir=settings.home / BASELINE_CACHE,
+            fingerprint=photo_dataset_fingerprint(root),
+            threads=threads,
+        )
+    how = "read from the cache" if cached else "trained"
+    console.print(
+        f"plain baseline ({how}): macro_f1 {metrics['baseline_plain_macro_f1']:.3f}, "
+        f"qwk {metrics['baseline_plain_qwk']:.3f}"
+    )
+    return metrics
+
+
+def _recipe(artifact: GraderArtifact) -> GraderConfig:
+    """The config that trained the model (its metadata block), to train it again.
+
+    Raises:
+        DataError: the model carries no usable training config.
+    """
+    if artifact.meta is None or not artifact.meta.training_config:
+        raise DataError([Problem("--cv", "the model carries no training config to retrain")])
+    try:
+        return GraderConfig.model_validate({**artifact.meta.training_config, "members_from": []})
+    except ValidationError as exc:
+        raise DataError(problems_of(exc, "--cv: the model's training config")) from exc
+
+
+def _cross_validate(
+    run: RunContext, config: GraderConfig, photos: PhotoSet, k: int
+) -> dict[str, float]:
+    """K-fold metrics of the model's recipe; the per-fold rows go into the run."""
+
+    def report(fold: int, metrics: dict) -> None:
+        console.print(
+            f"fold {fold + 1}/{k}: macro_f1 {metrics['macro_f1']:.3f}, qwk {metrics['qwk']:.3f}, "
+            f"ece {metrics['ece']:.3f}"
+        )
+
+    summary, folds = cross_validate(config, photos, k, on_fold=report)
+    folds.to_csv(run.out / "cv_folds.csv", index=False)
+    run.log_artifact(run.out / "cv_folds.csv")
+    return summary
 
 
 def _members(config: GraderConfig, settings: Settings) -> tuple[GraderConfig, int]:
@@ -104,13 +175,19 @@ def train_grader(
         promote: Also make the new version `@champion`.
         register: Register the model (False: a dry run; the run is still logged).
 
+    The config's preset is resolved against the data first (`training.grader.presets`); the
+    choice and the split are logged and saved in the run's and the model's config.json.
+
     Raises:
         DataError: bad data, or a `members_from` source that is not a fitting grader.
     """
-    config, to_train = _members(config, settings)
     root = photo_root(data)
+    config, preset = resolve_preset(config, photo_facts(root))
+    console.print(describe_preset(preset))
+    config, to_train = _members(config, settings)
     photos = _photos(root, config.image_size, config.seed)
-    run_config = {**config.to_dict(), "data": str(root)}
+    choices = {"preset": preset, "split": photos.split_info}
+    run_config = {**config.to_dict(), "data": str(root), **choices}
     run_out = out or default_out("grader", settings)
     with tracked_run("grader", out=run_out, config=run_config, settings=settings) as run:
         with progress_bar("training the grader") as bar:
@@ -120,10 +197,18 @@ def train_grader(
                 run.log_metrics(metrics, step=epoch)
                 bar.advance(task)
 
-            result = train_grader_model(config, photos, run.out / "model", on_epoch=on_epoch)
+            result = train_grader_model(
+                config, photos, run.out / "model", on_epoch=on_epoch, info={"preset": preset}
+            )
         predictor = GraderPredictor.load(result.model_dir)
+        review = predictor.artifact.info.get("review", {})
+        if not review.get("answers_alone", True):
+            warn(review["note"])
         metrics = _log_evaluation(run, predictor, photos.subset("test"))
         metrics["train_seconds"] = result.train_seconds
+        metrics.update(
+            _baseline(photos, root, config.baseline_epochs, config.seed, settings, config.threads)
+        )
         meta = ArtifactMeta.new(
             GRADER,
             git_sha=git_sha(),
@@ -140,7 +225,15 @@ def train_grader(
     return TrainingRun(GRADER, run.out, result.model_dir, metrics, version, promote, SUMMARY_KEYS)
 
 
-def evaluate_grader(model: str, data: Path, out: Path | None, settings: Settings) -> EvaluationRun:
+def evaluate_grader(
+    model: str,
+    data: Path,
+    out: Path | None,
+    settings: Settings,
+    *,
+    baseline_epochs: int = BASELINE_EPOCHS,
+    cv: int = 0,
+) -> EvaluationRun:
     """Evaluate a grader on the test split of a photo dataset; writes metrics.json and plots.
 
     Args:
@@ -148,16 +241,37 @@ def evaluate_grader(model: str, data: Path, out: Path | None, settings: Settings
         data: A photo dataset folder, or a `data synth` folder holding one in `photos/`.
         out: The run folder (default: a new `runs/grader-eval-<time>` under the settings' home).
         settings: Where the MLflow store and runs live.
+        baseline_epochs: Epochs of the plain baseline scored beside it (0 skips it).
+        cv: With K >= 2, also train the model's recipe (its training config) on K folds of all
+            items and report each metric's mean and 95% interval (`training.grader.crossval`);
+            the folds' rows go to `cv_folds.csv`.
+
+    Raises:
+        DataError: `cv` out of range, or a model without its training config.
     """
     resolved = settings.resolve_model(model)
     predictor = GraderPredictor.load(resolved.path, version=resolved.version)
     root = photo_root(data)
     art = predictor.artifact
-    photos = _photos(root, art.preprocess.image_size, int(art.info.get("seed", 0)))
+    if cv < 0 or cv == 1:
+        raise DataError([Problem("--cv", f"must be 0 (off) or at least 2 folds, got {cv}")])
+    recipe = _recipe(art) if cv else None  # before any work: a model without one is refused
+    seed = int(art.info.get("seed", 0))
+    photos = _photos(root, art.preprocess.image_size, seed)
     test = photos.subset("test")
-    config = {"data": str(root), "model": str(model), "model_version": resolved.version}
+    config = {
+        "data": str(root),
+        "model": str(model),
+        "model_version": resolved.version,
+        "split": photos.split_info,
+        "baseline_epochs": baseline_epochs,
+        "cv": cv,
+    }
     run_out = out or default_out("grader-eval", settings)
     with tracked_run("grader", out=run_out, config=config, settings=settings) as run:
         metrics = _log_evaluation(run, predictor, test)
+        metrics.update(_baseline(photos, root, baseline_epochs, seed, settings))
+        if recipe is not None:
+            metrics.update(_cross_validate(run, recipe, photos, cv))
         run.write_metrics(metrics)
     return EvaluationRun(run.out, root, len(test), metrics)

@@ -15,6 +15,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ import torch
 from features.problems import DataError, Problem
 from features.schema import GRADES
 from models.grader.artifact import GraderArtifact, load_artifact, save_artifact
+from models.grader.backbones import checkpoint_preprocess
 from models.grader.heads import GraderEnsemble, GraderNet
 from models.grader.preprocess import PreprocessConfig, fit_stats
 from training.grader.calibrate import calibrate
@@ -221,11 +223,24 @@ def _train_members(config, seeds, first_slot, train, val, prep, on_epoch):
     return members, history
 
 
+def _preprocess(
+    config: GraderConfig, train: PhotoSet, image_size: int
+) -> tuple[PreprocessConfig, str]:
+    """The normalisation: the pretrained checkpoint's when its config gives one, else the
+    training photos' statistics; and where it came from."""
+    given = checkpoint_preprocess(config.pretrained_file) if config.pretrained_file else None
+    if given is not None and given.mean is not None and given.std is not None:
+        return PreprocessConfig(image_size, given.mean, given.std), "pretrained checkpoint"
+    mean, std = fit_stats(train.images)
+    return PreprocessConfig(image_size=image_size, mean=mean, std=std), "training photos"
+
+
 def fit_grader(
     config: GraderConfig,
     data: PhotoSet,
     *,
     on_epoch: EpochHook | None = None,
+    info: dict[str, Any] | None = None,
 ) -> FittedGrader:
     """Train the networks and calibrate them into a complete artifact, in memory.
 
@@ -233,14 +248,14 @@ def fit_grader(
         config: Run settings.
         data: All items with their `split` (train, val for calibration, test untouched).
         on_epoch: Called with (epoch, metrics) after every epoch.
+        info: More training details for the artifact's `info` (e.g. the preset chosen).
     """
     torch.set_num_threads(config.threads)
     started = time.perf_counter()
     train, val = data.subset("train"), data.subset("val")
     if len(train) == 0 or len(val) == 0:
         raise ValueError("the grader needs items in both the train and the val split")
-    mean, std = fit_stats(train.images)
-    prep = PreprocessConfig(image_size=int(data.images.shape[-1]), mean=mean, std=std)
+    prep, prep_source = _preprocess(config, train, int(data.images.shape[-1]))
     members, seeds = reused_members(config, prep)
     free = (seed for seed in itertools.count(config.seed) if seed not in seeds)
     new_seeds = list(itertools.islice(free, config.members - len(members)))
@@ -248,6 +263,7 @@ def fit_grader(
     members, seeds = members + trained, seeds + new_seeds
     net = members[0] if len(members) == 1 else GraderEnsemble(members)
     info = {
+        **(info or {}),
         "seed": config.seed,
         "train_items": len(train),
         "val_items": len(val),
@@ -256,6 +272,8 @@ def fit_grader(
         "members": config.members,
         "member_seeds": seeds,
         "members_from": list(config.members_from),
+        "normalisation_from": prep_source,
+        "split": dict(data.split_info),
     }
     artifact = calibrate(net, prep, config, train, val, info=info)
     return FittedGrader(artifact, history, time.perf_counter() - started)
@@ -267,6 +285,7 @@ def train_grader_model(
     model_dir: Path | str,
     *,
     on_epoch: EpochHook | None = None,
+    info: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train, calibrate and save a grader artifact into `model_dir` (no tracking, no metadata
     beyond the format: `training.grader.pipeline` adds evaluation, provenance and registry).
@@ -276,9 +295,10 @@ def train_grader_model(
         data: All items with their `split` (train, val for calibration, test untouched).
         model_dir: Folder to write the artifact into.
         on_epoch: Called with (epoch, metrics) after every epoch.
+        info: More training details for the artifact's `info` (e.g. the preset chosen).
     """
     started = time.perf_counter()
-    fitted = fit_grader(config, data, on_epoch=on_epoch)
+    fitted = fit_grader(config, data, on_epoch=on_epoch, info=info)
     save_artifact(fitted.artifact, model_dir)
     return TrainResult(
         Path(model_dir),

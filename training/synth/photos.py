@@ -18,6 +18,7 @@ seed, same bytes.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFilter
 
-from features.photos import MANIFEST, PHOTO_COLUMNS
+from features.photos import DATASET_INFO, MANIFEST, PHOTO_COLUMNS
 from features.tables import write_table
 from training.synth.brandmark import MarkFlaws, draw_flaws
 from training.synth.damage import Damage, apply_damage, plan_damage
@@ -60,6 +61,8 @@ BACKGROUNDS = [
 
 ProgressFn = Callable[[Iterable, int], Iterable]
 
+SYNTH_SOURCE = "regrade data synth"
+"""The `source` the generator writes into its photo folder's dataset.json."""
 DAMAGE_COLUMNS = ["image", "item_id", "view", "kind", "severity"]
 """The damage table `write_photos` can write beside a data set: what each photo shows, for error
 analysis (which drawn marks did the grader miss) as a join on `image`."""
@@ -250,7 +253,8 @@ def write_photos(
     progress: ProgressFn | None = None,
     damage_file: Path | None = None,
 ) -> pd.DataFrame:
-    """Write a photo dataset: `out_dir/images/<item_id>_<k>.jpg` and `out_dir/manifest.csv`.
+    """Write a photo dataset: `out_dir/images/<item_id>_<k>.jpg`, `out_dir/manifest.csv` and
+    `out_dir/dataset.json` (names the generator, so the grader knows its own data).
 
     Args:
         items: Columns item_id, category, brand, grade, counterfeit, split.
@@ -287,6 +291,8 @@ def write_photos(
             marks += [[name, item_id, k, d.kind, d.severity] for d in view.damage]
     manifest = pd.DataFrame(rows, columns=PHOTO_COLUMNS)
     write_table(manifest, out_dir / MANIFEST)
+    origin = {"source": SYNTH_SOURCE, "seed": seed, "image_size": image_size}
+    (out_dir / DATASET_INFO).write_text(json.dumps(origin, indent=2) + "\n")
     if damage_file is not None:
         write_table(pd.DataFrame(marks, columns=DAMAGE_COLUMNS), Path(damage_file))
     return manifest
