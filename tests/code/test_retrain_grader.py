@@ -81,3 +81,34 @@ def test_retrain_grader_compares_on_the_whole_holdout_and_tags_the_challenger(gr
     tags = version_tags("regrade-grader", result.training.version, settings)
     assert tags["promotion_reason"] == result.decision.reason
     assert tags["promotion_decision"] == ("promote" if result.decision.promote else "refuse")
+
+
+def test_a_grader_that_answers_nothing_on_its_own_passes_the_calibration_band():
+    from serving.settings import PromotionPolicy
+    from training.loop.compare import Comparison
+    from training.loop.promotion import decide
+
+    def comparison(**challenger) -> Comparison:
+        return Comparison(
+            kind=GRADER,
+            holdout={"label": "grader/v1", "sha256": "x"},
+            champion_version="1",
+            challenger_version="2",
+            champion={"qwk": 0.6, "ece": 0.03, "auto_accuracy": 0.97, "auto_coverage": 0.5},
+            challenger={"qwk": 0.7, "ece": 0.03, **challenger},
+            primary="qwk",
+            difference=0.1,
+            interval=(0.05, 0.15),
+            n_paired=100,
+            sizes=(1000, 1000),
+            extra={"target_accuracy": 0.97},
+        )
+
+    policy = PromotionPolicy(grader_guardrails={})
+    silent = decide(comparison(auto_accuracy=None, auto_coverage=0.0), policy)
+    band = next(check for check in silent.checks if check.name == "auto_accuracy")
+    assert silent.promote and "answers nothing on its own" in band.detail
+    unknown = decide(comparison(auto_accuracy=None), policy)  # no coverage reported: not trusted
+    assert not unknown.promote and "auto_accuracy null" in unknown.reason
+    wrong = decide(comparison(auto_accuracy=0.80, auto_coverage=0.6), policy)
+    assert not wrong.promote

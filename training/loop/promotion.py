@@ -5,7 +5,8 @@ Every check runs and is reported; the challenger passes only when all pass:
   challenger is cheaper (a model folder `cheaper_by` smaller), non-inferior: the whole interval
   within the margin;
 - calibration band: grader `ece` at most `max_ece` and `auto_accuracy` at least its own target
-  accuracy less the slack; pricing `interval_coverage_80` inside `coverage_band`;
+  accuracy less the slack (a grader that answers nothing on its own, coverage 0, passes it);
+  pricing `interval_coverage_80` inside `coverage_band`;
 - guardrails: no listed metric worse than the champion's by more than its tolerance (a metric
   neither model can compute on the holdout is skipped, and said so).
 """
@@ -98,6 +99,11 @@ def _bands(comparison: Comparison, policy: PromotionPolicy) -> list[Check]:
         )  # fmt: skip
         target = _number(comparison.extra.get("target_accuracy"))
         auto = _number(got.get("auto_accuracy"))
+        if auto is None and _number(got.get("auto_coverage")) == 0:
+            # A grader that answers nothing on its own sends every unit to review: its
+            # promise holds trivially, and the primary metric decides.
+            checks.append(Check("auto_accuracy", True, "answers nothing on its own (coverage 0)"))
+            return checks
         floor = None if target is None else target - policy.auto_accuracy_slack
         ok = auto is not None and (floor is None or auto >= floor)
         shown = "null" if auto is None else f"{auto:.4f}"
