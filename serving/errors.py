@@ -22,3 +22,7 @@ class UploadTooLarge(IntakeError):
 
 class NotAForm(IntakeError):
     """An upload route's body is not a multipart form."""
+
+
+class TimedOut(Exception):
+    """A request that passed its time limit (`request_timeout_s`); the message says which."""

@@ -12,6 +12,7 @@ as they are by the BentoML APIs, the routes and the upload guard, and answered h
 | `PolicyViolation` | 422 | error, field `price`, floor_price |
 | `NotFoundError` | 404 | error |
 | `ConflictError` | 409 | error |
+| `TimedOut` | 504 | error |
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse
 
-from serving.errors import IntakeError, NotAForm, UploadTooLarge
+from serving.errors import IntakeError, NotAForm, TimedOut, UploadTooLarge
 from serving.store.errors import ConflictError, InvalidInput, NotFoundError, PolicyViolation
 
 STATUSES: dict[type[Exception], HTTPStatus] = {
@@ -33,6 +34,7 @@ STATUSES: dict[type[Exception], HTTPStatus] = {
     PolicyViolation: HTTPStatus.UNPROCESSABLE_ENTITY,
     NotFoundError: HTTPStatus.NOT_FOUND,
     ConflictError: HTTPStatus.CONFLICT,
+    TimedOut: HTTPStatus.GATEWAY_TIMEOUT,
 }
 """Status per error class; a subclass not listed takes its nearest listed base's."""
 

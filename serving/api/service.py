@@ -11,10 +11,17 @@ reports the model versions, and `/docs` (`serving.api.probes`). The middlewares 
 get the runtime this service loads through one `RuntimeSlot` (`serving.api.state`); each request
 reads the slot once, so `POST /admin/reload` (or the `REGRADE_RELOAD_S` alias poll,
 `serving.api.reload`) swaps in the new champions while requests in flight finish on the old.
+
+The three APIs are async: their blocking steps (decoding, grading, pricing, the case write) run
+in bounded thread pools of their own (`serving.api.lanes`), so `/price` never waits behind a
+slow `/grade`. A `/grade` or `/assess` may post at most `max_request_pixels` in all (413 before
+any photo is decoded) and must have read and graded its photos within `request_timeout_s`
+(504). Each worker dies with `regrade serve` (`serving.api.lifeline`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import bentoml
@@ -26,12 +33,15 @@ from serving import assess
 from serving.api.answer_models import AssessResponse, GradeResponse, PriceResponse
 from serving.api.auth import ApiKeyAuth, actor_in
 from serving.api.errors import ANSWERED, error_response
+from serving.api.lanes import Lanes
+from serving.api.lifeline import die_with_parent
 from serving.api.probes import Probes
 from serving.api.reload import AliasPoller
 from serving.api.request_models import AssessForm, GradeForm, Item, ItemFacts, PriceRequest
 from serving.api.routes import create_app
 from serving.api.state import RuntimeSlot
-from serving.api.uploads import NAMES_KEY, Limits, Photo, UploadGuard, read_photos
+from serving.api.uploads import NAMES_KEY, Limits, Photo, UploadGuard, check_photos, decode_photo
+from serving.errors import TimedOut
 from serving.results import GradeResult
 from serving.runtime import (
     Runtime,
@@ -74,6 +84,7 @@ class GraderRunner:
     """The grader behind adaptive batching: units of concurrent requests graded together."""
 
     def __init__(self) -> None:
+        die_with_parent()
         self.predictor = load_grader(load_settings())
 
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_ITEMS, max_latency_ms=MAX_LATENCY_MS)
@@ -99,9 +110,12 @@ class Regrade:
     grader_runner = bentoml.depends(GraderRunner)
 
     def __init__(self) -> None:
+        die_with_parent()
         settings = load_settings()
         runtime = load_runtime(settings, with_grader=not settings.batching)
         self.limits = Limits.from_settings(settings)
+        # in-line grading runs one unit at a time; calls to the runner wait to be batched
+        self.lanes = Lanes(grade_threads=MAX_BATCH_ITEMS if settings.batching else 1)
         SLOT.loader = self._reloaded
         SLOT.fill(runtime)
         self._poller = AliasPoller(SLOT, settings.reload_s)
@@ -132,6 +146,7 @@ class Regrade:
     def close(self) -> None:
         """Stop answering (/readyz 503) and close the database connections."""
         self._poller.stop()
+        self.lanes.close()
         runtime = SLOT.runtime
         SLOT.fill(None)
         if runtime is not None:
@@ -142,15 +157,37 @@ class Regrade:
             return runtime.grader.predict_items([images], [{"brand": brand}])[0]
         return self.grader_runner.grade_units([{"photos": images, "brand": brand}])[0]
 
-    def _photos_and_grade(
+    async def _photos_and_grade(
         self, runtime: Runtime, form: dict[str, Any], ctx: bentoml.Context
     ) -> tuple[list[Photo], GradeResult]:
-        photos = read_photos(form["photos"], self.limits, _photo_names(ctx))
-        result = self._grade(runtime, [p.image for p in photos], form.get("brand"))
+        """The posted photos, decoded, and their grade, within `request_timeout_s`.
+
+        Raises:
+            TimedOut: past the time limit (photos not yet started are not decoded).
+        """
+        lanes, limit_s = self.lanes, self.limits.request_timeout_s
+        deadline = asyncio.timeout(limit_s)
+        try:
+            async with deadline:
+                posted = await lanes.run(
+                    lanes.decode, check_photos, form["photos"], self.limits, _photo_names(ctx)
+                )
+                photos = [await lanes.run(lanes.decode, decode_photo, p) for p in posted]
+                images = [p.image for p in photos]
+                result = await lanes.run(
+                    lanes.grade, self._grade, runtime, images, form.get("brand")
+                )
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            raise TimedOut(
+                f"reading and grading the photos took over the limit of {limit_s:g} s "
+                "(request_timeout_s); nothing was stored, retry with fewer or smaller photos"
+            ) from exc
         return photos, GradeResult.of(result, [p.filename for p in photos])
 
     @bentoml.api(route="/grade", input_spec=GradeForm)
-    def grade(self, ctx: bentoml.Context, **form: Any) -> GradeResponse:
+    async def grade(self, ctx: bentoml.Context, **form: Any) -> GradeResponse:
         """Grade one unit from 1..N photos: grade, calibrated probabilities, counterfeit flag.
 
         Multipart form: `photos` (files) and, optionally, the unit's facts (`brand` picks the
@@ -158,24 +195,22 @@ class Regrade:
         """
         runtime = self.runtime
         try:
-            _, graded = self._photos_and_grade(runtime, form, ctx)
+            _, graded = await self._photos_and_grade(runtime, form, ctx)
         except ANSWERED as exc:
             return _refused(exc, ctx)  # type: ignore[return-value]
         return GradeResponse(**graded.model_dump(), model_versions=runtime.versions())
 
     @bentoml.api(route="/price", input_spec=PriceRequest)
-    def price(self, items: list[Item]) -> PriceResponse:
+    async def price(self, items: list[Item]) -> PriceResponse:
         """Price band, days to sell, floor, ceiling, margin, route and reasons per unit."""
         runtime = self.runtime
         try:
-            frame = assess.items_frame([item.columns() for item in items])
+            return await self.lanes.run(self.lanes.price, _price, runtime, items)
         except ANSWERED as exc:
             return _refused(exc)  # type: ignore[return-value]
-        results = assess.price_results(runtime, frame)
-        return PriceResponse(items=results, model_versions=runtime.versions())
 
     @bentoml.api(route="/assess", input_spec=AssessForm)
-    def assess(self, ctx: bentoml.Context, **form: Any) -> AssessResponse:
+    async def assess(self, ctx: bentoml.Context, **form: Any) -> AssessResponse:
         """Grade, price and route one unit and store it as a case; queued for review if needed.
 
         Multipart form: `photos` (files), `item_id`, `category` and the unit's facts (costs,
@@ -189,8 +224,11 @@ class Regrade:
         }
         runtime = self.runtime
         try:
-            photos, graded = self._photos_and_grade(runtime, form, ctx)
-            case, assessment = assess.assess_unit(
+            photos, graded = await self._photos_and_grade(runtime, form, ctx)
+            # past the time limit's reach: a case write, once started, is never abandoned
+            case, assessment = await self.lanes.run(
+                self.lanes.store,
+                assess.assess_unit,
                 runtime,
                 item,
                 graded,
@@ -201,6 +239,13 @@ class Regrade:
             return _refused(exc, ctx)  # type: ignore[return-value]
         answer = {"grade": graded, "price": assessment.price, "model_versions": case.model_versions}
         return AssessResponse.model_validate({**case.model_dump(), **answer})
+
+
+def _price(runtime: Runtime, items: list[Item]) -> PriceResponse:
+    """`/price`'s answer (in the price lane)."""
+    frame = assess.items_frame([item.columns() for item in items])
+    results = assess.price_results(runtime, frame)
+    return PriceResponse(items=results, model_versions=runtime.versions())
 
 
 Regrade.add_asgi_middleware(ApiKeyAuth, slot=SLOT)
