@@ -7,11 +7,13 @@ The APIs are async instead and hand each blocking step to a lane, a thread pool 
 | lane | work | threads |
 |---|---|---|
 | decode | reading and decoding photos | `DECODE_THREADS` |
-| grade | the in-line grader (batching off), or calls to `GraderRunner` | 1, or 32 |
+| grade | the grader in this worker (batching off) | 1: one unit at a time |
 | price | `/price` | `PRICE_THREADS` |
 | store | `/assess`'s pricing, provenance check and case write | `STORE_THREADS` |
 
-A request waits only behind requests in its own lane; `/price` never waits behind grading.
+With batching on, the call to `GraderRunner` is awaited on the event loop (BentoML's client),
+holding no thread. A request waits only behind requests in its own lane; `/price` never waits
+behind grading.
 Work still queued when a request gives up (its time limit) is cancelled; a step already
 running finishes in its thread, which the lane's size bounds.
 """
@@ -38,10 +40,10 @@ STORE_THREADS = 4
 class Lanes:
     """The thread pools of one API worker (see the module's table)."""
 
-    def __init__(self, grade_threads: int) -> None:
-        """Start the pools; `grade_threads` is 1 for the in-line grader, more for the runner."""
+    def __init__(self) -> None:
+        """Start the pools (their threads start with the first work)."""
         self.decode = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="regrade-decode")
-        self.grade = ThreadPoolExecutor(grade_threads, thread_name_prefix="regrade-grade")
+        self.grade = ThreadPoolExecutor(1, thread_name_prefix="regrade-grade")
         self.price = ThreadPoolExecutor(PRICE_THREADS, thread_name_prefix="regrade-price")
         self.store = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="regrade-store")
 

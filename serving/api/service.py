@@ -90,9 +90,7 @@ class GraderRunner:
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_ITEMS, max_latency_ms=MAX_LATENCY_MS)
     def grade_units(self, units: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Grade units, each `{"photos": [decoded image, ...], "brand": str | None}`, at once."""
-        results = self.predictor.predict_items(
-            [unit["photos"] for unit in units], [{"brand": unit.get("brand")} for unit in units]
-        )
+        results = self.predictor.predict_items(*_split(units))
         return [r.to_dict() for r in results]
 
     @bentoml.api
@@ -114,8 +112,7 @@ class Regrade:
         settings = load_settings()
         runtime = load_runtime(settings, with_grader=not settings.batching)
         self.limits = Limits.from_settings(settings)
-        # in-line grading runs one unit at a time; calls to the runner wait to be batched
-        self.lanes = Lanes(grade_threads=MAX_BATCH_ITEMS if settings.batching else 1)
+        self.lanes = Lanes()
         SLOT.loader = self._reloaded
         SLOT.fill(runtime)
         self._poller = AliasPoller(SLOT, settings.reload_s)
@@ -152,10 +149,16 @@ class Regrade:
         if runtime is not None:
             runtime.store.engine.dispose()
 
-    def _grade(self, runtime: Runtime, images: list[Image.Image], brand: str | None) -> Any:
-        if runtime.grader is not None:  # batching off: in this worker
-            return runtime.grader.predict_items([images], [{"brand": brand}])[0]
-        return self.grader_runner.grade_units([{"photos": images, "brand": brand}])[0]
+    async def _grade(self, runtime: Runtime, images: list[Image.Image], brand: str | None) -> Any:
+        units = [{"photos": images, "brand": brand}]
+        if runtime.grader is not None:  # batching off: in this worker, in the grade lane
+            grader = runtime.grader
+            return (await self.lanes.run(self.lanes.grade, grader.predict_items, *_split(units)))[0]
+        remote = getattr(self.grader_runner, "to_async", None)  # served: the runner's client
+        if remote is not None:  # its calls wait on the event loop, holding no thread
+            return (await remote.grade_units(units))[0]
+        # in-process (a test client): a local GraderRunner
+        return (await self.lanes.run(self.lanes.grade, self.grader_runner.grade_units, units))[0]
 
     async def _photos_and_grade(
         self, runtime: Runtime, form: dict[str, Any], ctx: bentoml.Context
@@ -173,10 +176,7 @@ class Regrade:
                     lanes.decode, check_photos, form["photos"], self.limits, _photo_names(ctx)
                 )
                 photos = [await lanes.run(lanes.decode, decode_photo, p) for p in posted]
-                images = [p.image for p in photos]
-                result = await lanes.run(
-                    lanes.grade, self._grade, runtime, images, form.get("brand")
-                )
+                result = await self._grade(runtime, [p.image for p in photos], form.get("brand"))
         except TimeoutError as exc:
             if not deadline.expired():
                 raise
@@ -239,6 +239,11 @@ class Regrade:
             return _refused(exc, ctx)  # type: ignore[return-value]
         answer = {"grade": graded, "price": assessment.price, "model_versions": case.model_versions}
         return AssessResponse.model_validate({**case.model_dump(), **answer})
+
+
+def _split(units: list[dict[str, Any]]) -> tuple[list[list[Image.Image]], list[dict[str, Any]]]:
+    """Units as `predict_items` takes them: the photos per unit, the facts per unit."""
+    return [u["photos"] for u in units], [{"brand": u.get("brand")} for u in units]
 
 
 def _price(runtime: Runtime, items: list[Item]) -> PriceResponse:
