@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import bentoml
 from PIL import Image
 from starlette.responses import JSONResponse
@@ -60,6 +61,8 @@ MAX_LATENCY_MS = 2000
 """Adaptive batching's latency budget per request (it waits at most a fraction of this)."""
 TIMEOUT_S = 120
 """Longest a request may take."""
+RUNNER_ATTEMPTS = 3
+"""Calls to `GraderRunner` per unit when the connection is cut (see `_cut_off`)."""
 
 SLOT = RuntimeSlot()
 """This worker's runtime, for the middlewares and routes (filled by `Regrade` at start-up)."""
@@ -71,6 +74,19 @@ def _refused(exc: Exception, ctx: bentoml.Context | None = None) -> JSONResponse
     if ctx is not None:
         ctx.response.status_code = response.status_code
     return response
+
+
+def _cut_off(exc: Exception) -> bool:
+    """Whether a call to the runner failed because BentoML's client cut its connection.
+
+    The client (`bentoml.depends`) replaces its HTTP session every 100 calls (or 5 minutes)
+    and closes the old one under the calls still in flight on it; they fail with "Server
+    disconnected" or "Session is closed" (bentoml issues 5540, 4971). Grading is idempotent,
+    so such a call is made again.
+    """
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return True
+    return isinstance(exc, RuntimeError) and "Session is closed" in str(exc)
 
 
 def _photo_names(ctx: bentoml.Context) -> list[str | None] | None:
@@ -156,7 +172,12 @@ class Regrade:
             return (await self.lanes.run(self.lanes.grade, grader.predict_items, *_split(units)))[0]
         remote = getattr(self.grader_runner, "to_async", None)  # served: the runner's client
         if remote is not None:  # its calls wait on the event loop, holding no thread
-            return (await remote.grade_units(units))[0]
+            for attempt in range(1, RUNNER_ATTEMPTS + 1):
+                try:
+                    return (await remote.grade_units(units))[0]
+                except (aiohttp.ClientConnectionError, RuntimeError) as exc:
+                    if attempt == RUNNER_ATTEMPTS or not _cut_off(exc):
+                        raise
         # in-process (a test client): a local GraderRunner
         return (await self.lanes.run(self.lanes.grade, self.grader_runner.grade_units, units))[0]
 

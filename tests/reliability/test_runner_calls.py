@@ -1,0 +1,62 @@
+"""Calls from the API worker to the batching runner survive BentoML cutting its connections.
+
+BentoML's client replaces its HTTP session every 100 calls and closes the old one under the
+calls in flight; once `/grade` calls were concurrent (issue #25 finding 4), a load test lost 7
+of 120 requests to "Server disconnected". Such a call is made again (grading is idempotent);
+any other error is not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import aiohttp
+import pytest
+
+from serving.api.service import RUNNER_ATTEMPTS, Regrade
+
+
+class FlakyRunner:
+    """A runner client whose first `failures` calls raise `error`."""
+
+    def __init__(self, failures: int, error: Exception):
+        self.failures, self.error, self.calls = failures, error, 0
+        self.to_async = self
+
+    async def grade_units(self, units):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return [{"grade": "B", "photos": len(units[0]["photos"])}]
+
+
+def grade(runner: FlakyRunner):
+    service = SimpleNamespace(grader_runner=runner)
+    runtime = SimpleNamespace(grader=None)  # batching on: the runner grades
+    return asyncio.run(Regrade.inner._grade(service, runtime, ["photo"], None))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [aiohttp.ServerDisconnectedError(), RuntimeError("Session is closed")],
+    ids=["server-disconnected", "session-closed"],
+)
+def test_a_cut_connection_is_retried(error):
+    runner = FlakyRunner(RUNNER_ATTEMPTS - 1, error)
+    assert grade(runner) == {"grade": "B", "photos": 1}
+    assert runner.calls == RUNNER_ATTEMPTS
+
+
+def test_retries_stop_after_the_last_attempt():
+    runner = FlakyRunner(RUNNER_ATTEMPTS, aiohttp.ServerDisconnectedError())
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        grade(runner)
+    assert runner.calls == RUNNER_ATTEMPTS
+
+
+def test_other_errors_are_not_retried():
+    runner = FlakyRunner(1, RuntimeError("the model failed"))
+    with pytest.raises(RuntimeError, match="the model failed"):
+        grade(runner)
+    assert runner.calls == 1
