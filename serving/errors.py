@@ -26,3 +26,7 @@ class NotAForm(IntakeError):
 
 class TimedOut(Exception):
     """A request that passed its time limit (`request_timeout_s`); the message says which."""
+
+
+class Overloaded(Exception):
+    """The grader shed the request (its batching queue passed its latency budget); retry."""

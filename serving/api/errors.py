@@ -12,6 +12,7 @@ as they are by the BentoML APIs, the routes and the upload guard, and answered h
 | `PolicyViolation` | 422 | error, field `price`, floor_price |
 | `NotFoundError` | 404 | error |
 | `ConflictError` | 409 | error |
+| `Overloaded` | 503 | error |
 | `TimedOut` | 504 | error |
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse
 
-from serving.errors import IntakeError, NotAForm, TimedOut, UploadTooLarge
+from serving.errors import IntakeError, NotAForm, Overloaded, TimedOut, UploadTooLarge
 from serving.store.errors import ConflictError, InvalidInput, NotFoundError, PolicyViolation
 
 STATUSES: dict[type[Exception], HTTPStatus] = {
@@ -34,6 +35,7 @@ STATUSES: dict[type[Exception], HTTPStatus] = {
     PolicyViolation: HTTPStatus.UNPROCESSABLE_ENTITY,
     NotFoundError: HTTPStatus.NOT_FOUND,
     ConflictError: HTTPStatus.CONFLICT,
+    Overloaded: HTTPStatus.SERVICE_UNAVAILABLE,
     TimedOut: HTTPStatus.GATEWAY_TIMEOUT,
 }
 """Status per error class; a subclass not listed takes its nearest listed base's."""

@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 import bentoml
+from bentoml.exceptions import ServiceUnavailable
 from PIL import Image
 from starlette.responses import JSONResponse
 
@@ -42,7 +43,7 @@ from serving.api.request_models import AssessForm, GradeForm, Item, ItemFacts, P
 from serving.api.routes import create_app
 from serving.api.state import RuntimeSlot
 from serving.api.uploads import NAMES_KEY, Limits, Photo, UploadGuard, check_photos, decode_photo
-from serving.errors import TimedOut
+from serving.errors import Overloaded, TimedOut
 from serving.results import GradeResult
 from serving.runtime import (
     Runtime,
@@ -178,6 +179,11 @@ class Regrade:
                 except (aiohttp.ClientConnectionError, RuntimeError) as exc:
                     if attempt == RUNNER_ATTEMPTS or not _cut_off(exc):
                         raise
+                except ServiceUnavailable as exc:  # the batcher's load shedding
+                    raise Overloaded(
+                        "the grader is overloaded (its queue passed its latency budget of "
+                        f"{MAX_LATENCY_MS} ms); nothing was stored, retry in a moment"
+                    ) from exc
         # in-process (a test client): a local GraderRunner
         return (await self.lanes.run(self.lanes.grade, self.grader_runner.grade_units, units))[0]
 

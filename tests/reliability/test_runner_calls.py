@@ -3,7 +3,8 @@
 BentoML's client replaces its HTTP session every 100 calls and closes the old one under the
 calls in flight; once `/grade` calls were concurrent (issue #25 finding 4), a load test lost 7
 of 120 requests to "Server disconnected". Such a call is made again (grading is idempotent);
-any other error is not retried.
+any other error is not retried. A unit the runner sheds (its latency budget passed) is a 503
+with the reason, not a bare 500.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from types import SimpleNamespace
 
 import aiohttp
 import pytest
+from bentoml.exceptions import ServiceUnavailable
 
+from serving.api.errors import error_response
 from serving.api.service import RUNNER_ATTEMPTS, Regrade
+from serving.errors import Overloaded
 
 
 class FlakyRunner:
@@ -60,3 +64,13 @@ def test_other_errors_are_not_retried():
     with pytest.raises(RuntimeError, match="the model failed"):
         grade(runner)
     assert runner.calls == 1
+
+
+def test_a_shed_request_is_503_with_the_reason_not_retried():
+    runner = FlakyRunner(1, ServiceUnavailable("process is overloaded"))
+    with pytest.raises(Overloaded) as raised:
+        grade(runner)
+    assert runner.calls == 1
+    answer = error_response(raised.value)
+    assert answer.status_code == 503
+    assert b"the grader is overloaded" in answer.body and b"retry" in answer.body
