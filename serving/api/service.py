@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 import bentoml
+import numpy as np
 from bentoml.exceptions import ServiceUnavailable
 from PIL import Image
 from starlette.responses import JSONResponse
@@ -106,7 +107,7 @@ class GraderRunner:
 
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_ITEMS, max_latency_ms=MAX_LATENCY_MS)
     def grade_units(self, units: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Grade units, each `{"photos": [decoded image, ...], "brand": str | None}`, at once."""
+        """Grade units, each `{"photos": [decoded image or its pixels, ...], "brand": ...}`."""
         results = self.predictor.predict_items(*_split(units))
         return [r.to_dict() for r in results]
 
@@ -173,9 +174,12 @@ class Regrade:
             return (await self.lanes.run(self.lanes.grade, grader.predict_items, *_split(units)))[0]
         remote = getattr(self.grader_runner, "to_async", None)  # served: the runner's client
         if remote is not None:  # its calls wait on the event loop, holding no thread
+            # as arrays, pickled out of band: a PIL image would be copied on the event loop
+            arrays = await self.lanes.run(self.lanes.decode, _arrays, images)
+            sent = [{"photos": arrays, "brand": brand}]
             for attempt in range(1, RUNNER_ATTEMPTS + 1):
                 try:
-                    return (await remote.grade_units(units))[0]
+                    return (await remote.grade_units(sent))[0]
                 except (aiohttp.ClientConnectionError, RuntimeError) as exc:
                     if attempt == RUNNER_ATTEMPTS or not _cut_off(exc):
                         raise
@@ -268,9 +272,18 @@ class Regrade:
         return AssessResponse.model_validate({**case.model_dump(), **answer})
 
 
+def _arrays(images: list[Image.Image]) -> list[np.ndarray]:
+    """The photos' pixels (height x width x 3, uint8), for the hop to the runner."""
+    return [np.asarray(image) for image in images]
+
+
 def _split(units: list[dict[str, Any]]) -> tuple[list[list[Image.Image]], list[dict[str, Any]]]:
-    """Units as `predict_items` takes them: the photos per unit, the facts per unit."""
-    return [u["photos"] for u in units], [{"brand": u.get("brand")} for u in units]
+    """Units as `predict_items` takes them: the photos per unit (arrays made images again),
+    the facts per unit."""
+    photos = [
+        [Image.fromarray(p) if isinstance(p, np.ndarray) else p for p in u["photos"]] for u in units
+    ]
+    return photos, [{"brand": u.get("brand")} for u in units]
 
 
 def _price(runtime: Runtime, items: list[Item]) -> PriceResponse:

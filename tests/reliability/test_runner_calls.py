@@ -13,10 +13,13 @@ import asyncio
 from types import SimpleNamespace
 
 import aiohttp
+import numpy as np
 import pytest
 from bentoml.exceptions import ServiceUnavailable
+from PIL import Image
 
 from serving.api.errors import error_response
+from serving.api.lanes import Lanes
 from serving.api.service import RUNNER_ATTEMPTS, Regrade
 from serving.errors import Overloaded
 
@@ -32,13 +35,18 @@ class FlakyRunner:
         self.calls += 1
         if self.calls <= self.failures:
             raise self.error
+        self.sent = units[0]["photos"]
         return [{"grade": "B", "photos": len(units[0]["photos"])}]
 
 
 def grade(runner: FlakyRunner):
-    service = SimpleNamespace(grader_runner=runner)
+    service = SimpleNamespace(grader_runner=runner, lanes=Lanes())
     runtime = SimpleNamespace(grader=None)  # batching on: the runner grades
-    return asyncio.run(Regrade.inner._grade(service, runtime, ["photo"], None))
+    photo = Image.new("RGB", (4, 3), (10, 20, 30))
+    try:
+        return asyncio.run(Regrade.inner._grade(service, runtime, [photo], None))
+    finally:
+        service.lanes.close()
 
 
 @pytest.mark.parametrize(
@@ -50,6 +58,9 @@ def test_a_cut_connection_is_retried(error):
     runner = FlakyRunner(RUNNER_ATTEMPTS - 1, error)
     assert grade(runner) == {"grade": "B", "photos": 1}
     assert runner.calls == RUNNER_ATTEMPTS
+    # the pixels go as an array (pickled out of band), the same pixels
+    assert isinstance(runner.sent[0], np.ndarray) and runner.sent[0].shape == (3, 4, 3)
+    assert runner.sent[0][2, 3].tolist() == [10, 20, 30]
 
 
 def test_retries_stop_after_the_last_attempt():
