@@ -102,7 +102,9 @@ def main() -> None:
         until = began + args.minutes * 60
         lock = threading.Lock()
         threads = [
-            threading.Thread(target=client, args=(base, files, until, counts, lock))
+            threading.Thread(
+                target=client, args=(base, files, until, counts, lock), daemon=True
+            )  # an interrupt ends them
             for _ in range(args.clients)
         ]
         for thread in threads:
