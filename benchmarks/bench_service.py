@@ -1,9 +1,10 @@
 """Service load test on loopback: /grade with adaptive batching on and off against the engine's
 offline throughput, and /price beside slow photos.
 
-The baseline, measured first in the same run, is the engine's own offline throughput on the
-same photos: the grader loaded in this process decoding and grading `--clients` units at a
-time (the most this machine can do). One run then starts `regrade serve` twice on free
+The baseline, measured in the same run before and after the servers (the better of the two,
+as other jobs share the machine), is the engine's own offline throughput on the same photos:
+the grader loaded in this process decoding and grading `--clients` units at a time (the most
+this machine can do). One run then starts `regrade serve` twice on free
 loopback ports (REGRADE_BATCHING=1, then 0), and each time has `--clients` concurrent clients
 post `--requests` 3-photo /grade requests each: requests/s (as a share of the offline units/s)
 and p50/p99 latency. Each time it also times single-item /price requests alone and while four
@@ -251,15 +252,15 @@ def main() -> None:
     files = photos(args.photos, args.photo_size)
     results: dict[str, object] = {"settings": {k: str(v) for k, v in vars(args).items()}}
     units = args.clients * args.requests
-    results["offline"] = limit = offline(home.resolve(), files, args.clients, units)
-    print("offline", json.dumps(limit), flush=True)
+    before = offline(home.resolve(), files, args.clients, units)
+    print("offline_before", json.dumps(before), flush=True)
     for batching in (True, False):
         process, base = start(home.resolve(), work, batching)
         mode = "on" if batching else "off"
         try:
-            grade = load(base, files, args.clients, args.requests)
-            grade["share_of_offline"] = grade["rps"] / limit["units_per_s"]
-            results[f"grade_batching_{mode}"] = grade
+            results[f"grade_batching_{mode}"] = grade = load(
+                base, files, args.clients, args.requests
+            )
             print(f"grade_batching_{mode}", json.dumps(grade), flush=True)
             for name, measure in (
                 (f"price_http_batching_{mode}", price_latency),
@@ -269,6 +270,13 @@ def main() -> None:
                 print(name, json.dumps(results[name]), flush=True)
         finally:
             stop(process)
+    after = offline(home.resolve(), files, args.clients, units)
+    print("offline_after", json.dumps(after), flush=True)
+    # the machine's limit: the better of the two (other jobs share this machine)
+    results["offline"] = limit = max(before, after, key=lambda r: r["units_per_s"])
+    for mode in ("on", "off"):
+        grade = results[f"grade_batching_{mode}"]
+        grade["share_of_offline"] = grade["rps"] / limit["units_per_s"]  # type: ignore[index]
     results["price_in_process"] = price_in_process(home.resolve(), work, args.price_requests)
     print("price_in_process", json.dumps(results["price_in_process"]), flush=True)
     on, off = results["grade_batching_on"], results["grade_batching_off"]
