@@ -200,14 +200,12 @@ def price_beside_slow(base: str, n: int, slow_clients: int = 4) -> dict[str, flo
         thread.start()
     time.sleep(1.0)  # all four are decoding
     try:
-        in_flight = len(statuses) == 0
-        result = price_latency(base, n)
-        in_flight = in_flight and len(statuses) == 0  # no slow grade ended while timing
+        result = price_latency(base, n)  # each slow client posts its next photo at once
     finally:
         stop.set()
         for thread in threads:
             thread.join()
-    return {**result, "slow_in_flight_throughout": in_flight, "slow_statuses": sorted(statuses)}
+    return {**result, "slow_statuses": sorted(statuses)}
 
 
 def price_in_process(home: Path, work: Path, n: int) -> dict[str, float]:
