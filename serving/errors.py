@@ -22,3 +22,11 @@ class UploadTooLarge(IntakeError):
 
 class NotAForm(IntakeError):
     """An upload route's body is not a multipart form."""
+
+
+class TimedOut(Exception):
+    """A request that passed its time limit (`request_timeout_s`); the message says which."""
+
+
+class Overloaded(Exception):
+    """The grader shed the request (its batching queue passed its latency budget); retry."""

@@ -19,6 +19,8 @@ the home (`REGRADE_HOME`) when it exists. Nothing is created or connected here;
 | max_photos | REGRADE_MAX_PHOTOS | 8 per request |
 | max_photo_bytes | REGRADE_MAX_PHOTO_BYTES | 10 MiB per photo |
 | max_request_bytes | REGRADE_MAX_REQUEST_BYTES | 48 MiB per request body |
+| max_request_pixels | REGRADE_MAX_REQUEST_PIXELS | 100 Mpx decoded per /grade or /assess |
+| request_timeout_s | REGRADE_REQUEST_TIMEOUT_S | 30 s to read and grade one request's photos |
 | batching | REGRADE_BATCHING | on (1); 0 grades in the API worker without adaptive batching |
 | double_grading_share | REGRADE_DOUBLE_GRADING_SHARE | 0.05: share of resolved cases graded again |
 | session_secret | REGRADE_SESSION_SECRET | generated once, kept in home/session-secret |
@@ -211,6 +213,14 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = Field(
         48 * 2**20, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    max_request_pixels: int = Field(
+        100_000_000,
+        ge=1,
+        description="Most pixels (width x height, all photos) one /grade or /assess may post.",
+    )
+    request_timeout_s: float = Field(
+        30.0, gt=0, description="Longest a /grade or /assess may take to read and grade photos."
     )
     batching: bool = Field(
         True, description="Grade photos through the adaptive-batching runner (off: in-line)."

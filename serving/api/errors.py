@@ -13,6 +13,8 @@ as they are by the BentoML APIs, the routes and the upload guard, and answered h
 | `NotFoundError` | 404 | error |
 | `ConflictError` | 409 | error |
 | `Unavailable` | 503 | error (the database cannot be reached or written; nothing stored) |
+| `Overloaded` | 503 | error |
+| `TimedOut` | 504 | error |
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse
 
-from serving.errors import IntakeError, NotAForm, UploadTooLarge
+from serving.errors import IntakeError, NotAForm, Overloaded, TimedOut, UploadTooLarge
 from serving.store.errors import (
     ConflictError,
     InvalidInput,
@@ -41,6 +43,8 @@ STATUSES: dict[type[Exception], HTTPStatus] = {
     NotFoundError: HTTPStatus.NOT_FOUND,
     ConflictError: HTTPStatus.CONFLICT,
     Unavailable: HTTPStatus.SERVICE_UNAVAILABLE,
+    Overloaded: HTTPStatus.SERVICE_UNAVAILABLE,
+    TimedOut: HTTPStatus.GATEWAY_TIMEOUT,
 }
 """Status per error class; a subclass not listed takes its nearest listed base's."""
 

@@ -11,13 +11,23 @@ reports the model versions, and `/docs` (`serving.api.probes`). The middlewares 
 get the runtime this service loads through one `RuntimeSlot` (`serving.api.state`); each request
 reads the slot once, so `POST /admin/reload` (or the `REGRADE_RELOAD_S` alias poll,
 `serving.api.reload`) swaps in the new champions while requests in flight finish on the old.
+
+The three APIs are async: their blocking steps (decoding, grading, pricing, the case write) run
+in bounded thread pools of their own (`serving.api.lanes`), so `/price` never waits behind a
+slow `/grade`. A `/grade` or `/assess` may post at most `max_request_pixels` in all (413 before
+any photo is decoded) and must have read and graded its photos within `request_timeout_s`
+(504). Each worker dies with `regrade serve` (`serving.api.lifeline`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import aiohttp
 import bentoml
+import numpy as np
+from bentoml.exceptions import ServiceUnavailable
 from PIL import Image
 from starlette.responses import JSONResponse
 
@@ -27,12 +37,15 @@ from serving.api.answer_models import AssessResponse, GradeResponse, PriceRespon
 from serving.api.auth import ApiKeyAuth, actor_in
 from serving.api.errors import ANSWERED, error_response
 from serving.api.idempotency import HEADER, intake_key
+from serving.api.lanes import Lanes
+from serving.api.lifeline import die_with_parent
 from serving.api.probes import Probes
 from serving.api.reload import AliasPoller
 from serving.api.request_models import AssessForm, GradeForm, Item, ItemFacts, PriceRequest
 from serving.api.routes import create_app
 from serving.api.state import RuntimeSlot
-from serving.api.uploads import NAMES_KEY, Limits, Photo, UploadGuard, read_photos
+from serving.api.uploads import NAMES_KEY, Limits, Photo, UploadGuard, check_photos, decode_photo
+from serving.errors import Overloaded, TimedOut
 from serving.results import GradeResult
 from serving.runtime import (
     Runtime,
@@ -51,6 +64,8 @@ MAX_LATENCY_MS = 2000
 """Adaptive batching's latency budget per request (it waits at most a fraction of this)."""
 TIMEOUT_S = 120
 """Longest a request may take."""
+RUNNER_ATTEMPTS = 3
+"""Calls to `GraderRunner` per unit when the connection is cut (see `_cut_off`)."""
 
 SLOT = RuntimeSlot()
 """This worker's runtime, for the middlewares and routes (filled by `Regrade` at start-up)."""
@@ -64,6 +79,19 @@ def _refused(exc: Exception, ctx: bentoml.Context | None = None) -> JSONResponse
     return response
 
 
+def _cut_off(exc: Exception) -> bool:
+    """Whether a call to the runner failed because BentoML's client cut its connection.
+
+    The client (`bentoml.depends`) replaces its HTTP session every 100 calls (or 5 minutes)
+    and closes the old one under the calls still in flight on it; they fail with "Server
+    disconnected" or "Session is closed" (bentoml issues 5540, 4971). Grading is idempotent,
+    so such a call is made again.
+    """
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return True
+    return isinstance(exc, RuntimeError) and "Session is closed" in str(exc)
+
+
 def _photo_names(ctx: bentoml.Context) -> list[str | None] | None:
     """The posted photos' file names, as the upload guard left them in the ASGI scope."""
     return (ctx.request.scope.get("state") or {}).get(NAMES_KEY)
@@ -75,14 +103,13 @@ class GraderRunner:
     """The grader behind adaptive batching: units of concurrent requests graded together."""
 
     def __init__(self) -> None:
+        die_with_parent()
         self.predictor = load_grader(load_settings())
 
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_ITEMS, max_latency_ms=MAX_LATENCY_MS)
     def grade_units(self, units: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Grade units, each `{"photos": [decoded image, ...], "brand": str | None}`, at once."""
-        results = self.predictor.predict_items(
-            [unit["photos"] for unit in units], [{"brand": unit.get("brand")} for unit in units]
-        )
+        """Grade units, each `{"photos": [decoded image or its pixels, ...], "brand": ...}`."""
+        results = self.predictor.predict_items(*_split(units))
         return [r.to_dict() for r in results]
 
     @bentoml.api
@@ -105,9 +132,11 @@ class Regrade:
     grader_runner = bentoml.depends(GraderRunner)
 
     def __init__(self) -> None:
+        die_with_parent()
         settings = load_settings()
         runtime = load_runtime(settings, with_grader=not settings.batching)
         self.limits = Limits.from_settings(settings)
+        self.lanes = Lanes()
         SLOT.loader = self._reloaded
         SLOT.grader_check = self._runner_alive
         SLOT.fill(runtime)
@@ -144,25 +173,64 @@ class Regrade:
     def close(self) -> None:
         """Stop answering (/readyz 503) and close the database connections."""
         self._poller.stop()
+        self.lanes.close()
         runtime = SLOT.runtime
         SLOT.fill(None)
         if runtime is not None:
             runtime.store.engine.dispose()
 
-    def _grade(self, runtime: Runtime, images: list[Image.Image], brand: str | None) -> Any:
-        if runtime.grader is not None:  # batching off: in this worker
-            return runtime.grader.predict_items([images], [{"brand": brand}])[0]
-        return self.grader_runner.grade_units([{"photos": images, "brand": brand}])[0]
+    async def _grade(self, runtime: Runtime, images: list[Image.Image], brand: str | None) -> Any:
+        units = [{"photos": images, "brand": brand}]
+        if runtime.grader is not None:  # batching off: in this worker, in the grade lane
+            grader = runtime.grader
+            return (await self.lanes.run(self.lanes.grade, grader.predict_items, *_split(units)))[0]
+        remote = getattr(self.grader_runner, "to_async", None)  # served: the runner's client
+        if remote is not None:  # its calls wait on the event loop, holding no thread
+            # as arrays, pickled out of band: a PIL image would be copied on the event loop
+            arrays = await self.lanes.run(self.lanes.decode, _arrays, images)
+            sent = [{"photos": arrays, "brand": brand}]
+            for attempt in range(1, RUNNER_ATTEMPTS + 1):
+                try:
+                    return (await remote.grade_units(sent))[0]
+                except (aiohttp.ClientConnectionError, RuntimeError) as exc:
+                    if attempt == RUNNER_ATTEMPTS or not _cut_off(exc):
+                        raise
+                except ServiceUnavailable as exc:  # the batcher's load shedding
+                    raise Overloaded(
+                        "the grader is overloaded (its queue passed its latency budget of "
+                        f"{MAX_LATENCY_MS} ms); nothing was stored, retry in a moment"
+                    ) from exc
+        # in-process (a test client): a local GraderRunner
+        return (await self.lanes.run(self.lanes.grade, self.grader_runner.grade_units, units))[0]
 
-    def _photos_and_grade(
+    async def _photos_and_grade(
         self, runtime: Runtime, form: dict[str, Any], ctx: bentoml.Context
     ) -> tuple[list[Photo], GradeResult]:
-        photos = read_photos(form["photos"], self.limits, _photo_names(ctx))
-        result = self._grade(runtime, [p.image for p in photos], form.get("brand"))
+        """The posted photos, decoded, and their grade, within `request_timeout_s`.
+
+        Raises:
+            TimedOut: past the time limit (photos not yet started are not decoded).
+        """
+        lanes, limit_s = self.lanes, self.limits.request_timeout_s
+        deadline = asyncio.timeout(limit_s)
+        try:
+            async with deadline:
+                posted = await lanes.run(
+                    lanes.decode, check_photos, form["photos"], self.limits, _photo_names(ctx)
+                )
+                photos = [await lanes.run(lanes.decode, decode_photo, p) for p in posted]
+                result = await self._grade(runtime, [p.image for p in photos], form.get("brand"))
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            raise TimedOut(
+                f"reading and grading the photos took over the limit of {limit_s:g} s "
+                "(request_timeout_s); nothing was stored, retry with fewer or smaller photos"
+            ) from exc
         return photos, GradeResult.of(result, [p.filename for p in photos])
 
     @bentoml.api(route="/grade", input_spec=GradeForm)
-    def grade(self, ctx: bentoml.Context, **form: Any) -> GradeResponse:
+    async def grade(self, ctx: bentoml.Context, **form: Any) -> GradeResponse:
         """Grade one unit from 1..N photos: grade, calibrated probabilities, counterfeit flag.
 
         Multipart form: `photos` (files) and, optionally, the unit's facts (`brand` picks the
@@ -170,24 +238,22 @@ class Regrade:
         """
         runtime = self.runtime
         try:
-            _, graded = self._photos_and_grade(runtime, form, ctx)
+            _, graded = await self._photos_and_grade(runtime, form, ctx)
         except ANSWERED as exc:
             return _refused(exc, ctx)  # type: ignore[return-value]
         return GradeResponse(**graded.model_dump(), model_versions=runtime.versions())
 
     @bentoml.api(route="/price", input_spec=PriceRequest)
-    def price(self, items: list[Item]) -> PriceResponse:
+    async def price(self, items: list[Item]) -> PriceResponse:
         """Price band, days to sell, floor, ceiling, margin, route and reasons per unit."""
         runtime = self.runtime
         try:
-            frame = assess.items_frame([item.columns() for item in items])
+            return await self.lanes.run(self.lanes.price, _price, runtime, items)
         except ANSWERED as exc:
             return _refused(exc)  # type: ignore[return-value]
-        results = assess.price_results(runtime, frame)
-        return PriceResponse(items=results, model_versions=runtime.versions())
 
     @bentoml.api(route="/assess", input_spec=AssessForm)
-    def assess(self, ctx: bentoml.Context, **form: Any) -> AssessResponse:
+    async def assess(self, ctx: bentoml.Context, **form: Any) -> AssessResponse:
         """Grade, price and route one unit and store it as a case; queued for review if needed.
 
         Multipart form: `photos` (files), `item_id`, `category` and the unit's facts (costs,
@@ -208,13 +274,20 @@ class Regrade:
             key = intake_key(
                 ctx.request.headers.getlist(HEADER), item, form["photos"], _photo_names(ctx)
             )
-            first = runtime.store.replay_intake(key) if key is not None else None
+            first = (
+                await self.lanes.run(self.lanes.store, runtime.store.replay_intake, key)
+                if key is not None
+                else None
+            )
             if first is not None:
                 return AssessResponse.model_validate(
                     {**first.model_dump(), "grade": first.grade_result, "price": first.price_result}
                 )
-            photos, graded = self._photos_and_grade(runtime, form, ctx)
-            case, assessment = assess.assess_unit(
+            photos, graded = await self._photos_and_grade(runtime, form, ctx)
+            # past the time limit's reach: a case write, once started, is never abandoned
+            case, assessment = await self.lanes.run(
+                self.lanes.store,
+                assess.assess_unit,
                 runtime,
                 item,
                 graded,
@@ -226,6 +299,27 @@ class Regrade:
             return _refused(exc, ctx)  # type: ignore[return-value]
         answer = {"grade": graded, "price": assessment.price, "model_versions": case.model_versions}
         return AssessResponse.model_validate({**case.model_dump(), **answer})
+
+
+def _arrays(images: list[Image.Image]) -> list[np.ndarray]:
+    """The photos' pixels (height x width x 3, uint8), for the hop to the runner."""
+    return [np.asarray(image) for image in images]
+
+
+def _split(units: list[dict[str, Any]]) -> tuple[list[list[Image.Image]], list[dict[str, Any]]]:
+    """Units as `predict_items` takes them: the photos per unit (arrays made images again),
+    the facts per unit."""
+    photos = [
+        [Image.fromarray(p) if isinstance(p, np.ndarray) else p for p in u["photos"]] for u in units
+    ]
+    return photos, [{"brand": u.get("brand")} for u in units]
+
+
+def _price(runtime: Runtime, items: list[Item]) -> PriceResponse:
+    """`/price`'s answer (in the price lane)."""
+    frame = assess.items_frame([item.columns() for item in items])
+    results = assess.price_results(runtime, frame)
+    return PriceResponse(items=results, model_versions=runtime.versions())
 
 
 Regrade.add_asgi_middleware(ApiKeyAuth, slot=SLOT)

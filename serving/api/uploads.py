@@ -2,10 +2,11 @@
 
 Two layers: `UploadGuard`, an ASGI middleware, refuses a request body over `max_request_bytes`
 (413) before it is parsed, by its Content-Length or by counting a chunked body, and a malformed
-upload form (see the class); `read_photos` then checks the posted photos one by one: how
-many, each one's size, and that it decodes (`features.images.open_image`: not an image,
-truncated, decompression bomb). Each photo is decoded here, once: the grader gets the decoded
-image and the case store the type and size read from its header.
+upload form (see the class); `check_photos` then checks the posted photos by their files and
+headers: how many, each one's size, the pixels of all of them together (`max_request_pixels`,
+413 before any is decoded), and `decode_photo` decodes each (`features.images.open_image`: not
+an image, truncated, decompression bomb). Each photo is decoded here, once: the grader gets the
+decoded image and the case store the type and size read from its header.
 """
 
 from __future__ import annotations
@@ -38,11 +39,36 @@ class Limits:
     max_photos: int
     max_photo_bytes: int
     max_request_bytes: int
+    max_request_pixels: int
+    request_timeout_s: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
         """The limits in force."""
-        return cls(settings.max_photos, settings.max_photo_bytes, settings.max_request_bytes)
+        return cls(
+            settings.max_photos,
+            settings.max_photo_bytes,
+            settings.max_request_bytes,
+            settings.max_request_pixels,
+            settings.request_timeout_s,
+        )
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A posted photo, read and its header checked, not yet decoded.
+
+    Attributes:
+        field: Its form field, `photos[i]`, for errors.
+        data: The file's bytes, as posted.
+        filename: The client's file name, when known.
+        header: The content type and pixel size its header gives.
+    """
+
+    field: str
+    data: bytes
+    filename: str | None
+    header: PhotoHeader
 
 
 @dataclass(frozen=True)
@@ -62,28 +88,28 @@ class Photo:
     header: PhotoHeader
 
 
-def read_photos(
+def check_photos(
     paths: list[Path], limits: Limits, names: list[str | None] | None = None
-) -> list[Photo]:
-    """Read, check and decode the posted photos of one unit.
+) -> list[Posted]:
+    """Read the posted photos of one unit and check them by their headers, decoding none.
 
     Args:
         paths: The uploaded files, as posted.
-        limits: How many photos and how large.
+        limits: How many photos, how large each file, how many pixels in all.
         names: The client's file names (for the answer), when known.
 
     Returns:
-        One `Photo` per path, in order.
+        One `Posted` per path, in order.
 
     Raises:
-        IntakeError: `photos` (none, or too many) or `photos[i]` (not a usable image).
-        UploadTooLarge: `photos[i]` is over the size limit.
+        IntakeError: `photos` (none, or too many) or `photos[i]` (not an image).
+        UploadTooLarge: `photos[i]` is over the size limit, or `photos` over the pixel limit.
     """
     if not paths:
         raise IntakeError("photos", "at least one photo is required")
     if len(paths) > limits.max_photos:
         raise IntakeError("photos", f"{len(paths)} photos posted, at most {limits.max_photos}")
-    photos = []
+    posted = []
     for pos, path in enumerate(paths):
         field = f"photos[{pos}]"
         size = Path(path).stat().st_size
@@ -95,13 +121,41 @@ def read_photos(
             raise IntakeError(field, "empty file")
         data = Path(path).read_bytes()
         try:
-            image = open_image(data)
             header = sniff(data)  # the header only: the type and size the store records
-        except (ImageError, PhotoFormatError) as exc:
-            raise IntakeError(field, str(exc)) from exc
+        except PhotoFormatError as exc:
+            raise IntakeError(field, _unusable(data, exc)) from exc
         name = names[pos] if names and pos < len(names) else None
-        photos.append(Photo(data, name, image, header))
-    return photos
+        posted.append(Posted(field, data, name, header))
+    pixels = sum(p.header.width * p.header.height for p in posted)
+    if pixels > limits.max_request_pixels:
+        raise UploadTooLarge(
+            "photos",
+            f"{pixels:,} pixels in {len(posted)} photos, over the per-request limit of "
+            f"{limits.max_request_pixels:,} (max_request_pixels)",
+        )
+    return posted
+
+
+def _unusable(data: bytes, exc: PhotoFormatError) -> str:
+    """Why a photo whose header could not be read is unusable: the decoder says best (truncated)."""
+    try:
+        open_image(data)
+    except ImageError as why:
+        return str(why)
+    return str(exc)
+
+
+def decode_photo(posted: Posted) -> Photo:
+    """Decode one checked photo (`features.images.open_image`).
+
+    Raises:
+        IntakeError: `photos[i]` is not a usable image (truncated, too large, ...).
+    """
+    try:
+        image = open_image(posted.data)
+    except ImageError as exc:
+        raise IntakeError(posted.field, str(exc)) from exc
+    return Photo(posted.data, posted.filename, image, posted.header)
 
 
 def _refusal(exc: IntakeError) -> Response:

@@ -1,0 +1,1 @@
+"""Reliability: malformed input, the OpenAPI fuzzed, faults injected (issue #25)."""

@@ -4,8 +4,11 @@ It first checks that the models the settings name (the `@champion`s by default) 
 staging them in the local model cache, and that each one matches the digests recorded when it
 was saved, loads and answers a probe input (`serving.runtime.check_models`), so a missing
 champion, a truncated or tampered file, or a model that gives NaN is one clear line naming
-the file and exit 2, instead of a worker crash loop. Then the process becomes `bentoml serve`
-(same pid, so stopping it stops the server and its workers).
+the file and exit 2, instead of a worker crash loop; and that the port is free (a stale server
+on it is one line naming it, exit 2, `training.cli.ports`). Then the process becomes
+`bentoml serve` (same pid, so stopping it stops the server and its workers). It names its pid
+to the workers (`serving.api.lifeline.SERVE_PID_VAR`), which then die with it even when it is
+killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from serving.api.lifeline import SERVE_PID_VAR
 from serving.settings import load_settings
 from training.cli.common import console
+from training.cli.ports import port_problem
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE = "serving.web.service:Regrade"
@@ -43,11 +48,16 @@ def serve(
     for role, model in found.items():
         console.print(f"{role}: {model.name or model.path} version {model.version or '-'}")
     _pin_paths(settings)
+    problem = port_problem(host, port)  # a stale server still on it, say
+    if problem is not None:
+        console.print(f"[red]error:[/red] {problem}", highlight=False)
+        raise typer.Exit(2)
     console.print(f"serving on http://{host}:{port} (API docs at /docs)")
     command = [
         sys.executable, "-m", "bentoml", "serve", SERVICE,
         "--host", host, "--port", str(port), "--working-dir", str(REPO),
     ]  # fmt: skip
+    os.environ[SERVE_PID_VAR] = str(os.getpid())  # the same pid after exec
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, command)
