@@ -52,6 +52,13 @@ ROUTE_ROLES: tuple[tuple[str, re.Pattern[str], frozenset[str]], ...] = tuple(
 ACTOR_KEY = "regrade.actor"
 
 
+def needs_key(path: str) -> bool:
+    """Whether a request to `path` needs an API key (the open paths and the pages do not)."""
+    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+        return False
+    return not (path == WEB_PREFIX or path.startswith(WEB_PREFIX + "/"))
+
+
 def roles_for(method: str, path: str) -> frozenset[str] | None:
     """The roles that may call `method path` (admin always may); None when any key will do."""
     for wanted, pattern, roles in ROUTE_ROLES:
@@ -109,10 +116,8 @@ class ApiKeyAuth:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path, method = scope.get("path", ""), scope.get("method", "GET")
-        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+        if not needs_key(path):  # probes, docs; the pages check their own session
             return await self.app(scope, receive, send)
-        if path == WEB_PREFIX or path.startswith(WEB_PREFIX + "/"):
-            return await self.app(scope, receive, send)  # the pages check their own session
         given = [v for k, v in scope.get("headers") or [] if k.lower() == b"authorization"]
         found = self._lookup(given[0]) if len(given) == 1 else None
         if len(given) > 1:

@@ -5,30 +5,40 @@ its slot (the models were verified and probed while it loaded, `serving.runtime`
 service can do its work now: the case database takes a write (a write rolled back,
 `Store.unwritable`) and, when grading is batched, the grading runner answers. Otherwise it is
 503 with the reason: before start-up finished, after shutdown began, a read-only or lost
-database, a runner that is down. `/docs` redirects to `/`, the Swagger UI of `/docs.json`.
+database, a runner that is down. `/docs.json` is the OpenAPI document completed by
+`serving.api.openapi.document` (security, error statuses, one error body), and `/docs` and `/`
+are our Swagger UI page over it (BentoML's own page loads a third-party script).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse, Response
 
 from serving.api.answer_models import Ready
+from serving.api.openapi import DOCS_PAGE, document
 from serving.api.state import RuntimeSlot
 
 CHECK_TIMEOUT_S = 5.0
 """Longest /readyz waits for the database or the runner before calling it not ready."""
+DOCS_PATHS = frozenset({"/docs", "/"})
+"""Where the Swagger UI page is served."""
 
 
 class Probes:
-    """ASGI middleware: `/readyz` with the model versions, `/docs` to the Swagger UI."""
+    """ASGI middleware: `/readyz` with the model versions, `/docs.json` and the Swagger UI."""
 
-    def __init__(self, app, slot: RuntimeSlot) -> None:
-        """Wrap `app`; readiness is whether `slot` holds a runtime."""
+    def __init__(self, app, slot: RuntimeSlot, spec: Callable[[], dict[str, Any]]) -> None:
+        """Wrap `app`; readiness is whether `slot` holds a runtime; `spec` gives BentoML's
+        OpenAPI document (completed here)."""
         self.app = app
         self.slot = slot
+        self.spec = spec
+        self._document: dict[str, Any] | None = None
 
     async def ready(self) -> Ready:
         """What /readyz answers."""
@@ -45,14 +55,24 @@ class Probes:
             reason=reason,
         )
 
+    def document(self) -> dict[str, Any]:
+        """The OpenAPI document (made once: the routes do not change while serving)."""
+        if self._document is None:
+            self._document = document(self.spec())
+        return self._document
+
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope.get("method") == "GET":
-            if scope["path"] == "/readyz":
+        if scope["type"] == "http" and scope.get("method") in ("GET", "HEAD"):
+            path = scope["path"]
+            if path == "/readyz":
                 ready = await self.ready()
                 response = JSONResponse(ready.model_dump(), status_code=200 if ready.ready else 503)
                 return await response(scope, receive, send)
-            if scope["path"] == "/docs":
-                return await RedirectResponse("/", status_code=307)(scope, receive, send)
+            if path == "/docs.json":
+                return await JSONResponse(self.document())(scope, receive, send)
+            if path in DOCS_PATHS:
+                page = Response(DOCS_PAGE, media_type="text/html; charset=utf-8")
+                return await page(scope, receive, send)
         return await self.app(scope, receive, send)
 
 

@@ -9,16 +9,19 @@ Graders, the double-grading sample: `GET /second-gradings` (blind: no first deci
 `POST /second-gradings/{case_id}/grade`.
 Auth is the service-wide middleware (`serving.api.auth`); errors become statuses in
 `serving.api.errors`. A resolution or decision sent twice is applied once (the store's
-idempotency). Each route gets the runtime as a dependency (`serving.api.state`).
+idempotency). Each route gets the runtime as a dependency (`serving.api.state`). Queries are
+bounded (`offset` to `MAX_OFFSET`, `since` to a 64-bit cursor) and ids may not hold control
+characters, so no value reaches the database that it would refuse with a 500.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated
+import logging
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from serving import assess, listings
@@ -28,11 +31,24 @@ from serving.api.auth import actor_in
 from serving.api.request_models import Decision, OutcomeIn, Resolution
 from serving.api.state import SLOT_STATE, RuntimeSlot, current_runtime
 from serving.runtime import Runtime
+from serving.store.checks import MAX_OFFSET
+from serving.store.errors import MissingFile, NotFoundError
 
 TITLE = "regrade review, pricing and outcome routes"
+MAX_CURSOR = 2**63 - 1
+"""Largest listing cursor (the databases' 64-bit integer)."""
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 Served = Annotated[Runtime, Depends(current_runtime)]
+CaseId = Annotated[
+    str,
+    Path(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$", description="A case id."),
+]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many first.")]
+Since = Annotated[
+    int, Query(ge=0, le=MAX_CURSOR, description="The last cursor seen (0: from the start)")
+]
 
 
 def create_app(slot: RuntimeSlot) -> FastAPI:
@@ -47,10 +63,14 @@ def create_app(slot: RuntimeSlot) -> FastAPI:
 @router.get("/reviews", response_model=list[CaseView], tags=["grader"])
 def list_reviews(
     runtime: Served,
-    status: Annotated[str | None, Query(description="open (default), resolved or all")] = "open",
-    kind: Annotated[str | None, Query(description="e.g. counterfeit_flagged")] = None,
+    status: Annotated[
+        Literal["open", "resolved", "all"], Query(description="open (default), resolved or all")
+    ] = "open",
+    kind: Annotated[
+        str | None, Query(max_length=100, description="e.g. counterfeit_flagged")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[CaseView]:
     """Cases in the review queue, oldest first, with photo links and the model's output."""
     cases = runtime.store.list_reviews(
@@ -63,7 +83,7 @@ def list_reviews(
 def resolve_review(
     runtime: Served,
     request: Request,
-    case_id: str,
+    case_id: CaseId,
     resolution: Annotated[
         Resolution,
         Body(examples=[{"grade": "B", "counterfeit": False, "grader_id": "grader-7"}]),
@@ -84,9 +104,11 @@ def resolve_review(
 @router.get("/second-gradings", response_model=list[BlindCaseView], tags=["grader"])
 def second_grading_queue(
     runtime: Served,
-    status: Annotated[str, Query(description="open (default) or resolved")] = "open",
+    status: Annotated[
+        Literal["open", "resolved"], Query(description="open (default) or resolved")
+    ] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[BlindCaseView]:
     """Resolved cases sent back for a blind second grade: photos and model output only."""
     cases = runtime.store.second_grading_queue(status, limit=limit, offset=offset)
@@ -97,7 +119,7 @@ def second_grading_queue(
 def second_grade(
     runtime: Served,
     request: Request,
-    case_id: str,
+    case_id: CaseId,
     resolution: Annotated[
         Resolution,
         Body(examples=[{"grade": "B", "counterfeit": False, "grader_id": "grader-9"}]),
@@ -117,7 +139,7 @@ def second_grade(
 def pending_pricing(
     runtime: Served,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     include_in_review: bool = False,
 ) -> list[CaseView]:
     """Recommended prices waiting for a decision, oldest first (cases in review left out)."""
@@ -129,7 +151,7 @@ def pending_pricing(
 def decide_price(
     runtime: Served,
     request: Request,
-    case_id: str,
+    case_id: CaseId,
     decision: Annotated[
         Decision, Body(examples=[{"action": "approve", "analyst_id": "analyst-2"}])
     ],
@@ -168,19 +190,24 @@ def record_outcome(
 
 
 @router.get("/cases/{case_id}", response_model=CaseView, tags=["cases"])
-def get_case(runtime: Served, case_id: str) -> CaseView:
+def get_case(runtime: Served, case_id: CaseId) -> CaseView:
     """One case with its photos, model output and decisions."""
     return CaseView.model_validate(runtime.store.get_case(case_id))
 
 
 @router.get("/photos/{sha256}", tags=["cases"], response_class=Response)
 def get_photo(runtime: Served, sha256: str) -> Response:
-    """A stored photo's bytes (the links in a case)."""
+    """A stored photo's bytes (the links in a case); 410 when its file has gone missing."""
     store = runtime.store
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise HTTPException(404, "no such photo")
+        raise NotFoundError("no such photo")
     record = store.get_photo(sha256)
-    return Response(store.photos.read(sha256, record.content_type), media_type=record.content_type)
+    try:
+        data = store.photos.read(sha256, record.content_type)
+    except FileNotFoundError as exc:
+        log.warning("photo %s is recorded but its file is missing from the photo store", sha256)
+        raise MissingFile(f"photo {sha256} is recorded but its file is missing") from exc
+    return Response(data, media_type=record.content_type)
 
 
 LISTING_COLUMNS = (
@@ -193,7 +220,7 @@ LISTING_COLUMNS = (
 @router.get("/listings", response_model=listings.ListingPage, tags=["listings"])
 def list_listings(
     runtime: Served,
-    since: Annotated[int, Query(ge=0, description="The last cursor seen (0: from the start)")] = 0,
+    since: Since = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> listings.ListingPage:
     """Units whose price is approved or overridden and whose route lists them, oldest first.
@@ -207,7 +234,7 @@ def list_listings(
 @router.get("/listings.csv", tags=["listings"], response_class=Response)
 def listings_csv(
     runtime: Served,
-    since: Annotated[int, Query(ge=0, description="The last cursor seen (0: from the start)")] = 0,
+    since: Since = 0,
 ) -> Response:
     """Every listing after the cursor `since` as CSV (`LISTING_COLUMNS`)."""
     buffer = io.StringIO()

@@ -7,7 +7,8 @@ grades in-line instead. Either way each photo is decoded once, by the upload che
 grader gets the decoded image. The review, pricing-decision, outcome, case and photo routes are
 the FastAPI app of `serving.api.routes`. Middleware adds API-key auth (`serving.api.auth`), the
 body size limit and upload-form checks (`serving.api.uploads.UploadGuard`), a `/readyz` that
-reports the model versions, and `/docs` (`serving.api.probes`). The middlewares and the routes
+reports the model versions, `/docs` and `/docs.json` (`serving.api.probes`), and refusals in one
+error shape, logged as one INFO line each (`serving.api.refusals`). The middlewares and the routes
 get the runtime this service loads through one `RuntimeSlot` (`serving.api.state`); each request
 reads the slot once, so `POST /admin/reload` (or the `REGRADE_RELOAD_S` alias poll,
 `serving.api.reload`) swaps in the new champions while requests in flight finish on the old.
@@ -40,6 +41,7 @@ from serving.api.idempotency import HEADER, intake_key
 from serving.api.lanes import Lanes
 from serving.api.lifeline import die_with_parent
 from serving.api.probes import Probes
+from serving.api.refusals import Refusals, quiet_bentoml_refusals
 from serving.api.reload import AliasPoller
 from serving.api.request_models import AssessForm, GradeForm, Item, ItemFacts, PriceRequest
 from serving.api.routes import create_app
@@ -137,6 +139,7 @@ class Regrade:
         runtime = load_runtime(settings, with_grader=not settings.batching)
         self.limits = Limits.from_settings(settings)
         self.lanes = Lanes()
+        quiet_bentoml_refusals()
         SLOT.loader = self._reloaded
         SLOT.grader_check = self._runner_alive
         SLOT.fill(runtime)
@@ -323,7 +326,8 @@ def _price(runtime: Runtime, items: list[Item]) -> PriceResponse:
 
 
 Regrade.add_asgi_middleware(ApiKeyAuth, slot=SLOT)
-Regrade.add_asgi_middleware(Probes, slot=SLOT)
+Regrade.add_asgi_middleware(Probes, slot=SLOT, spec=lambda: Regrade.openapi_spec.asdict())
+Regrade.add_asgi_middleware(Refusals)
 Regrade.add_asgi_middleware(UploadGuard, slot=SLOT)
 
 __all__ = ["GraderRunner", "Regrade"]

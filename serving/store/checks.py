@@ -20,6 +20,8 @@ DEFAULT_PAGE = 50
 
 MAX_PAGE = 500
 """Largest page a caller may ask for."""
+MAX_OFFSET = 1_000_000_000
+"""Largest offset into a queue (the databases' OFFSET is a 64-bit integer)."""
 
 PRICE_TOLERANCE = 0.005
 """Prices closer than this (half a cent) are the same price."""
@@ -79,8 +81,8 @@ def page(limit: int, offset: int) -> None:
     """Check a page request."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise InvalidInput("limit", f"must be a whole number from 1 to {MAX_PAGE}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidInput("offset", "must be a whole number, 0 or more")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput("offset", f"must be a whole number from 0 to {MAX_OFFSET}")
 
 
 def review_statuses(status: str | None) -> tuple[str, ...]:

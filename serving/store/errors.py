@@ -1,8 +1,9 @@
 """The errors the case store raises on purpose; `serving.api.errors` maps them to HTTP statuses.
 
-`InvalidInput` names the field at fault, `NotFoundError` is an unknown case or photo,
-`ConflictError` contradicts what is recorded, `PolicyViolation` is a price the guardrails refuse,
-`Unavailable` is a database that cannot be reached or written (read-only, down).
+`InvalidInput` names the field at fault, `NotFoundError` is an unknown case or photo
+(`MissingFile`: recorded, but its file is gone), `ConflictError` contradicts what is recorded,
+`PolicyViolation` is a price the guardrails refuse, `Unavailable` is a database that cannot be
+reached or written (read-only, down).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ class InvalidInput(StoreError, ValueError):
 
 class NotFoundError(StoreError, LookupError):
     """No case (or photo) with the given id."""
+
+
+class MissingFile(NotFoundError):
+    """A record whose file is gone (a stored photo deleted from the photo folder)."""
 
 
 class ConflictError(StoreError):
