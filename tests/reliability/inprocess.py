@@ -44,7 +44,10 @@ def admin_service(root: Path, models: Path) -> Iterator[Service]:
     """
     home = service_home(models)
     url = f"sqlite:///{root / 'regrade.db'}"
-    with running_service(service_env(home, REGRADE_DATABASE_URL=url)) as client:
+    metrics = root / "prometheus"  # what `bentoml serve` sets up for /metrics
+    metrics.mkdir(exist_ok=True)
+    env = service_env(home, REGRADE_DATABASE_URL=url, PROMETHEUS_MULTIPROC_DIR=str(metrics))
+    with running_service(env) as client:
         answer = client.post(
             "/assess", files=photo_files(toy_photos(home, 2)), data=ITEM, headers=ADMIN
         )
