@@ -2,8 +2,8 @@
 
 The pages' app (`serving.web.app`) is mounted on the same service at `/ui`, sharing its
 runtime slot, so one process answers the JSON API and the pages from the same store and
-models. `BrowserHome`, the outermost middleware, sends `GET /` to `/ui/` and answers `/docs`
-with the Swagger UI that BentoML serves at `/` (the API's documentation stays at `/docs`).
+models. `BrowserHome`, the outermost middleware, sends `GET /` to `/ui/`; the API's
+documentation stays at `/docs` (`serving.api.probes`).
 The mount is made here, above `serving.api` in the layers, because the API may not import
 the pages.
 """
@@ -17,7 +17,7 @@ MOUNT = "/ui"
 
 
 class BrowserHome:
-    """ASGI middleware: `/` redirects to the pages; `/docs` is the Swagger UI itself."""
+    """ASGI middleware: `/` and `/ui` redirect to the pages' start page."""
 
     def __init__(self, app) -> None:
         """Wrap `app`."""
@@ -34,13 +34,11 @@ class BrowserHome:
                 headers = [(b"location", f"{MOUNT}/".encode()), (b"content-length", b"0")]
                 await send({"type": "http.response.start", "status": 308, "headers": headers})
                 return await send({"type": "http.response.body", "body": b""})
-            if path == "/docs":  # BentoML's Swagger page, whose links are relative to /
-                scope = {**scope, "path": "/", "raw_path": b"/"}
         return await self.app(scope, receive, send)
 
 
 Regrade.mount_asgi_app(create_web_app(SLOT), path=MOUNT, name="ui")
-# Outermost, so `/docs` reaches BentoML's index page before the probes send it to `/`.
+# Outermost, so a browser's `/` goes to the pages before the probes answer it with the API docs.
 Regrade.middlewares.insert(0, (BrowserHome, {}))
 
 __all__ = ["GraderRunner", "Regrade"]

@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import create_engine, text
 
+from serving.api.service import SLOT
 from tests.reliability.inprocess import ADMIN, ITEM, admin_service
-from tests.serving.api_models import photo_files, toy_photos
+from tests.serving.api_models import count_cases, photo_files, toy_photos
 
 JSON = {**ADMIN, "Content-Type": "application/json"}
 HUGE = "9223372036854775808"  # 2**63: one past the databases' 64-bit integers
@@ -97,8 +98,6 @@ def test_price_takes_json_only(service, kind):
 
 
 def test_a_photo_whose_file_is_missing_is_gone_not_a_500(service):
-    from serving.api.service import SLOT
-
     pixels = np.random.default_rng(25).integers(0, 255, (40, 40, 3), dtype=np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
@@ -164,8 +163,6 @@ def test_an_override_price_out_of_range_is_refused(service):
 
 
 def test_assess_refuses_a_cost_out_of_range_and_stores_nothing(service):
-    from tests.serving.api_models import count_cases
-
     before = count_cases(service.database_url)
     files = photo_files(toy_photos(service.home, 1))
     data = {**ITEM, "refurb_cost": "1e308"}
