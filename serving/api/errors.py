@@ -124,9 +124,10 @@ def validation_body(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def log_refusal(method: str, path: str, status: int, body: Mapping[str, Any]) -> None:
     """One INFO line for a refused request: status, route, field and message."""
-    field = body.get("field")
-    where = f" {field}" if field else ""
-    log.info("refused %s %s: %d%s: %s", method, path, status, where, body.get("error"))
+    field, error = body.get("field"), str(body.get("error"))
+    if field and not error.startswith(f"{field}: "):
+        error = f"{field}: {error}"
+    log.info("refused %s %s: %d %s", method, path, status, error)
 
 
 def status_of(exc: Exception) -> HTTPStatus:

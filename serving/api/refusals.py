@@ -6,7 +6,9 @@ logged as one INFO line naming the route, status and field (`serving.api.errors.
 and one BentoML wrote itself (a failed schema check on `/grade`, `/price`, `/assess`, whose
 `detail` is pydantic's list, or a bare `[{"error": ...}]`) is rewritten as an `ErrorBody`.
 BentoML also logs those at ERROR with a traceback; `QuietRefusals`, a logging filter installed by
-`quiet_bentoml_refusals`, drops those records (the client's errors), keeping every other one.
+`log_refusals`, drops those records (the client's errors), keeping every other one; it also sets
+the refusal logger to INFO (the root logger `bentoml serve` configures is at WARNING), so the lines
+appear in the server log next to the access lines.
 
 It also refuses, before BentoML parses it, a `/price` body that is not JSON (415): BentoML would
 read a multipart body as a form and fail with a 500 on one without a boundary.
@@ -21,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
-from serving.api.errors import error_response, log_refusal, validation_body
+from serving.api.errors import error_response, log, log_refusal, validation_body
 from serving.errors import NotAForm
 
 JSON_ROUTES = ("/price",)
@@ -116,8 +118,14 @@ class QuietRefusals(logging.Filter):
         return not (isinstance(status, int) and 400 <= status < 500)
 
 
-def quiet_bentoml_refusals() -> None:
-    """Install `QuietRefusals` on BentoML's request logger (once)."""
+def log_refusals() -> None:
+    """Refusals as one INFO line each, in the server log; BentoML's tracebacks of them dropped.
+
+    Installs `QuietRefusals` on BentoML's request logger and sets the refusal logger
+    (`serving.api.errors.log`) to INFO unless a level was set; calling it again changes nothing.
+    """
     logger = logging.getLogger(BENTOML_LOGGER)
     if not any(isinstance(f, QuietRefusals) for f in logger.filters):
         logger.addFilter(QuietRefusals())
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)

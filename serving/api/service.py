@@ -41,7 +41,7 @@ from serving.api.idempotency import HEADER, intake_key
 from serving.api.lanes import Lanes
 from serving.api.lifeline import die_with_parent
 from serving.api.probes import Probes
-from serving.api.refusals import Refusals, quiet_bentoml_refusals
+from serving.api.refusals import Refusals, log_refusals
 from serving.api.reload import AliasPoller
 from serving.api.request_models import AssessForm, GradeForm, Item, ItemFacts, PriceRequest
 from serving.api.routes import create_app
@@ -139,7 +139,7 @@ class Regrade:
         runtime = load_runtime(settings, with_grader=not settings.batching)
         self.limits = Limits.from_settings(settings)
         self.lanes = Lanes()
-        quiet_bentoml_refusals()
+        log_refusals()
         SLOT.loader = self._reloaded
         SLOT.grader_check = self._runner_alive
         SLOT.fill(runtime)
