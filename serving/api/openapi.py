@@ -42,7 +42,7 @@ CONFLICTS = frozenset(
 """Operations that refuse a request contradicting what is recorded (409)."""
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 WHY = {
-    400: "The request does not match its schema, or a photo is refused (`field` names it).",
+    400: "The body cannot be read or does not match its schema, or a photo is refused.",
     401: "No key, or an unknown key: send `Authorization: Bearer <key>`.",
     403: "The key's roles may not call this operation.",
     404: "No such case or photo.",
@@ -66,7 +66,7 @@ def _statuses(method: str, path: str, operation: dict[str, Any]) -> dict[int, bo
     """Which error statuses `operation` can answer (True) or cannot (False)."""
     bentoml_api = "x-bentoml-name" in operation
     return {
-        400: bentoml_api,
+        400: bentoml_api or "requestBody" in operation,
         401: needs_key(path),
         403: needs_key(path) and roles_for(method.upper(), path) is not None,
         404: "{" in path,

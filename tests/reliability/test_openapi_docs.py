@@ -53,10 +53,10 @@ def test_the_document_declares_bearer_auth_on_every_protected_operation(spec):
         ("post", "/assess", {"400", "413", "415"}, {"404", "409"}),
         ("post", "/grade", {"400", "413", "415"}, {"404", "409"}),
         ("post", "/price", {"400", "413", "415"}, {"404", "409"}),
-        ("post", "/reviews/{case_id}/resolve", {"404", "409", "413", "422"}, {"400", "415"}),
-        ("post", "/pricing/{case_id}/decision", {"404", "409", "422"}, {"400"}),
+        ("post", "/reviews/{case_id}/resolve", {"400", "404", "409", "413", "422"}, {"415"}),
+        ("post", "/pricing/{case_id}/decision", {"404", "409", "422"}, {"410"}),
         ("get", "/photos/{sha256}", {"404", "410"}, {"409", "413"}),
-        ("get", "/reviews", {"422"}, {"404", "409", "413"}),
+        ("get", "/reviews", {"422"}, {"400", "404", "409", "413"}),
     ],
 )
 def test_each_operation_documents_the_statuses_it_answers(spec, method, path, statuses, absent):
