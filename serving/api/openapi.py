@@ -20,6 +20,7 @@ from typing import Any
 
 from serving.api.auth import needs_key, roles_for
 from serving.api.errors import ErrorBody
+from serving.api.idempotency import HEADER, MAX_KEY
 
 DOCS_PAGE = (Path(__file__).parent / "static" / "docs.html").read_bytes()
 """The Swagger UI page (its scripts are BentoML's, served at `/static_content/`)."""
@@ -34,19 +35,24 @@ JSON_ONLY = frozenset({"/price"})
 """Operations that take JSON only (415 otherwise)."""
 CONFLICTS = frozenset(
     {
+        ("post", "/assess"),
         ("post", "/reviews/{case_id}/resolve"),
         ("post", "/second-gradings/{case_id}/grade"),
         ("post", "/pricing/{case_id}/decision"),
     }
 )
 """Operations that refuse a request contradicting what is recorded (409)."""
+IDEMPOTENT = frozenset({("post", "/assess")})
+"""Operations that take an `Idempotency-Key` header (BentoML does not document headers)."""
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 WHY = {
-    400: "The body cannot be read or does not match its schema, or a photo is refused.",
+    400: "The body cannot be read or does not match its schema, a photo is refused, or a header "
+    "(Authorization, Idempotency-Key) is sent twice or malformed.",
     401: "No key, or an unknown key: send `Authorization: Bearer <key>`.",
     403: "The key's roles may not call this operation.",
     404: "No such case or photo.",
-    409: "Contradicts what is recorded (a different resolution or decision).",
+    409: "Contradicts what is recorded: a different resolution or decision, a decision while the "
+    "review is open, an Idempotency-Key already used with another body.",
     410: "The photo is recorded but its file is gone.",
     413: "The body, or a photo, is over its size limit.",
     415: "The body is not of the type this operation takes.",
@@ -66,7 +72,7 @@ def _statuses(method: str, path: str, operation: dict[str, Any]) -> dict[int, bo
     """Which error statuses `operation` can answer (True) or cannot (False)."""
     bentoml_api = "x-bentoml-name" in operation
     return {
-        400: bentoml_api or "requestBody" in operation,
+        400: bentoml_api or "requestBody" in operation or needs_key(path),
         401: needs_key(path),
         403: needs_key(path) and roles_for(method.upper(), path) is not None,
         404: "{" in path,
@@ -76,6 +82,17 @@ def _statuses(method: str, path: str, operation: dict[str, Any]) -> dict[int, bo
         415: method == "post" and path in UPLOADS | JSON_ONLY,
         422: "422" in operation.get("responses", {}),
         500: bentoml_api,
+    }
+
+
+def _idempotency_key() -> dict[str, Any]:
+    return {
+        "name": HEADER,
+        "in": "header",
+        "required": False,
+        "description": "A retry with the same key and body answers the first case (409 with "
+        "another body).",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY, "pattern": "^[!-~]+$"},
     }
 
 
@@ -89,6 +106,8 @@ def _complete(method: str, path: str, operation: dict[str, Any]) -> None:
             responses.pop(status, None)
     if needs_key(path):
         operation["security"] = [{SCHEME: []}]
+    if (method, path) in IDEMPOTENT:
+        operation["parameters"] = [*operation.get("parameters", []), _idempotency_key()]
     responses.setdefault("200", {"description": HTTPStatus.OK.phrase})
 
 

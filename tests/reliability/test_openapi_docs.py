@@ -50,13 +50,13 @@ def test_the_document_declares_bearer_auth_on_every_protected_operation(spec):
 @pytest.mark.parametrize(
     ("method", "path", "statuses", "absent"),
     [
-        ("post", "/assess", {"400", "413", "415"}, {"404", "409"}),
+        ("post", "/assess", {"400", "409", "413", "415"}, {"404", "410"}),
         ("post", "/grade", {"400", "413", "415"}, {"404", "409"}),
         ("post", "/price", {"400", "413", "415"}, {"404", "409"}),
         ("post", "/reviews/{case_id}/resolve", {"400", "404", "409", "413", "422"}, {"415"}),
         ("post", "/pricing/{case_id}/decision", {"404", "409", "422"}, {"410"}),
         ("get", "/photos/{sha256}", {"404", "410"}, {"409", "413"}),
-        ("get", "/reviews", {"422"}, {"400", "404", "409", "413"}),
+        ("get", "/reviews", {"400", "422"}, {"404", "409", "413"}),
     ],
 )
 def test_each_operation_documents_the_statuses_it_answers(spec, method, path, statuses, absent):
@@ -65,6 +65,11 @@ def test_each_operation_documents_the_statuses_it_answers(spec, method, path, st
     for status in statuses:
         schema = responses[status]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def test_assess_documents_its_idempotency_key_header(spec):
+    (header,) = [p for p in spec["paths"]["/assess"]["post"]["parameters"] if p["in"] == "header"]
+    assert header["name"] == "Idempotency-Key" and header["required"] is False
 
 
 def test_the_pages_are_left_out_of_the_api_document():
