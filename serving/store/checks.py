@@ -20,8 +20,9 @@ DEFAULT_PAGE = 50
 
 MAX_PAGE = 500
 """Largest page a caller may ask for."""
-MAX_OFFSET = 1_000_000_000
-"""Largest offset into a queue (the databases' OFFSET is a 64-bit integer)."""
+MAX_OFFSET = 2**62
+"""Largest offset into a queue: the databases' OFFSET is a signed 64-bit integer, and a larger
+Python int fails in the driver (a 500) instead of answering an empty page."""
 
 PRICE_TOLERANCE = 0.005
 """Prices closer than this (half a cent) are the same price."""
