@@ -97,13 +97,14 @@ def _idempotency_key() -> dict[str, Any]:
 
 
 def _complete(method: str, path: str, operation: dict[str, Any]) -> None:
-    responses = operation.setdefault("responses", {})
+    # BentoML keys its responses by int, FastAPI by str: as JSON both are the same key, twice.
+    responses = {str(k): v for k, v in operation.get("responses", {}).items()}
+    operation["responses"] = responses
     for status, answered in _statuses(method, path, operation).items():
         if answered:
             responses[str(status)] = _error(status)
         else:
             responses.pop(str(status), None)
-            responses.pop(status, None)
     if needs_key(path):
         operation["security"] = [{SCHEME: []}]
     if (method, path) in IDEMPOTENT:

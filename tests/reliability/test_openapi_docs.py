@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -33,6 +34,15 @@ def spec(service):
     answer = service.client.get("/docs.json")
     assert answer.status_code == 200
     return answer.json()
+
+
+def test_the_document_has_no_duplicated_keys(service):
+    def unique(pairs):
+        keys = [k for k, _ in pairs]
+        assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+        return dict(pairs)
+
+    json.loads(service.client.get("/docs.json").text, object_pairs_hook=unique)
 
 
 def test_the_document_declares_bearer_auth_on_every_protected_operation(spec):
