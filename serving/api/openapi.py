@@ -4,7 +4,8 @@ BentoML writes the document from the APIs and the mounted routes; `document` com
 it tells the truth: the bearer scheme (`securitySchemes`) and `security` on every operation that
 needs a key, so Swagger's "Try it out" sends one; every status an operation can answer besides
 its own (401, 403, 404, 409, 410, 413, 415, 422) with the one error body, `ErrorBody`, which
-replaces BentoML's and FastAPI's error schemas; no pages (`/ui` is for browsers, not the API).
+replaces BentoML's and FastAPI's error schemas; no pages (`/ui` is for browsers, not the API); our
+own `info` (BentoML's default description pulls badge images from third-party sites).
 OpenAPI 3.1, because the schemas pydantic writes are JSON Schema 2020-12.
 
 `DOCS_PAGE` is a Swagger UI page of our own over BentoML's bundled swagger-ui files: BentoML's
@@ -27,6 +28,13 @@ DOCS_PAGE = (Path(__file__).parent / "static" / "docs.html").read_bytes()
 SCHEME = "bearer"
 """The security scheme's name."""
 ERROR_REF = "#/components/schemas/ErrorBody"
+TITLE = "regrade"
+DESCRIPTION = (
+    "Grade, price and route returned units; the review, pricing-decision and outcome routes.\n\n"
+    "Authenticate with an API key (**Authorize**, then `Authorization: Bearer <key>`); the key's "
+    "roles (intake, grader, pricing, admin) decide the operations it may call. Every refusal "
+    "answers `ErrorBody`: `error`, and the `field` at fault."
+)
 PAGES = "/ui"
 """Paths under it are the people's pages, left out of the API's document."""
 UPLOADS = frozenset({"/grade", "/assess"})
@@ -120,6 +128,9 @@ def document(spec: dict[str, Any]) -> dict[str, Any]:
     """
     spec = copy.deepcopy(spec)
     spec["openapi"] = "3.1.0"
+    version = str((spec.get("info") or {}).get("version"))
+    version = "dev" if version in ("", "None") else version  # BentoML's when not in a bento
+    spec["info"] = {"title": TITLE, "version": version, "description": DESCRIPTION}
     paths = {p: item for p, item in spec.get("paths", {}).items() if not _is_page(p)}
     for path, item in paths.items():
         for method in METHODS:

@@ -120,6 +120,11 @@ def test_400_bodies_on_the_bentoml_routes_match_the_documented_error_body(servic
     assert price.json()["detail"][0]["loc"] == ["items", 0, "category"]
 
 
+def test_the_document_links_to_no_other_site(spec):
+    assert spec["info"]["title"] == "regrade"
+    assert not re.findall(r"https?://", json.dumps(spec["info"])), spec["info"]
+
+
 def test_the_docs_page_is_ours_with_no_third_party_script(service):
     for path in ("/docs", "/"):
         page = service.client.get(path)
