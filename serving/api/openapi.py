@@ -3,7 +3,7 @@
 BentoML writes the document from the APIs and the mounted routes; `document` completes it so that
 it tells the truth: the bearer scheme (`securitySchemes`) and `security` on every operation that
 needs a key, so Swagger's "Try it out" sends one; every status an operation can answer besides
-its own (401, 403, 404, 409, 410, 413, 415, 422) with the one error body, `ErrorBody`, which
+its own (401, 403, 404, 409, 410, 413, 415, 422, 503) with the one error body, `ErrorBody`, which
 replaces BentoML's and FastAPI's error schemas; no pages (`/ui` is for browsers, not the API); our
 own `info` (BentoML's default description pulls badge images from third-party sites).
 OpenAPI 3.1, because the schemas pydantic writes are JSON Schema 2020-12.
@@ -66,6 +66,7 @@ WHY = {
     415: "The body is not of the type this operation takes.",
     422: "A value the schema or the store refuses (`field` names it).",
     500: "The service failed; the server log has the details.",
+    503: "The case database cannot be reached or written now; nothing was stored.",
 }
 
 
@@ -90,6 +91,7 @@ def _statuses(method: str, path: str, operation: dict[str, Any]) -> dict[int, bo
         415: method == "post" and path in UPLOADS | JSON_ONLY,
         422: "422" in operation.get("responses", {}),
         500: bentoml_api,
+        503: needs_key(path),
     }
 
 
