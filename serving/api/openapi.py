@@ -3,9 +3,10 @@
 BentoML writes the document from the APIs and the mounted routes; `document` completes it so that
 it tells the truth: the bearer scheme (`securitySchemes`) and `security` on every operation that
 needs a key, so Swagger's "Try it out" sends one; every status an operation can answer besides
-its own (401, 403, 404, 409, 410, 413, 415, 422, 503) with the one error body, `ErrorBody`, which
-replaces BentoML's and FastAPI's error schemas; no pages (`/ui` is for browsers, not the API); our
-own `info` (BentoML's default description pulls badge images from third-party sites).
+its own (401, 403, 404, 409, 410, 413, 415, 422, 503, 504) with the one error body,
+`ErrorBody`, which replaces BentoML's and FastAPI's error schemas; no pages (`/ui` is for
+browsers, not the API); our own `info` (BentoML's default description pulls badge images from
+third-party sites).
 OpenAPI 3.1, because the schemas pydantic writes are JSON Schema 2020-12.
 
 `DOCS_PAGE` is a Swagger UI page of our own over BentoML's bundled swagger-ui files: BentoML's
@@ -66,7 +67,9 @@ WHY = {
     415: "The body is not of the type this operation takes.",
     422: "A value the schema or the store refuses (`field` names it).",
     500: "The service failed; the server log has the details.",
-    503: "The case database cannot be reached or written now; nothing was stored.",
+    503: "The case database cannot be reached or written, or the grader shed the unit under load; "
+    "nothing was stored.",
+    504: "Reading and grading the photos took longer than the request timeout; nothing was stored.",
 }
 
 
@@ -92,6 +95,7 @@ def _statuses(method: str, path: str, operation: dict[str, Any]) -> dict[int, bo
         422: "422" in operation.get("responses", {}),
         500: bentoml_api,
         503: needs_key(path),
+        504: method == "post" and path in UPLOADS,
     }
 
 

@@ -61,7 +61,7 @@ def test_the_document_declares_bearer_auth_on_every_protected_operation(spec):
     ("method", "path", "statuses", "absent"),
     [
         ("post", "/assess", {"400", "409", "413", "415"}, {"404", "410"}),
-        ("post", "/grade", {"400", "413", "415"}, {"404", "409"}),
+        ("post", "/grade", {"400", "413", "415", "503", "504"}, {"404", "409"}),
         ("post", "/price", {"400", "413", "415"}, {"404", "409"}),
         ("post", "/reviews/{case_id}/resolve", {"400", "404", "409", "413", "422"}, {"415"}),
         ("post", "/pricing/{case_id}/decision", {"404", "409", "422"}, {"410"}),
