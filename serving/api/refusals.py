@@ -10,6 +10,7 @@ BentoML also logs those at ERROR with a traceback; `QuietRefusals`, a logging fi
 the refusal logger to INFO (the root logger `bentoml serve` configures is at WARNING), so the lines
 appear in the server log next to the access lines.
 
+The people's pages under `/ui` answer their own refusals as pages and pass through untouched.
 It also refuses, before BentoML parses it, a `/price` body that is not JSON (415): BentoML would
 read a multipart body as a form and fail with a 500 on one without a boundary.
 """
@@ -23,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
+from serving.api.auth import WEB_PREFIX
 from serving.api.errors import error_response, log, log_refusal, validation_body
 from serving.errors import NotAForm
 
@@ -73,6 +75,8 @@ class Refusals:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         method, path = scope.get("method", "GET"), scope.get("path", "")
+        if path == WEB_PREFIX or path.startswith(WEB_PREFIX + "/"):
+            return await self.app(scope, receive, send)  # the pages answer refusals as pages
         if method == "POST" and path in JSON_ROUTES and _not_json(scope):
             answer = error_response(NotAForm("body", "send the items as application/json"))
             log_refusal(method, path, answer.status_code, json.loads(answer.body))

@@ -163,6 +163,8 @@ def test_a_folder_saved_with_the_grade_head_named_still_loads(toy, tmp_path):
     )
     saved = json.loads((model_dir / "config.json").read_text())
     (model_dir / "config.json").write_text(json.dumps({**saved, "head": "pooled"}))
+    meta = json.loads((model_dir / "artifact.json").read_text())  # saved before file digests
+    (model_dir / "artifact.json").write_text(json.dumps({**meta, "files": None}))
     after = GraderPredictor.load(model_dir).predict_tensors(
         test.images, test.item_index, test.brands
     )
