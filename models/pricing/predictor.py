@@ -145,12 +145,13 @@ class PricingPredictor:
 
         Args:
             items: n items.
-            prices: [n, k] candidate list prices per item; a row of NaN prices is not run
-                (the price search passes NaN for units it cannot list).
+            prices: [n, k] candidate list prices per item; a row of only NaN prices is not run
+                (the price search passes them for units it cannot list); a NaN among
+                others is a missing price to the model.
 
         Returns:
-            [n, k] P50 days; NaN for NaN prices, and everywhere when the model has no
-            time-to-sell part.
+            [n, k] P50 days; NaN in rows of only NaN prices, and everywhere when the model has
+            no time-to-sell part.
         """
         prices = np.asarray(prices, dtype="float64")
         if prices.ndim != 2 or prices.shape[0] != len(items):
@@ -170,7 +171,7 @@ class PricingPredictor:
             rows = listing_matrix(self.features, x[block], log_value[block], prices[block])
             survival = self.tts_model.survival(rows)
             days[block] = self.tts_model.quantile_days(survival, 0.5).reshape(prices[block].shape)
-        out[run] = np.where(np.isfinite(prices), days, np.nan)
+        out[run] = days
         return out
 
     def closing_prices(self, items: Items, prices: np.ndarray) -> np.ndarray:
