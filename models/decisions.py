@@ -262,7 +262,8 @@ def demand_curve(
         log_days = np.log(np.where(at_grid > 0, at_grid, np.nan))
         width = np.maximum(hi - lo, 1e-12)[:, None]
         position = np.clip((log_p - lo[:, None]) / width, 0.0, 1.0) * (len(steps) - 1)
-        left = np.minimum(np.floor(position).astype(int), len(steps) - 2)
+        # a NaN price (a row the model gave no band) keeps a NaN position: indexed at 0, NaN out
+        left = np.minimum(np.floor(np.nan_to_num(position)).astype(int), len(steps) - 2)
         share = position - left
         rows = np.arange(len(prices))[:, None]
         start, end = log_days[rows, left], log_days[rows, left + 1]
