@@ -69,6 +69,11 @@ def _codes(values: pd.Series | np.ndarray, levels: list[str], other: bool) -> np
     return mapped[codes]  # code -1 (missing) picks the trailing NaN
 
 
+def grade_codes(values: pd.Series | np.ndarray) -> np.ndarray:
+    """The matrix's grade column: A=0, B=1, C=2 as floats, NaN for missing or unknown grades."""
+    return _codes(values, list(GRADES), other=False)
+
+
 def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
     if name not in frame.columns:
         return np.full(len(frame), np.nan)
@@ -232,7 +237,7 @@ class PricingFeatures:
         brand = frame.get("brand", pd.Series([None] * n, dtype=object, index=frame.index))
         cols.append(_codes(brand, self.brand_levels, other=True))
         grade = frame.get("grade", pd.Series([None] * n, dtype=object, index=frame.index))
-        cols.append(_codes(grade, list(GRADES), other=False))
+        cols.append(grade_codes(grade))
         cols += [_numbers(frame, c) for c in self.numeric_inputs]
         log_new = np.log1p(_numbers(frame, "new_price"))
         if self.has_new_price:

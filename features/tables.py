@@ -155,30 +155,40 @@ def coerce_column(
                 bad(pos, f"not a boolean (true/false, 1/0): {_shown(value)}")
         return pd.Series(out, index=values.index, name=values.name), problems
 
+    # Python runs once per distinct value, numpy once per row (catalogues repeat values).
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    codes = np.where(missing, -1, codes)
+    stripped = [str(v).strip() for v in uniques]
     text = pd.Series(
-        [None if gone else str(v).strip() for v, gone in zip(values, missing, strict=True)],
+        np.array([*stripped, None], dtype=object)[codes],  # code -1 (missing) -> None
         index=values.index,
         name=values.name,
         dtype=object,
     )
+
+    def rows_where(fails: list[bool]) -> np.ndarray:
+        return np.flatnonzero(np.array([*fails, False], dtype=bool)[codes])
+
     if column.kind == "choice":
         allowed = set(column.choices)
-        for pos, value in enumerate(text):
-            if value is not None and value not in allowed:
-                bad(pos, f"{_shown(value)} is not one of {'|'.join(column.choices)}")
+        for pos in rows_where([v not in allowed for v in stripped]):
+            bad(int(pos), f"{_shown(text.iloc[pos])} is not one of {'|'.join(column.choices)}")
     elif column.kind == "date":
-        for pos, value in enumerate(text):
-            if value is None:
-                continue
-            try:
-                dt.date.fromisoformat(value[:10])
-            except ValueError:
-                bad(pos, f"not an ISO date (YYYY-MM-DD): {_shown(value)}")
+        for pos in rows_where([not _iso_date(v) for v in stripped]):
+            bad(int(pos), f"not an ISO date (YYYY-MM-DD): {_shown(text.iloc[pos])}")
     elif column.required:
-        for pos, value in enumerate(text):
-            if value == "":
-                bad(pos, "empty value in a required column")
+        for pos in rows_where([v == "" for v in stripped]):
+            bad(int(pos), "empty value in a required column")
     return text, problems
+
+
+def _iso_date(text: str) -> bool:
+    """Whether `text` starts with an ISO date (YYYY-MM-DD)."""
+    try:
+        dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return False
+    return True
 
 
 def _attr(values: pd.Series) -> pd.Series:

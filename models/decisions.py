@@ -127,6 +127,7 @@ class Refurbishment:
 
 def _refurbishment(
     items: pd.DataFrame,
+    ready,
     predictor: PricePredictor,
     policy: Policy,
     settings: PolicyArrays,
@@ -140,9 +141,7 @@ def _refurbishment(
     better = better_grade(_column(items, "grade", object))
     band = pd.DataFrame(np.nan, index=items.index, columns=list(PRICE_COLUMNS))
     rows = np.flatnonzero([g is not None for g in better])
-    upgraded_frame = items.iloc[rows].copy()
-    upgraded_frame["grade"] = better[rows]
-    upgraded = _prepared(predictor, upgraded_frame)
+    upgraded = _regraded(predictor, _take(ready, rows), better[rows])
     price_better = np.full(n, np.nan)
     if len(rows):
         price_better[rows] = _p50(predictor, upgraded)
@@ -160,40 +159,58 @@ def _refurbishment(
     better_settings = policy_arrays(policy, categories, better)
     floor = floor_price(cost_better, settings.min_margin, settings.fee_rate)
     ceiling = ceiling_price(_column(items, "new_price"), better_settings.max_fraction)
-    weighed = (price_better - step_cost - p50) >= settings.min_refurb_uplift
-    priced = np.flatnonzero(weighed)
-    position = np.full(n, -1)
-    position[rows] = np.arange(len(rows))
-    recommended = np.full(n, np.nan)
-    days = np.full(n, np.nan)
+    part = _choose(
+        predictor, sub, band.iloc[priced], (floor, ceiling, cost_better), settings, priced, known
+    )
+    choice = _spread(part, priced, n)
+    return Refurbishment(price_better, step_cost, band, cost_better, floor, ceiling, choice)
+
+
+def _choose(
+    predictor: PricePredictor,
+    ready,
+    band: pd.DataFrame,
+    limits: tuple[np.ndarray, np.ndarray, np.ndarray],
+    settings: PolicyArrays,
+    rows: np.ndarray,
+    known: tuple[np.ndarray, np.ndarray],
+) -> PriceChoice:
+    """`choose_price` for the units at `rows` (their prepared items and band), with the demand
+    curve through `known` and the model's closing price."""
+    if len(rows) == 0:
+        empty = np.zeros(0)
+        return PriceChoice(empty, empty, empty.astype(bool), {c: empty for c in PRICE_REASONS})
+    floor, ceiling, cost = (a[rows] for a in limits)
+    p10, p50, p90 = (band[c].to_numpy(dtype="float64") for c in PRICE_COLUMNS[:3])
+    return choose_price(
+        p10,
+        p50,
+        p90,
+        floor,
+        ceiling,
+        cost,
+        lambda prices: demand_curve(
+            lambda p: predictor.days_at_prices(ready, p), prices, known=known
+        ),
+        fee_rate=settings.fee_rate[rows],
+        holding_cost_per_day=settings.holding_cost_per_day[rows],
+        target_days=settings.target_days[rows],
+        sell_horizon_days=settings.sell_horizon_days[rows],
+        n_candidates=PRICE_CANDIDATES,
+        close_at=_closing(predictor, ready),
+        headroom=settings.p90_headroom[rows],
+    )
+
+
+def _spread(part: PriceChoice, rows: np.ndarray, n: int) -> PriceChoice:
+    """A choice made for `rows` as n rows: NaN prices and days, not listable, no flags elsewhere."""
+    recommended, days = np.full(n, np.nan), np.full(n, np.nan)
     listable = np.zeros(n, dtype=bool)
     flags = {code: np.zeros(n, dtype=bool) for code in PRICE_REASONS}
-    if len(priced):
-        p = {c: band[c].to_numpy(dtype="float64")[priced] for c in PRICE_COLUMNS[:3]}
-        part = choose_price(
-            p["price_p10"],
-            p["price_p50"],
-            p["price_p90"],
-            floor[priced],
-            ceiling[priced],
-            cost_better[priced],
-            lambda prices: demand_curve(
-                lambda p: predictor.days_at_prices(sub, p), prices, known=known
-            ),
-            fee_rate=settings.fee_rate[priced],
-            holding_cost_per_day=settings.holding_cost_per_day[priced],
-            target_days=settings.target_days[priced],
-            sell_horizon_days=settings.sell_horizon_days[priced],
-            n_candidates=PRICE_CANDIDATES,
-            close_at=_closing(predictor, sub),
-            headroom=settings.p90_headroom[priced],
-        )
-        recommended[priced], days[priced] = part.recommended, part.days
-        listable[priced] = part.listable
-        for code, mask in part.flags.items():
-            flags[code][priced] = mask
-    choice = PriceChoice(recommended, days, listable, flags)
-    return Refurbishment(price_better, step_cost, band, cost_better, floor, ceiling, choice)
+    recommended[rows], days[rows], listable[rows] = part.recommended, part.days, part.listable
+    for code, mask in part.flags.items():
+        flags[code][rows] = mask
+    return PriceChoice(recommended, days, listable, flags)
 
 
 def demand_curve(
@@ -226,7 +243,7 @@ def demand_curve(
         return np.asarray(days_at(prices), dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
         log_p = np.log(prices)
-        lo, hi = np.nanmin(log_p, axis=1), np.nanmax(log_p, axis=1)
+        lo, hi = np.fmin.reduce(log_p, axis=1), np.fmax.reduce(log_p, axis=1)  # NaN rows: not run
         if known is not None:
             k_price, k_days = (np.asarray(a, dtype="float64") for a in known)
             ok = np.isfinite(k_price) & (k_price > 0) & np.isfinite(k_days) & (k_days > 0)
@@ -245,7 +262,8 @@ def demand_curve(
         log_days = np.log(np.where(at_grid > 0, at_grid, np.nan))
         width = np.maximum(hi - lo, 1e-12)[:, None]
         position = np.clip((log_p - lo[:, None]) / width, 0.0, 1.0) * (len(steps) - 1)
-        left = np.minimum(np.floor(position).astype(int), len(steps) - 2)
+        # a NaN price (a row the model gave no band) keeps a NaN position: indexed at 0, NaN out
+        left = np.minimum(np.floor(np.nan_to_num(position)).astype(int), len(steps) - 2)
         share = position - left
         rows = np.arange(len(prices))[:, None]
         start, end = log_days[rows, left], log_days[rows, left + 1]
@@ -264,6 +282,17 @@ def _prepared(predictor: PricePredictor, items: pd.DataFrame):
     """The predictor's prepared rows (matrix and P50 computed once) where it can prepare."""
     prepare = getattr(predictor, "prepare", None)
     return items if prepare is None else prepare(items)
+
+
+def _regraded(predictor: PricePredictor, ready, grades: np.ndarray):
+    """The prepared rows at other grades: the predictor's `at_grade` where it has one (the
+    matrix is not built again), else a copy of the frame with the grades replaced."""
+    at_grade = getattr(predictor, "at_grade", None)
+    if at_grade is not None:
+        return at_grade(ready, grades)
+    frame = (ready.items if hasattr(ready, "x") else ready).copy()
+    frame["grade"] = grades
+    return _prepared(predictor, frame)
 
 
 def _p50(predictor: PricePredictor, items) -> np.ndarray:
@@ -330,20 +359,11 @@ def decide(
         has a sentence for each).
     """
     signals = signals or IntakeSignals()
-    ready = _prepared(predictor, items)  # the feature matrix and P50 computed once
-    band = predictor.predict(ready)
-    pricing_failed = not_finite(band, predictor)
-    if pricing_failed.any():
-        log.warning(
-            "pricing model: non-finite output for %d of %d item(s); not priced, sent to review "
-            "(%s)",
-            int(pricing_failed.sum()),
-            len(items),
-            NOT_FINITE,
-        )
     n = len(items)
-    failed = pricing_failed | np.broadcast_to(np.asarray(signals.model_failed, dtype=bool), (n,))
-    p10, p50, p90 = (band[c].to_numpy(dtype="float64") for c in PRICE_COLUMNS[:3])
+    ready = _prepared(predictor, items)  # the feature matrix and P50 computed once
+    p50 = _p50(predictor, ready)
+    # known before any search: the grader failed, or the model's own P50 is not finite
+    failed = np.broadcast_to(np.asarray(signals.model_failed, dtype=bool), (n,)) | ~np.isfinite(p50)
     categories, grades = _column(items, "category", object), _column(items, "grade", object)
     settings = policy_arrays(policy, categories, grades)
     cost = total_cost(
@@ -353,46 +373,67 @@ def decide(
     )
     floor = floor_price(cost, settings.min_margin, settings.fee_rate)
     ceiling = ceiling_price(_column(items, "new_price"), settings.max_fraction)
-    choice = choose_price(
-        p10,
-        p50,
-        p90,
-        floor,
-        ceiling,
-        cost,
-        lambda prices: demand_curve(
-            lambda p: predictor.days_at_prices(ready, p), prices, known=_known_days(items, band)
+    refurb = _refurbishment(items, ready, predictor, policy, settings, cost, p50)
+
+    def routed(listable: np.ndarray, p10: np.ndarray, failed: np.ndarray):
+        return route(
+            RouteInputs(
+                counterfeit_flagged=signals.counterfeit_flagged,
+                needs_review=np.asarray(signals.needs_review, dtype=bool) | failed,
+                grade=grades,
+                source=_column(items, "source", object),
+                opened=_column(items, "opened"),
+                return_reason=_column(items, "return_reason", object),
+                price_as_is=p50,
+                price_better=refurb.price_better,
+                refurb_cost=refurb.step_cost,
+                listable=listable & ~failed,
+                refurbish_listable=refurb.choice.listable & ~failed,
+                liquidation_value=liquidation_value(p10, settings.liquidation_fraction),
+                provenance_required=settings.provenance_required,
+                provenance_verified=signals.provenance_verified,
+                provenance_codes=signals.provenance_codes,
+            ),
+            min_refurb_uplift=settings.min_refurb_uplift,
+            restock_reasons=policy.restock_reasons,
+        )
+
+    # Whether a unit is refurbished depends on neither its as-is price nor its band (only
+    # authenticate and review come before it, and restock needs grade A), so the as-is band,
+    # days and price search run only for the units that are not refurbished.
+    refurbished = routed(np.ones(n, dtype=bool), np.zeros(n), failed).route == "refurbish"
+    as_is = np.flatnonzero(~refurbished)
+    band = pd.DataFrame(np.nan, index=items.index, columns=list(PRICE_COLUMNS))
+    if len(as_is):
+        found = predictor.predict(_take(ready, as_is)).loc[:, list(PRICE_COLUMNS)]
+        band.iloc[as_is] = found.to_numpy(dtype="float64")
+    choice = _spread(
+        _choose(
+            predictor,
+            _take(ready, as_is),
+            band.iloc[as_is],
+            (floor, ceiling, cost),
+            settings,
+            as_is,
+            _known_days(items.iloc[as_is], band.iloc[as_is]),
         ),
-        fee_rate=settings.fee_rate,
-        holding_cost_per_day=settings.holding_cost_per_day,
-        target_days=settings.target_days,
-        sell_horizon_days=settings.sell_horizon_days,
-        n_candidates=PRICE_CANDIDATES,
-        close_at=_closing(predictor, ready),
-        headroom=settings.p90_headroom,
+        as_is,
+        n,
     )
-    refurb = _refurbishment(items, predictor, policy, settings, cost, p50)
-    routing = route(
-        RouteInputs(
-            counterfeit_flagged=signals.counterfeit_flagged,
-            needs_review=np.asarray(signals.needs_review, dtype=bool) | failed,
-            grade=grades,
-            source=_column(items, "source", object),
-            opened=_column(items, "opened"),
-            return_reason=_column(items, "return_reason", object),
-            price_as_is=p50,
-            price_better=refurb.price_better,
-            refurb_cost=refurb.step_cost,
-            listable=choice.listable & ~failed,
-            refurbish_listable=refurb.choice.listable & ~failed,
-            liquidation_value=liquidation_value(p10, settings.liquidation_fraction),
-            provenance_required=settings.provenance_required,
-            provenance_verified=signals.provenance_verified,
-            provenance_codes=signals.provenance_codes,
-        ),
-        min_refurb_uplift=settings.min_refurb_uplift,
-        restock_reasons=policy.restock_reasons,
+    # each unit's band is the one at the grade it would be listed at
+    pricing_failed = np.where(
+        refurbished, not_finite(refurb.band, predictor), not_finite(band, predictor)
     )
+    if pricing_failed.any():
+        log.warning(
+            "pricing model: non-finite output for %d of %d item(s); not priced, sent to review "
+            "(%s)",
+            int(pricing_failed.sum()),
+            n,
+            NOT_FINITE,
+        )
+    failed = failed | pricing_failed
+    routing = routed(choice.listable, band["price_p10"].to_numpy(dtype="float64"), failed)
     upgraded = routing.route == "refurbish"
     price_codes = np.where(
         upgraded,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from features.schema import GRADES
 from models.policy import Policy, category_key
@@ -128,29 +129,34 @@ class PolicyArrays:
 
 
 def policy_arrays(policy: Policy, categories: ArrayLike, grades: ArrayLike) -> PolicyArrays:
-    """Look up every row's settings once per distinct category (fast on 100,000 rows)."""
-    keys = np.array([category_key(c) for c in np.asarray(categories, dtype=object)], dtype=object)
-    distinct, inverse = np.unique(keys, return_inverse=True) if len(keys) else ([], keys)
+    """Look up every row's settings once per distinct category and grade (fast on 100,000 rows:
+    Python runs per distinct value, numpy per row)."""
+    codes, uniques = pd.factorize(np.asarray(categories, dtype=object), use_na_sentinel=False)
+    unique_keys = [category_key(c) for c in uniques]
+    distinct = sorted(set(unique_keys))
     settings = [policy.for_category(k) for k in distinct]
+    position = {k: i for i, k in enumerate(distinct)}
+    inverse = np.array([position[k] for k in unique_keys], dtype=np.intp)[codes]
 
     def column(name: str) -> np.ndarray:
         values = [getattr(s, name) for s in settings]
         table = np.array([np.nan if v is None else v for v in values], dtype=float)
-        return table[inverse] if len(keys) else np.zeros(0)
+        return table[inverse] if len(inverse) else np.zeros(0)
 
     grade_names = GRADES
     fractions = np.array([[s.max_fraction_of_new[g] for g in grade_names] for s in settings])
-    grade_list = list(np.asarray(grades, dtype=object))
-    grade_idx = np.array([grade_names.index(g) if g in grade_names else -1 for g in grade_list])
-    max_fraction = np.full(len(keys), np.nan)
+    grade_codes, grade_uniques = pd.factorize(np.asarray(grades, dtype=object))
+    lookup = [grade_names.index(g) if g in grade_names else -1 for g in grade_uniques]
+    grade_idx = np.array([*lookup, -1], dtype=np.intp)[grade_codes]  # code -1 (missing) -> -1
+    max_fraction = np.full(len(inverse), np.nan)
     known = grade_idx >= 0
-    if len(keys):
+    if len(inverse):
         max_fraction[known] = fractions[inverse[known], grade_idx[known]]
     upgrade = np.array(
         [[s.upgrade_cost.get(g, np.nan) for g in grade_names] for s in settings], dtype=float
     )
-    upgrade_cost = np.full(len(keys), np.nan)
-    if len(keys):
+    upgrade_cost = np.full(len(inverse), np.nan)
+    if len(inverse):
         upgrade_cost[known] = upgrade[inverse[known], grade_idx[known]]
     return PolicyArrays(
         upgrade_cost=upgrade_cost,
@@ -184,7 +190,7 @@ class PriceChoice:
     Attributes:
         recommended: The price (NaN where no price satisfies the policy: floor above ceiling, or
             no market band); never below the floor.
-        days: Predicted days-to-sell at the recommended price.
+        days: Predicted days-to-sell at the recommended price (NaN where not listable).
         listable: True where a price in [floor, ceiling] is one the market pays.
         flags: Code -> row mask, codes from `PRICE_REASONS`.
     """
@@ -248,7 +254,8 @@ def choose_price(
         floor, ceiling: From `floor_price` and `ceiling_price` (NaN ceiling: none).
         total_cost: From `total_cost`.
         days_at: Maps candidate prices [n, k] to predicted days-to-sell [n, k] (the time-to-sell
-            model at each row's other features); called once.
+            model at each row's other features); called once, with NaN prices (and so NaN
+            days) in the rows of units that cannot be listed.
         fee_rate, holding_cost_per_day, target_days, sell_horizon_days: The policy, per row
             (`PolicyArrays`) or scalar; NaN target_days or sell_horizon_days means not set.
         n_candidates: Grid size (at least 2).
@@ -277,7 +284,10 @@ def choose_price(
     prices = np.minimum(lo[:, None] + (hi - lo)[:, None] * steps[None, :], hi[:, None])
     mid = np.where(np.isfinite(p50), np.clip(p50, lo, hi), lo)
     prices = np.concatenate([prices, mid[:, None]], axis=1)  # [n, k]
-    days = np.asarray(days_at(prices), dtype=float)
+    listable = in_band | capped
+    # Days matter only where a unit can be listed: elsewhere its price is the floor whatever
+    # they are, so the time-to-sell model is not run there (NaN prices, NaN days).
+    days = np.asarray(days_at(np.where(listable[:, None], prices, np.nan)), dtype=float)
     if days.shape != prices.shape:
         raise ValueError(f"days_at returned shape {days.shape}, expected {prices.shape}")
 
@@ -297,7 +307,6 @@ def choose_price(
     pick = np.where(missed, fastest, best)
 
     rows = np.arange(n)
-    listable = in_band | capped
     recommended = np.where(usable, prices[rows, pick], np.nan)
     chosen_days = np.where(usable, days[rows, pick], np.nan)
     flags = {

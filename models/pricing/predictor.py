@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.pricing_features import grade_codes
 from models.pricing.artifact import PricingArtifact, load_artifact
 from models.pricing.listing import LABELS, listing_matrix, listing_names
 
@@ -84,6 +85,21 @@ class PricingPredictor:
         x = self.matrix(items)
         return PreparedItems(items, x, self.price_model.p50.predict(x) if len(x) else np.empty(0))
 
+    def at_grade(self, items: Items, grades: np.ndarray) -> PreparedItems:
+        """`items` regraded to `grades` ([n]), prepared without transforming the frame again.
+
+        Grade is one ordinal column of the matrix and no other column depends on it (no level
+        encoding involves grade), so only that column and P50 change.
+        """
+        prepared = self.prepare(items)
+        frame = prepared.items.copy()
+        frame["grade"] = grades
+        x = prepared.x.copy()
+        if len(x):
+            x[:, self.features.names.index("grade")] = grade_codes(np.asarray(grades, dtype=object))
+        log_p50 = self.price_model.p50.predict(x) if len(x) else np.empty(0)
+        return PreparedItems(frame, x, log_p50)
+
     def price_p50(self, items: Items) -> np.ndarray:
         """[n] P50 price in money."""
         return np.expm1(self.prepare(items).log_p50)
@@ -129,25 +145,33 @@ class PricingPredictor:
 
         Args:
             items: n items.
-            prices: [n, k] candidate list prices per item.
+            prices: [n, k] candidate list prices per item; a row of only NaN prices is not run
+                (the price search passes them for units it cannot list); a NaN among
+                others is a missing price to the model.
 
         Returns:
-            [n, k] P50 days; NaN everywhere when the model has no time-to-sell part.
+            [n, k] P50 days; NaN in rows of only NaN prices, and everywhere when the model has
+            no time-to-sell part.
         """
         prices = np.asarray(prices, dtype="float64")
         if prices.ndim != 2 or prices.shape[0] != len(items):
             raise ValueError(f"prices must be [n_items, k], got {prices.shape} for {len(items)}")
+        out = np.full(prices.shape, np.nan)
         if self.tts_model is None:
-            return np.full(prices.shape, np.nan)
+            return out
+        run = np.flatnonzero(np.isfinite(prices).any(axis=1))
         prepared = self.prepare(items)
+        if len(run) < len(prices):
+            prepared, prices = prepared.take(run), prices[run]
         x, log_value = prepared.x, prepared.log_p50
-        out = np.empty(prices.shape)
+        days = np.empty(prices.shape)
         step = max(1, LISTING_ROWS // max(1, prices.shape[1]))  # bounds memory on big batches
-        for lo in range(0, len(items), step):
+        for lo in range(0, len(prices), step):
             block = slice(lo, lo + step)
             rows = listing_matrix(self.features, x[block], log_value[block], prices[block])
             survival = self.tts_model.survival(rows)
-            out[block] = self.tts_model.quantile_days(survival, 0.5).reshape(prices[block].shape)
+            days[block] = self.tts_model.quantile_days(survival, 0.5).reshape(prices[block].shape)
+        out[run] = days
         return out
 
     def closing_prices(self, items: Items, prices: np.ndarray) -> np.ndarray:

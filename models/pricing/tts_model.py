@@ -132,12 +132,13 @@ class TimeToSellModel:
         out = np.empty((n, periods))
         step = max(1, CHUNK_ROWS // periods)
         starts = self.edges[:-1]
+        expanded = np.empty((min(n, step) * periods, x.shape[1] + 1))  # reused per block
         for lo in range(0, n, step):
             block = x[lo : lo + step]
-            expanded = np.column_stack(
-                [np.repeat(block, periods, axis=0), np.tile(starts, len(block))]
-            )
-            out[lo : lo + step] = self.booster.predict(expanded).reshape(len(block), periods)
+            rows = expanded[: len(block) * periods]
+            rows.reshape(len(block), periods, -1)[:, :, :-1] = block[:, None, :]
+            rows[:, -1] = np.tile(starts, len(block))
+            out[lo : lo + step] = self.booster.predict(rows).reshape(len(block), periods)
         return out
 
     def survival(self, x: np.ndarray) -> np.ndarray:

@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from models.decisions import DECISION_COLUMNS, LIST_COLUMNS
-from models.pricing.artifact import save_artifact
+from models.decisions import DECISION_COLUMNS, LIST_COLUMNS, decide
+from models.policy import Policy
+from models.pricing.artifact import load_artifact, save_artifact
+from models.pricing.predictor import PricingPredictor
 from tests.pricing_data import fast_config
 from training.cli import app
 from training.pricing.train import train_pricing_model
@@ -16,6 +18,7 @@ from training.synth.items import make_items
 from training.synth.outcomes import make_outcomes
 
 TARGETS = ["sold_price", "days_listed", "sold"]
+LISTED = ["resell", "restock", "refurbish"]
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +125,67 @@ def test_missing_model_is_bad_input(tmp_path, items):
     result, _ = price(tmp_path, tmp_path / "no-model", items)
     assert result.exit_code == 2
     assert "no such model folder" in result.output
+
+
+class CountingPredictor(PricingPredictor):
+    """Counts the rows the time-to-sell model runs on, as is and at a better grade."""
+
+    def __init__(self, artifact, grades: dict[str, str]):
+        super().__init__(artifact)
+        self.grades = grades
+        self.rows: dict[tuple[str, str], int] = {}
+
+    def _count(self, call: str, items, rows: np.ndarray) -> None:
+        frame = getattr(items, "items", items).iloc[rows]
+        original = frame["item_id"].map(self.grades)
+        for kind, n in (("as_is", (frame["grade"] == original).sum()),
+                        ("better", (frame["grade"] != original).sum())):  # fmt: skip
+            self.rows[call, kind] = self.rows.get((call, kind), 0) + int(n)
+
+    def predict(self, items):
+        self._count("predict", items, np.arange(len(items)))
+        return super().predict(items)
+
+    def days_at_prices(self, items, prices):
+        self._count("days", items, np.flatnonzero(np.isfinite(prices).any(axis=1)))
+        return super().days_at_prices(items, prices)
+
+
+def test_each_unit_is_priced_once_at_the_grade_it_is_listed_at(model_dir, outcomes):
+    """A refurbished unit runs no as-is days or price search, and a unit that cannot be listed
+    runs no price search; the decisions are those of pricing every unit both ways."""
+    items = outcomes.drop(columns=TARGETS).head(600).reset_index(drop=True)
+    counting = CountingPredictor(
+        load_artifact(model_dir), dict(zip(items["item_id"], items["grade"], strict=True))
+    )
+    decided = decide(items, counting, Policy())
+    routes = decided["route"].to_numpy()
+    refurbished = int((routes == "refurbish").sum())
+    assert refurbished > 20 and (routes == "liquidate").sum() > 20  # both cases occur
+    rows = counting.rows
+    assert rows["predict", "as_is"] == len(items) - refurbished
+    assert rows["days", "as_is"] == np.isin(routes, ["resell", "restock"]).sum()
+    assert refurbished <= rows["days", "better"] <= rows["predict", "better"]
+    plain = decide(items, PricingPredictor(load_artifact(model_dir)), Policy())
+    pd.testing.assert_frame_equal(decided, plain)
+
+
+def test_regraded_matrix_equals_transforming_the_regraded_items(model_dir, items):
+    predictor = PricingPredictor(load_artifact(model_dir))
+    grades = np.where(items["grade"].to_numpy() == "C", "B", "A")
+    fast = predictor.at_grade(items, grades)
+    slow = predictor.prepare(items.assign(grade=grades))
+    np.testing.assert_array_equal(fast.x, slow.x)
+    np.testing.assert_allclose(fast.log_p50, slow.log_p50)
+    assert (fast.items["grade"].to_numpy() == grades).all()
+
+
+def test_days_at_nan_prices_are_nan_and_the_rest_unchanged(model_dir, items):
+    predictor = PricingPredictor(load_artifact(model_dir))
+    prices = np.outer(predictor.price_p50(items), [0.8, 1.0, 1.2])
+    skipped = prices.copy()
+    skipped[::3] = np.nan
+    days, some = predictor.days_at_prices(items, prices), predictor.days_at_prices(items, skipped)
+    assert np.isnan(some[::3]).all() and np.isfinite(days).all()
+    keep = np.isfinite(skipped[:, 0])
+    np.testing.assert_allclose(some[keep], days[keep])

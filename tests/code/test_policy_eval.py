@@ -84,4 +84,7 @@ def test_evaluation_reports_profit_capture_beside_truth(tmp_path):
     for key in ("", "_p50", "_list"):
         assert 0.5 < metrics[f"policy_profit_capture{key}"] <= 1.0 + 1e-9, key
     assert metrics["policy_profit_capture"] > metrics["policy_profit_capture_list"]
+    # the best price inside the searched band bounds the recommendation, below the best overall
+    best_in_band = metrics["policy_profit_capture_range_best"]
+    assert metrics["policy_profit_capture"] - 1e-3 <= best_in_band <= 1.0 + 1e-9
     assert evaluate_pricing_model(artifact, frame, holdout_fraction=0.2)["n_test"] > 0

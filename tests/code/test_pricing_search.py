@@ -26,6 +26,23 @@ def test_search_keeps_the_base_without_budget_and_picks_the_best_trial():
     assert all(0 < t.cv_rmsle < 1 and t.rounds >= 1 for t in found.trials)
 
 
+def test_the_budget_is_a_trial_count_and_the_seconds_only_a_cap():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(300, 3))
+    y = np.exp(2 + x[:, 0] + rng.normal(0, 0.2, 300))
+    names, base = ["a", "b", "c"], BoostParams(num_boost_round=40, early_stopping_rounds=5)
+    runs = [
+        search_price_params(x, y, names, [], base, budget_seconds=60, max_trials=5, seed=3)
+        for _ in range(2)
+    ]
+    assert [len(r.trials) for r in runs] == [5, 5] and not runs[0].capped
+    assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials]
+    assert [t.cv_rmsle for t in runs[0].trials] == [t.cv_rmsle for t in runs[1].trials]
+    assert runs[0].best == runs[1].best  # the same choice, however long each trial took
+    capped = search_price_params(x, y, names, [], base, budget_seconds=1e-9, max_trials=5)
+    assert capped.capped and len(capped.trials) < 5 and capped.best == base
+
+
 def test_level_encoding_is_out_of_fold_on_training_rows_and_smoothed():
     ids = pd.Series([f"i{k}" for k in range(60)])
     keys = pd.Series(["rare"] + ["common"] * 59, dtype=object)

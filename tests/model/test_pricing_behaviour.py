@@ -152,9 +152,9 @@ def test_quality_targets_on_the_synthetic_benchmark_table(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    reason="issue 21's policy target is not met in the contract's [P10, P90] search range: "
-    "capture 0.975 against the list price's 0.955 (regret 0.025 > half of 0.045); it holds "
-    "with the opt-in p90_headroom = 1.3 (0.980 against 0.953)",
+    reason="issue 21's policy target at the contract's [P10, P90] search range: measured met "
+    "by a hair with an 8-trial search (regret 0.0220 against half of 0.0455), earlier not met "
+    "(0.025 against 0.0225); not measured at the default 30 trials",
     strict=False,
 )
 def test_recommended_price_loses_at_most_half_the_list_prices_regret(tmp_path):
@@ -173,6 +173,8 @@ def test_recommended_price_loses_at_most_half_the_list_prices_regret(tmp_path):
         holdout_fraction=config.holdout_fraction,
         truth=read_table(tmp_path / "synth" / "truth.csv"),
     )
+    # 0.99 is out of reach in [P10, P90]: the best price there under the truth captured 0.986
+    assert metrics["policy_profit_capture"] <= metrics["policy_profit_capture_range_best"] + 1e-3
     regret = 1 - metrics["policy_profit_capture"]
     assert regret <= 0.5 * (1 - metrics["policy_profit_capture_list"])
 
@@ -185,7 +187,8 @@ def test_recommended_price_loses_at_most_half_the_list_prices_regret(tmp_path):
         pytest.param(
             "cardekho",
             marks=pytest.mark.xfail(
-                reason="measured 0.983-0.99x baseline_lgbm_rmsle; the 0.97x target is not reached",
+                reason="measured 0.983-0.99x baseline_lgbm_rmsle (0.986x with the 30-trial "
+                "search); the 0.97x target is not reached",
                 strict=False,
             ),
         ),

@@ -44,10 +44,12 @@ class PricingTrainConfig(BaseModel):
             early-stopping and calibration parts, `calibration_fraction` used).
         refit_scale: Rounds of the refit = this times the rounds early stopping chose.
         conformal_folds: Folds of the cross-conformal calibration (with `refit`).
-        search_seconds: Time budget of the CV hyperparameter search of the price booster
-            (`training.pricing.search`); 0 turns the search off and keeps `[price]`.
+        search_seconds: Time cap of the CV hyperparameter search of the price booster
+            (`training.pricing.search`; a guard, not the budget); 0 turns the search off and
+            keeps `[price]`.
         search_folds: CV folds of the search.
-        search_max_trials: Most settings the search tries.
+        search_max_trials: The search's budget: settings tried (the same on every machine
+            unless `search_seconds` cuts it short).
         search_max_rows: The search works on a seeded sample of at most this many sold rows.
     """
 
@@ -77,9 +79,9 @@ class PricingTrainConfig(BaseModel):
     refit: bool = True
     refit_scale: float = Field(1.1, gt=0)
     conformal_folds: int = Field(5, ge=2)
-    search_seconds: float = Field(180.0, ge=0)
+    search_seconds: float = Field(600.0, ge=0)
     search_folds: int = Field(3, ge=2)
-    search_max_trials: int = Field(40, ge=1)
+    search_max_trials: int = Field(30, ge=1)
     search_max_rows: int = Field(50_000, ge=10)
 
     @field_validator("*", mode="before")

@@ -64,7 +64,12 @@ def _log_search(run: RunContext, search: SearchResult | None) -> dict[str, float
     """Write OUT/search.csv (one row per trial), log each trial's CV RMSLE as a step of
     `search_cv_rmsle`; returns the search's summary (the chosen settings go into the artifact)."""
     if search is None or not search.trials:
-        return {"search_trials": 0, "search_best_cv_rmsle": None, "search_seconds": None}
+        return {
+            "search_trials": 0,
+            "search_best_cv_rmsle": None,
+            "search_seconds": None,
+            "search_capped": None,
+        }
     rows = [
         {"trial": i, "cv_rmsle": t.cv_rmsle, "rounds": t.rounds, "seconds": t.seconds, **t.params}
         for i, t in enumerate(search.trials)
@@ -78,6 +83,7 @@ def _log_search(run: RunContext, search: SearchResult | None) -> dict[str, float
         "search_trials": len(search.trials),
         "search_best_cv_rmsle": search.ranked()[0].cv_rmsle,
         "search_seconds": search.seconds,
+        "search_capped": search.capped,
     }
 
 

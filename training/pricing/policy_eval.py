@@ -14,7 +14,11 @@ with H the policy's `sell_horizon_days` and margin after fees at the unit's tota
 best price is the one maximising profit(P) on a fine grid over [floor, ceiling] (a missing
 ceiling: up to three times the market value). `policy_profit_capture` is the total profit of
 the recommended prices as a share of the best prices' total; `_p50` and `_list` the same for P50
-and the legacy list price. The evaluation uses the default policy.
+and the legacy list price. `policy_profit_capture_range_best` is the same share for the best
+price under the truth inside the range the recommendation is searched in, [max(floor, P10),
+min(ceiling, P90 x p90_headroom)]: what a perfect demand model could reach inside the
+contract's band, the bound on `policy_profit_capture` at that policy. The evaluation uses the
+default policy.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ def policy_profit_capture(
 
     Returns:
         `policy_profit_capture`, `policy_profit_capture_p50`, `policy_profit_capture_list`,
+        `policy_profit_capture_range_best` (the best price inside the search range),
         `policy_units` (units scored) and `policy_at_range_top` (share of recommended prices
         within 0.5% of the top of the search range, min(ceiling, P90 x p90_headroom)); None
         where nothing can be scored.
@@ -104,6 +109,7 @@ def policy_profit_capture(
             "policy_profit_capture",
             "policy_profit_capture_p50",
             "policy_profit_capture_list",
+            "policy_profit_capture_range_best",
             "policy_at_range_top",
         )
     )
@@ -141,11 +147,7 @@ def policy_profit_capture(
     ceiling = out["ceiling_price"].to_numpy(dtype="float64")
     top = np.where(np.isfinite(ceiling), ceiling, NO_CEILING_MULTIPLE * true["market_value"])
     top = np.maximum(top, floor)
-    grid = np.exp(
-        np.log(np.maximum(floor, 0.01))[:, None]
-        + np.log(top / np.maximum(floor, 0.01))[:, None] * np.linspace(0, 1, GRID)[None, :]
-    )
-    best = true_profit(grid, *args, horizon).max(axis=1)
+    best = true_profit(_log_grid(floor, top), *args, horizon).max(axis=1)
     recommended = out["recommended_price"].to_numpy(dtype="float64")
     total_best = float(best.sum())
 
@@ -156,13 +158,32 @@ def policy_profit_capture(
 
     cap = np.where(np.isfinite(ceiling), ceiling, np.inf)
     range_top = np.minimum(cap, out["price_p90"].to_numpy() * settings.p90_headroom)
+    range_low = np.maximum(floor, out["price_p10"].to_numpy(dtype="float64"))
+    searched = range_low <= range_top  # elsewhere the price is pinned (floor or ceiling)
+    in_range = true_profit(
+        _log_grid(
+            np.where(searched, range_low, recommended), np.where(searched, range_top, recommended)
+        ),
+        *args,
+        horizon,
+    ).max(axis=1)
     return {
         "policy_profit_capture": capture(recommended),
+        "policy_profit_capture_range_best": (
+            float(in_range.sum() / total_best) if total_best > 0 else None
+        ),
         "policy_profit_capture_p50": capture(out["price_p50"].to_numpy(dtype="float64")),
         "policy_profit_capture_list": capture(list_price),
         "policy_units": len(rows),
         "policy_at_range_top": float(np.mean(recommended >= 0.995 * range_top)),
     }
+
+
+def _log_grid(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """[n, GRID] prices log-spaced from each row's `low` to its `high` (at least 0.01)."""
+    low = np.maximum(low, 0.01)
+    high = np.maximum(high, low)
+    return np.exp(np.log(low)[:, None] + np.log(high / low)[:, None] * np.linspace(0, 1, GRID))
 
 
 def _texts(frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -27,7 +27,8 @@ SPACE: dict[str, tuple[Any, ...]] = {
     "max_depth": (5, 6, 8),
     "min_data_in_leaf": (5, 10, 20, 50, 100),
     "feature_fraction": (0.5, 0.7, 0.9),
-    "lambda_l2": (0.0, 1.0, 10.0),
+    "bagging_fraction": (0.7, 0.85, 1.0),
+    "lambda_l2": (0.0, 1.0, 10.0, 30.0),
     "min_data_per_group": (5, 20, 50, 100),
     "cat_smooth": (1.0, 10.0, 30.0),
 }
@@ -46,11 +47,13 @@ class Trial:
 
 @dataclass
 class SearchResult:
-    """The chosen settings and every completed trial (best first in `ranked`)."""
+    """The chosen settings, every completed trial (best first in `ranked`), whether capped."""
 
     best: BoostParams
     trials: list[Trial] = field(default_factory=list)
     seconds: float = 0.0
+    capped: bool = False
+    """True when the time cap stopped the search before `max_trials` trials."""
 
     def ranked(self) -> list[Trial]:
         """Completed trials, best CV RMSLE first."""
@@ -105,15 +108,15 @@ def search_price_params(
     max_rows: int = 50_000,
     seed: int = 0,
 ) -> SearchResult:
-    """Random search over `SPACE` by K-fold CV of the P50 booster, within a time budget.
+    """Random search over `SPACE` by K-fold CV of the P50 booster: `max_trials` trials, time-capped.
 
     Args:
         x: [n, d] features of sold training rows; y: [n] sold prices (money).
         names: Feature names; categorical: names of category-code columns.
         base: The configured settings (trial 0, and the source of everything not searched).
-        budget_seconds: Wall-clock budget; 0 keeps `base` without fitting anything.
+        budget_seconds: Wall-clock cap; 0 keeps `base` without fitting anything.
         folds: CV folds.
-        max_trials: Most trials.
+        max_trials: The budget: trials run (trial 0 is `base`) unless the cap stops it first.
         max_rows: A seeded sample of at most this many rows is searched on.
         seed: Seeds the draws, folds, sample and LightGBM.
 
@@ -143,6 +146,7 @@ def search_price_params(
     best_score = np.inf
     for overrides in candidates:
         if time.perf_counter() > deadline:
+            result.capped = True
             break
         boost = base.model_copy(update=overrides)
         params = boost.lgb_params(seed, objective="regression", monotone_constraints=monotone)
@@ -159,6 +163,7 @@ def search_price_params(
             must_finish=not result.trials,
         )
         if outcome is None:
+            result.capped = True
             break
         score, rounds = outcome
         result.trials.append(Trial(overrides, score, rounds, time.perf_counter() - trial_start))
