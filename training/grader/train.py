@@ -29,6 +29,7 @@ from models.grader.preprocess import PreprocessConfig, fit_stats
 from training.grader.calibrate import calibrate
 from training.grader.config import GraderConfig
 from training.grader.data import PhotoSet
+from training.grader.distributed import Shard, process_group, run_group
 from training.grader.loop import EpochHook, train_network
 
 
@@ -76,9 +77,11 @@ def _train_member(
     val: PhotoSet,
     prep: PreprocessConfig,
     on_epoch: EpochHook | None = None,
+    shard: Shard | None = None,
 ) -> tuple[GraderNet, list[dict[str, float]]]:
     """The member in `slot` of the ensemble: `seed` alone seeds its weights, shuffling and
-    augmentation, so it is the network a single-member run with that seed trains."""
+    augmentation, so it is the network a single-member run with that seed trains (with a
+    `shard`, this process's part of its DDP training)."""
     torch.set_num_threads(config.threads)
     member_config = config.model_copy(update={"seed": seed})
     torch.manual_seed(seed)
@@ -88,7 +91,7 @@ def _train_member(
         pretrained_file=config.pretrained_file,
     )
     history = train_network(
-        net, train, val, prep, member_config, _member_hook(on_epoch, slot, config)
+        net, train, val, prep, member_config, _member_hook(on_epoch, slot, config), shard
     )
     return net, history
 
@@ -101,6 +104,29 @@ def _train_member_state(
     hook = None if epochs is None else (lambda step, record: epochs.put((step, record)))
     net, history = _train_member(config, seed, slot, train, val, prep, hook)
     return net.state_dict(), history
+
+
+def _ddp_helper(index, port, world, config, seeds, first_slot, train, val, prep) -> None:
+    """Rank `index + 1` of a DDP run, in a spawned process: its share of every member."""
+    with process_group(Shard(index + 1, world), port) as shard:
+        for slot, seed in enumerate(seeds, start=first_slot):
+            _train_member(config, seed, slot, train, val, prep, shard=shard)
+
+
+def _train_members_ddp(config, seeds, first_slot, train, val, prep, on_epoch):
+    """Train the members one after another, each by `config.nproc` processes under DDP
+    (`training.grader.distributed`); this process is rank 0 and keeps the networks."""
+
+    def rank_zero(shard: Shard, port: int):
+        with process_group(shard, port):
+            return [
+                _train_member(config, seed, slot, train, val, prep, on_epoch, shard)
+                for slot, seed in enumerate(seeds, start=first_slot)
+            ]
+
+    args = (config, seeds, first_slot, train, val, prep)
+    trained = run_group(config.nproc, rank_zero, _ddp_helper, args)
+    return [net for net, _ in trained], [r for _, h in trained for r in h]
 
 
 def member_workers(config: GraderConfig, to_train: int | None = None) -> int:
@@ -179,8 +205,11 @@ def _train_members(config, seeds, first_slot, train, val, prep, on_epoch):
 
     Each member is seeded alone, so the weights are the same either way. With workers, every
     epoch still reaches `on_epoch` as it finishes (as step `slot * epochs + epoch`), so the
-    members' steps interleave.
+    members' steps interleave. With `nproc > 1` the members are trained one after another,
+    each on all `nproc` processes (DDP), and `workers` is not used.
     """
+    if config.nproc > 1 and seeds:
+        return _train_members_ddp(config, seeds, first_slot, train, val, prep, on_epoch)
     slots = range(first_slot, first_slot + len(seeds))
     workers = member_workers(config, len(seeds))
     if workers == 1:

@@ -1,0 +1,74 @@
+"""Grader training on two processes (DistributedDataParallel over gloo) trains the network one
+process trains, and rank 0 saves the same kind of artifact."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from models.grader.heads import GraderEnsemble
+from models.grader.predictor import GraderPredictor
+from tests.code.conftest import TINY
+from training.grader.config import GraderConfig
+from training.grader.distributed import Shard
+from training.grader.train import fit_grader, train_grader_model
+
+NO_BATCH_NORM = "convnext_atto"
+"""A timm CNN with layer norms only: batch-norm statistics are each process's own under DDP on a
+CPU (`SyncBatchNorm` needs a GPU), so exact equivalence needs a network without them."""
+
+
+def _weights(net: torch.nn.Module) -> torch.Tensor:
+    state = net.state_dict()
+    return torch.cat([state[k].flatten().double() for k in state if state[k].is_floating_point()])
+
+
+def test_a_shard_keeps_every_worlds_items_with_their_photos():
+    x = torch.arange(7.0)[:, None]  # photos of items 0, 0, 1, 2, 2, 2, 3
+    item_index = torch.tensor([0, 0, 1, 2, 2, 2, 3])
+    target, fake = torch.tensor([0, 1, 2, 0]), torch.tensor([0.0, 1.0, 0.0, 1.0])
+    marked = torch.tensor([True, False, False, True, False, False, True])
+    kept = [Shard(rank, 2).take(x, item_index, target, fake, marked) for rank in (0, 1)]
+    assert kept[0][0].flatten().tolist() == [0, 1, 3, 4, 5]  # items 0 and 2
+    assert kept[0][1].tolist() == [0, 0, 1, 1, 1]
+    assert kept[0][2].tolist() == [0, 2] and kept[0][3].tolist() == [0.0, 0.0]
+    assert kept[0][4].tolist() == [True, False, True, False, False]
+    assert kept[1][0].flatten().tolist() == [2, 6]  # items 1 and 3
+    assert kept[1][1].tolist() == [0, 1] and kept[1][2].tolist() == [1, 0]
+
+
+def test_two_processes_train_the_single_process_networks(toy, tmp_path):
+    """Same seeds, same global batches of 8 items (4 per process, 2 photos each), no drawn
+    damage (its marked photos would split unevenly): DDP's averaged gradient is the full
+    batch's, so each member's weights agree with one process's up to float summation order,
+    while the two members (seeds 0 and 1) land far apart. Members train one after another,
+    each on both processes."""
+    _, data = toy
+    config = GraderConfig(
+        epochs=2,
+        **{**TINY, "backbone": NO_BATCH_NORM, "damage_share": 0.0, "members": 2, "nproc": 2},
+    )
+    steps = []
+    result = train_grader_model(
+        config, data, tmp_path / "ddp", on_epoch=lambda epoch, _: steps.append(epoch)
+    )
+    assert steps == [1, 2, 3, 4]  # rank 0 alone reports, member 0's epochs before member 1's
+    loaded = GraderPredictor.load(result.model_dir, engine="torch")
+    assert isinstance(loaded.net, GraderEnsemble) and len(loaded.net.members) == 2
+    for seed, member in enumerate(loaded.net.members):
+        alone = config.model_copy(update={"nproc": 1, "members": 1, "seed": seed})
+        a, b = _weights(fit_grader(alone, data).artifact.net), _weights(member)
+        assert (a - b).norm() / a.norm() < 1e-3, seed
+        assert (a - b).abs().max() < 1e-2, seed
+    first, second = (_weights(m) for m in loaded.net.members)
+    assert (first - second).norm() / first.norm() > 0.1
+    saved = json.loads((tmp_path / "ddp" / "config.json").read_text())
+    assert saved["info"]["member_seeds"] == [0, 1]
+    test = data.subset("test")
+    answers = GraderPredictor.load(result.model_dir).predict_tensors(
+        test.images, test.item_index, test.brands
+    )
+    assert len(answers) == len(test)
+    assert np.allclose([sum(r.probabilities.values()) for r in answers], 1.0)
