@@ -7,10 +7,12 @@ import json
 
 import numpy as np
 import torch
+from typer.testing import CliRunner
 
 from models.grader.heads import GraderEnsemble
 from models.grader.predictor import GraderPredictor
 from tests.code.conftest import TINY
+from training.cli import app
 from training.grader.config import GraderConfig
 from training.grader.distributed import Shard
 from training.grader.train import fit_grader, train_grader_model
@@ -72,3 +74,9 @@ def test_two_processes_train_the_single_process_networks(toy, tmp_path):
     )
     assert len(answers) == len(test)
     assert np.allclose([sum(r.probabilities.values()) for r in answers], 1.0)
+
+
+def test_process_count_is_checked_by_name_on_the_command_line(tmp_path):
+    result = CliRunner().invoke(app, ["train", "grader", "--data", str(tmp_path), "--nproc", "0"])
+    assert result.exit_code != 0
+    assert "nproc" in result.output and "greater than or equal to 1" in result.output

@@ -58,6 +58,13 @@ def train_grader_command(
     baseline_epochs: Annotated[
         int | None, typer.Option(help="Epochs of the plain baseline (default 30; 0 skips it).")
     ] = None,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes that train each network together (DistributedDataParallel over "
+            "gloo, each on its share of every batch; default 1)."
+        ),
+    ] = None,
     promote: Annotated[bool, typer.Option(help="Also make the new version @champion.")] = False,
 ) -> None:
     """Train the condition grader, evaluate it on the test split and register it (@challenger)."""
@@ -75,6 +82,7 @@ def train_grader_command(
         baseline_epochs=baseline_epochs,
         pretrained_file=str(pretrained_file) if pretrained_file else None,
         members_from=members_from or None,
+        nproc=nproc,
     )
     result = train_grader(cfg, data, out_dir, settings, promote=promote)
     for line in result.report():
