@@ -4,8 +4,13 @@ process trains, and rank 0 saves the same kind of artifact."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -17,6 +22,7 @@ from training.grader.config import GraderConfig
 from training.grader.distributed import Shard
 from training.grader.train import fit_grader, train_grader_model
 
+REPO = Path(__file__).resolve().parents[2]
 NO_BATCH_NORM = "convnext_atto"
 """A timm CNN with layer norms only: batch-norm statistics are each process's own under DDP on a
 CPU (`SyncBatchNorm` needs a GPU), so exact equivalence needs a network without them."""
@@ -80,3 +86,30 @@ def test_process_count_is_checked_by_name_on_the_command_line(tmp_path):
     result = CliRunner().invoke(app, ["train", "grader", "--data", str(tmp_path), "--nproc", "0"])
     assert result.exit_code != 0
     assert "nproc" in result.output and "greater than or equal to 1" in result.output
+
+
+@pytest.mark.slow
+def test_torchrun_trains_what_nproc_trains(toy, tmp_path):
+    """`torchrun --nproc-per-node 2 -m training train grader` (every process runs the command;
+    rank 0 alone writes, registers and reports) trains the network `--nproc 2` trains."""
+    root, _ = toy
+    settings = tmp_path / "grader.toml"
+    settings.write_text("[grader]\n" + "".join(f"{k} = {v!r}\n" for k, v in TINY.items()))
+    args = ["train", "grader", "--data", str(root), "--config", str(settings), "--epochs", "2"]
+    env = {**os.environ, "REGRADE_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
+    run = subprocess.run(
+        [*launcher, "2", "-m", "training", *args, "--out", str(tmp_path / "torchrun")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("trained regrade-grader version 1") == 1
+    spawned = CliRunner().invoke(
+        app, [*args, "--nproc", "2", "--out", str(tmp_path / "nproc")], env=env
+    )
+    assert spawned.exit_code == 0, spawned.output
+    assert "version 2" in spawned.output  # the same registry: torchrun registered once
+    a, b = (
+        _weights(GraderPredictor.load(tmp_path / d / "model").net) for d in ("torchrun", "nproc")
+    )
+    assert torch.allclose(a, b, atol=1e-6)

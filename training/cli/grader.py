@@ -69,7 +69,8 @@ def train_grader_command(
 ) -> None:
     """Train the condition grader, evaluate it on the test split and register it (@challenger)."""
     from training.grader.config import load_config
-    from training.grader.pipeline import train_grader
+    from training.grader.distributed import launched_shard
+    from training.grader.pipeline import train_grader, train_grader_share
 
     settings = load_settings()
     cfg = load_config(
@@ -84,6 +85,10 @@ def train_grader_command(
         members_from=members_from or None,
         nproc=nproc,
     )
+    launched = launched_shard()  # a torchrun rank other than 0 only trains its share
+    if launched is not None and not launched.leader:
+        train_grader_share(cfg, data, settings)
+        return
     result = train_grader(cfg, data, out_dir, settings, promote=promote)
     for line in result.report():
         out.print(line)

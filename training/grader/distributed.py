@@ -10,10 +10,16 @@ shares the step is the single-process full-batch step (up to batch-norm, whose s
 each process's own: `SyncBatchNorm` needs a GPU). Only rank 0 validates and keeps the best
 state; calibration, references and the artifact happen in rank 0 after training, as in a
 single-process run.
+
+Under `torchrun --nproc-per-node N -m training train grader ...` every process runs the command:
+each finds its rank in torchrun's environment (`launched_shard`), joins the group torchrun set
+up, and only rank 0 goes on past training; the others decode the photos, train their share and
+exit.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,6 +83,15 @@ class Shard:
         return total.tolist()
 
 
+def launched_shard() -> Shard | None:
+    """This process's rank when a launcher (`torchrun`) started several: its `RANK` and
+    `WORLD_SIZE` environment; None for a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world < 2:
+        return None
+    return Shard(int(os.environ["RANK"]), world)
+
+
 def free_port() -> int:
     """A TCP port that is free on this machine now (the group's rendezvous)."""
     with socket.socket() as probe:
@@ -85,11 +100,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def process_group(shard: Shard, port: int) -> Iterator[Shard]:
-    """Join the group of `shard.world` processes meeting on local `port`; leave it after."""
+def process_group(shard: Shard, port: int | None = None) -> Iterator[Shard]:
+    """Join the group of `shard.world` processes meeting on local `port` (None: where the
+    launcher's environment says); leave it after."""
     dist.init_process_group(
         BACKEND,
-        init_method=f"tcp://127.0.0.1:{port}",
+        init_method="env://" if port is None else f"tcp://127.0.0.1:{port}",
         rank=shard.rank,
         world_size=shard.world,
         timeout=TIMEOUT,
