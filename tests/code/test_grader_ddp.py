@@ -19,7 +19,7 @@ from models.grader.predictor import GraderPredictor
 from tests.code.conftest import TINY
 from training.cli import app
 from training.grader.config import GraderConfig
-from training.grader.distributed import Shard
+from training.grader.distributed import Shard, process_group, run_group
 from training.grader.train import fit_grader, train_grader_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,3 +113,20 @@ def test_torchrun_trains_what_nproc_trains(toy, tmp_path):
         _weights(GraderPredictor.load(tmp_path / d / "model").net) for d in ("torchrun", "nproc")
     )
     assert torch.allclose(a, b, atol=1e-6)
+
+
+def _failing_rank(index, port, world) -> None:
+    """A spawned rank that joins the group, then fails before the first collective."""
+    with process_group(Shard(index + 1, world), port):
+        raise RuntimeError("rank 1 ran out of photos")
+
+
+def test_a_failing_rank_stops_the_run_with_its_own_error():
+    def rank_zero(shard, port):
+        with process_group(shard, port):
+            torch.distributed.all_reduce(torch.zeros(1))  # its peer is gone: gloo fails
+
+    with pytest.raises(RuntimeError) as failure:  # gloo: rank 0 lost its peer
+        run_group(2, rank_zero, _failing_rank, ())
+    notes = "\n".join(getattr(failure.value, "__notes__", []))
+    assert "rank 1 failed" in notes and "rank 1 ran out of photos" in notes

@@ -20,7 +20,9 @@ exit.
 from __future__ import annotations
 
 import os
+import pickle
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ BACKEND = "gloo"
 """CPU collectives (the grader's training loop runs on the CPU)."""
 TIMEOUT = timedelta(minutes=10)
 """How long a rank waits for the others at a collective before it gives up."""
+JOIN_WAIT = 30.0
+"""Seconds rank 0, failing, waits for the spawned ranks to end before it stops them."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,23 @@ def process_group(shard: Shard, port: int | None = None) -> Iterator[Shard]:
         dist.destroy_process_group()
 
 
+def _spawned_errors(context: mp.ProcessContext) -> list[str]:
+    """Stop the spawned ranks (waiting up to `JOIN_WAIT` for them to end on their own); the
+    tracebacks of those that failed."""
+    deadline = time.monotonic() + JOIN_WAIT
+    for process in context.processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.terminate()
+    notes = []
+    ranks = zip(context.processes, context.error_files, strict=True)
+    for index, (process, path) in enumerate(ranks):
+        if process.exitcode and os.path.exists(path) and os.path.getsize(path) > 0:
+            with open(path, "rb") as trace:  # torch's own record of the rank's traceback
+                notes.append(f"rank {index + 1} failed:\n{pickle.load(trace)}")
+    return notes
+
+
 def run_group(world: int, rank_zero: Callable[[Shard, int], object], helper, args: tuple):
     """Run rank 0 here and ranks 1..world-1 in spawned processes.
 
@@ -128,6 +149,8 @@ def run_group(world: int, rank_zero: Callable[[Shard, int], object], helper, arg
 
     Raises:
         torch.multiprocessing.ProcessRaisedException: a spawned rank failed.
+        Exception: rank 0's own error, with the tracebacks of the spawned ranks that failed as
+            notes (a failing spawned rank makes rank 0 fail at its next collective).
     """
     port = free_port()
     context = mp.start_processes(
@@ -135,10 +158,9 @@ def run_group(world: int, rank_zero: Callable[[Shard, int], object], helper, arg
     )
     try:
         result = rank_zero(Shard(0, world), port)
-    except BaseException:
-        for process in context.processes:
-            if process.is_alive():
-                process.terminate()
+    except BaseException as failure:
+        for note in _spawned_errors(context):  # a rank that failed first says why
+            failure.add_note(note)
         raise
     while not context.join():
         pass
