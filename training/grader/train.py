@@ -282,7 +282,9 @@ def _preprocess(
     return PreprocessConfig(image_size=image_size, mean=mean, std=std), "training photos"
 
 
-def _plan(config: GraderConfig, data: PhotoSet):
+def _plan(
+    config: GraderConfig, data: PhotoSet
+) -> tuple[PhotoSet, PhotoSet, PreprocessConfig, str, list[GraderNet], list[int], list[int]]:
     """The splits, normalisation (and its source), reused members with their seeds, and the
     seeds of the members to train."""
     train, val = data.subset("train"), data.subset("val")
