@@ -58,11 +58,19 @@ def train_grader_command(
     baseline_epochs: Annotated[
         int | None, typer.Option(help="Epochs of the plain baseline (default 30; 0 skips it).")
     ] = None,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes that train each network together (DistributedDataParallel over "
+            "gloo, each on its share of every batch; default 1)."
+        ),
+    ] = None,
     promote: Annotated[bool, typer.Option(help="Also make the new version @champion.")] = False,
 ) -> None:
     """Train the condition grader, evaluate it on the test split and register it (@challenger)."""
     from training.grader.config import load_config
-    from training.grader.pipeline import train_grader
+    from training.grader.distributed import launched_shard
+    from training.grader.pipeline import train_grader, train_grader_share
 
     settings = load_settings()
     cfg = load_config(
@@ -75,7 +83,12 @@ def train_grader_command(
         baseline_epochs=baseline_epochs,
         pretrained_file=str(pretrained_file) if pretrained_file else None,
         members_from=members_from or None,
+        nproc=nproc,
     )
+    launched = launched_shard()  # a torchrun rank other than 0 only trains its share
+    if launched is not None and not launched.leader:
+        train_grader_share(cfg, data, settings)
+        return
     result = train_grader(cfg, data, out_dir, settings, promote=promote)
     for line in result.report():
         out.print(line)

@@ -156,6 +156,14 @@ class GraderConfig(BaseModel):
         "workers are spawned: a script that calls `train_grader_model` with more than one "
         'needs the usual `if __name__ == "__main__":` guard (the `regrade` command has it).',
     )
+    nproc: int = Field(
+        1,
+        ge=1,
+        description="Processes that train each network together with DistributedDataParallel "
+        "(gloo), each on its share of every batch; 1 trains in this process alone. With more "
+        "than one, members are trained one after another (on all of them) and `workers` is "
+        "not used; the spawned processes need the same `__main__` guard.",
+    )
 
     @field_validator("backbone")
     @classmethod

@@ -10,7 +10,8 @@ a K-way classifier on the same features adds cross-entropy (training only). With
 (`training.grader.damage_aug`). The first `freeze_epochs` train only the heads (a pretrained
 backbone's features are kept while the heads learn to read them). With `ema_decay > 0` an
 exponential moving average of the weights is what gets validated; the validated state (averaged
-or raw) with the lowest validation loss is kept.
+or raw) with the lowest validation loss is kept. With a `Shard`, this process trains its share of
+every batch under DistributedDataParallel (`training.grader.distributed`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from models.grader.heads import GraderNet, decode, item_max, ordinal_nll
@@ -29,6 +31,7 @@ from models.grader.preprocess import PreprocessConfig, normalize, train_augment
 from training.grader.config import GraderConfig
 from training.grader.damage_aug import draw_damage
 from training.grader.data import PhotoSet
+from training.grader.distributed import Shard
 
 EpochHook = Callable[[int, dict[str, float]], None]
 DAMAGE_STREAM = 0xDA
@@ -95,6 +98,22 @@ def batch_loss(
             )
         loss = loss + config.counterfeit_weight * cf_loss
     return loss, score, logit
+
+
+class BatchLoss(nn.Module):
+    """`batch_loss` as a module, so that every use of the network's parameters (the cut points
+    and the auxiliary head too) happens inside one forward that DDP can wrap."""
+
+    def __init__(self, net: GraderNet, config: GraderConfig):
+        super().__init__()
+        self.net = net
+        self.config = config
+
+    def forward(self, x, item_index, target, counterfeit, class_weight=None, marked=None):
+        """`batch_loss` of this network and config."""
+        return batch_loss(
+            self.net, x, item_index, target, counterfeit, self.config, class_weight, marked
+        )
 
 
 CUTPOINT_LR_SCALE = 10.0
@@ -177,6 +196,7 @@ def train_network(
     prep: PreprocessConfig,
     config: GraderConfig,
     on_epoch: EpochHook | None = None,
+    shard: Shard | None = None,
 ) -> list[dict[str, float]]:
     """Train `net` in place; returns the per-epoch history and loads the best state.
 
@@ -186,7 +206,10 @@ def train_network(
         val: Validation items (loss, accuracy, best-state selection); may be empty.
         prep: Preprocessing (normalisation statistics).
         config: Run settings.
-        on_epoch: Called with (epoch, metrics) after every epoch.
+        on_epoch: Called with (epoch, metrics) after every epoch (by rank 0 alone).
+        shard: This process's rank in a process group: it trains on its share of each batch
+            under DDP, and only rank 0 validates, reports and ends with the best state. A
+            global batch with fewer items than processes is skipped (a rank would have none).
     """
     gen = torch.Generator().manual_seed(config.seed)
     ema = None
@@ -205,6 +228,8 @@ def train_network(
     counts = torch.bincount(target, minlength=3).float().clamp_min(1)
     class_weight = counts.sum() / (len(counts) * counts) if config.class_balance else None
     net.grade.init_from_prior(counts)
+    leader = shard is None or shard.leader
+    loss_of, wrapped_frozen = BatchLoss(net, config), None
     history, best, best_loss = [], None, float("inf")
     for epoch in range(1, config.epochs + 1):
         net.train()
@@ -212,9 +237,13 @@ def train_network(
         net.backbone.requires_grad_(not frozen)
         if frozen:  # the pretrained features stay as they are, batch-norm statistics included
             net.backbone.eval()
+        if shard is not None and frozen != wrapped_frozen:  # DDP fixes its parameters when built
+            loss_of, wrapped_frozen = shard.wrap(BatchLoss(net, config)), frozen
         started, total, seen = time.perf_counter(), 0.0, 0
         order = torch.randperm(len(train), generator=gen).numpy()
         for chosen, rows, local in _batches(train, order, config.batch_items):
+            if shard is not None and len(chosen) < shard.world:
+                continue
             images = train.images[torch.as_tensor(rows)]
             grades, marked = target[chosen], None
             if config.damage_share > 0:
@@ -226,19 +255,25 @@ def train_network(
                     config.damage_share,
                     damage_rng,
                 )
-            x = augment(images)
-            loss, _, _ = batch_loss(
-                net, x, local, grades, fakes[chosen], config, class_weight, marked
-            )
+            # the whole batch is augmented in every rank: the random streams stay in step
+            batch = (augment(images), local, grades, fakes[chosen], marked)
+            if shard is not None:
+                batch = shard.take(*batch)
+            x, item_index, grades, fake, marked = batch
+            loss, _, _ = loss_of(x, item_index, grades, fake, class_weight, marked)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
             if ema is not None:
                 ema.update_parameters(net)
-            total += loss.item() * len(chosen)
-            seen += len(chosen)
+            total += loss.item() * len(grades)
+            seen += len(grades)
+        if shard is not None:
+            total, seen = shard.sum(total, seen)
         record = {"train_loss": total / max(seen, 1), "epoch_s": time.perf_counter() - started}
+        if not leader:
+            continue
         if len(val):
             record["val_loss"], record["val_accuracy"] = evaluate_loss(judged, val, prep, config)
             if record["val_loss"] < best_loss:

@@ -28,7 +28,7 @@ from training.grader.crossval import cross_validate
 from training.grader.data import PhotoSet, describe_split, load_photoset
 from training.grader.evaluate import evaluate_grader_model
 from training.grader.presets import describe_preset, photo_facts, resolve_preset
-from training.grader.train import train_grader_model
+from training.grader.train import train_grader_model, train_share
 from training.progress import console, progress_bar, tracked, warn
 from training.run_results import EvaluationRun, TrainingRun
 from training.tracking import RunContext, default_out, git_sha, jsonable, tracked_run
@@ -223,6 +223,16 @@ def train_grader(
         if register:
             version = run.register(result.model_dir, GRADER.registered_name, promote=promote)
     return TrainingRun(GRADER, run.out, result.model_dir, metrics, version, promote, SUMMARY_KEYS)
+
+
+def train_grader_share(config: GraderConfig, data: Path, settings: Settings) -> None:
+    """A `torchrun` rank other than 0: the same preset, members and photos as `train_grader`
+    in rank 0, then its share of the training; no run, artifact or output."""
+    root = photo_root(data)
+    config, _ = resolve_preset(config, photo_facts(root))
+    config, _ = _members(config, settings)
+    photos, _ = load_photoset(root, config.image_size, seed=config.seed)
+    train_share(config, photos)
 
 
 def evaluate_grader(

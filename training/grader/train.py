@@ -29,6 +29,7 @@ from models.grader.preprocess import PreprocessConfig, fit_stats
 from training.grader.calibrate import calibrate
 from training.grader.config import GraderConfig
 from training.grader.data import PhotoSet
+from training.grader.distributed import Shard, launched_shard, process_group, run_group
 from training.grader.loop import EpochHook, train_network
 
 
@@ -76,9 +77,11 @@ def _train_member(
     val: PhotoSet,
     prep: PreprocessConfig,
     on_epoch: EpochHook | None = None,
+    shard: Shard | None = None,
 ) -> tuple[GraderNet, list[dict[str, float]]]:
     """The member in `slot` of the ensemble: `seed` alone seeds its weights, shuffling and
-    augmentation, so it is the network a single-member run with that seed trains."""
+    augmentation, so it is the network a single-member run with that seed trains (with a
+    `shard`, this process's part of its DDP training)."""
     torch.set_num_threads(config.threads)
     member_config = config.model_copy(update={"seed": seed})
     torch.manual_seed(seed)
@@ -88,7 +91,7 @@ def _train_member(
         pretrained_file=config.pretrained_file,
     )
     history = train_network(
-        net, train, val, prep, member_config, _member_hook(on_epoch, slot, config)
+        net, train, val, prep, member_config, _member_hook(on_epoch, slot, config), shard
     )
     return net, history
 
@@ -101,6 +104,47 @@ def _train_member_state(
     hook = None if epochs is None else (lambda step, record: epochs.put((step, record)))
     net, history = _train_member(config, seed, slot, train, val, prep, hook)
     return net.state_dict(), history
+
+
+def _train_in_group(shard, port, config, seeds, first_slot, train, val, prep, on_epoch=None):
+    """Join the group and train this rank's share of every member, one after another; the
+    networks and the history (meaningful in rank 0)."""
+    with process_group(shard, port):
+        trained = [
+            _train_member(config, seed, slot, train, val, prep, on_epoch, shard)
+            for slot, seed in enumerate(seeds, start=first_slot)
+        ]
+    return [net for net, _ in trained], [r for _, h in trained for r in h]
+
+
+def _ddp_helper(index, port, world, config, seeds, first_slot, train, val, prep) -> None:
+    """Rank `index + 1` of a DDP run, in a spawned process: its share of every member."""
+    _train_in_group(Shard(index + 1, world), port, config, seeds, first_slot, train, val, prep)
+
+
+def _train_members_ddp(config, seeds, first_slot, train, val, prep, on_epoch):
+    """Train the members one after another, each on all processes under DDP
+    (`training.grader.distributed`): the group torchrun started, or `config.nproc` processes
+    this one (rank 0, which keeps the networks) spawns.
+
+    Raises:
+        DataError: `nproc` above 1 in a process torchrun started.
+    """
+    launched = launched_shard()
+    if launched is not None:
+        if config.nproc > 1:
+            raise DataError(
+                [Problem("nproc", "leave it at 1 under torchrun: torchrun starts the processes")]
+            )
+        return _train_in_group(
+            launched, None, config, seeds, first_slot, train, val, prep, on_epoch
+        )
+
+    def rank_zero(shard: Shard, port: int):
+        return _train_in_group(shard, port, config, seeds, first_slot, train, val, prep, on_epoch)
+
+    args = (config, seeds, first_slot, train, val, prep)
+    return run_group(config.nproc, rank_zero, _ddp_helper, args)
 
 
 def member_workers(config: GraderConfig, to_train: int | None = None) -> int:
@@ -179,8 +223,11 @@ def _train_members(config, seeds, first_slot, train, val, prep, on_epoch):
 
     Each member is seeded alone, so the weights are the same either way. With workers, every
     epoch still reaches `on_epoch` as it finishes (as step `slot * epochs + epoch`), so the
-    members' steps interleave.
+    members' steps interleave. With `nproc > 1` the members are trained one after another,
+    each on all `nproc` processes (DDP), and `workers` is not used.
     """
+    if (config.nproc > 1 or launched_shard() is not None) and seeds:
+        return _train_members_ddp(config, seeds, first_slot, train, val, prep, on_epoch)
     slots = range(first_slot, first_slot + len(seeds))
     workers = member_workers(config, len(seeds))
     if workers == 1:
@@ -235,6 +282,29 @@ def _preprocess(
     return PreprocessConfig(image_size=image_size, mean=mean, std=std), "training photos"
 
 
+def _plan(
+    config: GraderConfig, data: PhotoSet
+) -> tuple[PhotoSet, PhotoSet, PreprocessConfig, str, list[GraderNet], list[int], list[int]]:
+    """The splits, normalisation (and its source), reused members with their seeds, and the
+    seeds of the members to train."""
+    train, val = data.subset("train"), data.subset("val")
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError("the grader needs items in both the train and the val split")
+    prep, prep_source = _preprocess(config, train, int(data.images.shape[-1]))
+    members, seeds = reused_members(config, prep)
+    free = (seed for seed in itertools.count(config.seed) if seed not in seeds)
+    new_seeds = list(itertools.islice(free, config.members - len(members)))
+    return train, val, prep, prep_source, members, seeds, new_seeds
+
+
+def train_share(config: GraderConfig, data: PhotoSet) -> None:
+    """A torchrun rank other than 0: train its share of every new member, keep nothing (rank 0
+    runs `fit_grader` with the same config and data)."""
+    torch.set_num_threads(config.threads)
+    train, val, prep, _, members, _, new_seeds = _plan(config, data)
+    _train_members(config, new_seeds, len(members), train, val, prep, None)
+
+
 def fit_grader(
     config: GraderConfig,
     data: PhotoSet,
@@ -252,13 +322,7 @@ def fit_grader(
     """
     torch.set_num_threads(config.threads)
     started = time.perf_counter()
-    train, val = data.subset("train"), data.subset("val")
-    if len(train) == 0 or len(val) == 0:
-        raise ValueError("the grader needs items in both the train and the val split")
-    prep, prep_source = _preprocess(config, train, int(data.images.shape[-1]))
-    members, seeds = reused_members(config, prep)
-    free = (seed for seed in itertools.count(config.seed) if seed not in seeds)
-    new_seeds = list(itertools.islice(free, config.members - len(members)))
+    train, val, prep, prep_source, members, seeds, new_seeds = _plan(config, data)
     trained, history = _train_members(config, new_seeds, len(members), train, val, prep, on_epoch)
     members, seeds = members + trained, seeds + new_seeds
     net = members[0] if len(members) == 1 else GraderEnsemble(members)
