@@ -29,9 +29,7 @@ _BUILT: dict[Path, Path] = {}
 _BUILT_APP: dict[str, object] = {}
 
 
-def _train_and_register(
-    home: Path, image_size: int, backbone: str, tta: str, mlflow_uri: str | None
-) -> None:
+def _train_and_register(home: Path, image_size: int, backbone: str, tta: str) -> None:
     from serving.settings import load_settings
     from tests.pricing_data import fast_config, make_table
     from training.grader.config import GraderConfig
@@ -41,8 +39,7 @@ def _train_and_register(
     from training.pricing.train import train_pricing_model
     from training.tracking import tracked_run
 
-    env = {"REGRADE_HOME": str(home), **({"REGRADE_MLFLOW_URI": mlflow_uri} if mlflow_uri else {})}
-    settings = load_settings(env)
+    settings = load_settings({"REGRADE_HOME": str(home)})
     toy = home / "toy"
     write_toy_dataset(toy, n_items=36, photos_per_item=2, image_size=image_size)
     data, problems = load_photoset(toy, image_size)
@@ -69,19 +66,17 @@ def service_home(
     image_size: int = SIZE,
     backbone: str = "resnet10t_quarter",
     tta: str = "none",
-    mlflow_uri: str | None = None,
 ) -> Path:
     """A REGRADE_HOME under `root` with tiny @champion models (built once per process).
 
     The defaults train fast; the benchmark asks for the production architecture and size
-    (trained for speed measurements, not accuracy). With `mlflow_uri` (an MLflow server) the
-    models are registered there instead of in the home's own SQLite store.
+    (trained for speed measurements, not accuracy).
     """
     root = Path(root)
     if root not in _BUILT:
         home = root / "home"
         home.mkdir(parents=True, exist_ok=True)
-        _train_and_register(home, image_size, backbone, tta, mlflow_uri)
+        _train_and_register(home, image_size, backbone, tta)
         _BUILT[root] = home
     return _BUILT[root]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -47,18 +48,21 @@ class Replicas(NamedTuple):
     pricing_version: str  # the version promoted through the server
     cases_db: str  # the case database's URL
     work: Path  # the homes of the replicas, the MLflow artifacts
-    home: Path  # the trainer's home (toy photos)
+    home: Path  # the home the tiny models were trained in (toy photos)
     mlflow_uri: str
 
 
-def register_second_pricing_version(home: Path, uri: str) -> str:
-    """Register the home's pricing model again (a challenger) through the server; promote it."""
-    settings = load_settings({"REGRADE_HOME": str(home), "REGRADE_MLFLOW_URI": uri})
-    folder = home / "runs" / "pricing" / "model"
-    with tracked_run(
-        "pricing", out=home / "runs" / "pricing-2", config={}, settings=settings
-    ) as run:
-        version = run.register(folder, "regrade-pricing")
+def register_through(uri: str, home: Path, work: Path) -> str:
+    """Register the tiny models of `home` through the MLflow server at `uri` (both @champion),
+    then the pricing model again as a challenger, promoted: its version."""
+    settings = load_settings({"REGRADE_HOME": str(work / "trainer"), "REGRADE_MLFLOW_URI": uri})
+    models = [("grader", "regrade-grader"), ("pricing", "regrade-pricing"), ("pricing", None)]
+    for kind, name in models:
+        out = work / "runs" / f"{kind}-{name is None}"
+        with tracked_run(kind, out=out, config={}, settings=settings) as run:
+            version = run.register(
+                home / "runs" / kind / "model", name or "regrade-pricing", promote=bool(name)
+            )
     assert promote("regrade-pricing", settings=settings) == version
     return version
 
@@ -69,24 +73,28 @@ def replicas(postgres_url, tmp_path_factory):
     work = tmp_path_factory.mktemp("replicas")
     policy = work / "policy.toml"
     policy.write_text('provenance_required_categories = ["phone"]\n')
-    with (
-        fresh_database(postgres_url, "regrade_test_mlflow") as mlflow_db,
-        mlflow_server(mlflow_db, work / "mlartifacts", work / "mlflow.log") as uri,
-        fresh_database(postgres_url) as cases_db,
-    ):
-        home = service_home(work / "trainer", mlflow_uri=uri)
-        version = register_second_pricing_version(home, uri)
-        shared = {
-            "REGRADE_MLFLOW_URI": uri,
-            "REGRADE_DATABASE_URL": cases_db,
-            "REGRADE_PHOTO_STORE": str(work / "shared-photos"),
-            "REGRADE_POLICY": str(policy),
-        }
-        envs = [{**os.environ, **service_env(work / f"replica-{n}", **shared)} for n in (1, 2)]
-        logs = [work / f"replica-{n}.log" for n in (1, 2)]
-        with running_servers(envs, logs) as servers:
-            (one, ready_1), (two, ready_2) = servers
-            yield Replicas(one, two, (ready_1, ready_2), version, cases_db, work, home, uri)
+    models = tmp_path_factory.getbasetemp() / "service-models"  # shared with other modules
+    with ThreadPoolExecutor(1) as pool:
+        built = pool.submit(service_home, models)  # trains (unless built) while MLflow starts
+        with (
+            fresh_database(postgres_url, "regrade_test_mlflow") as mlflow_db,
+            mlflow_server(mlflow_db, work / "mlartifacts", work / "mlflow.log") as uri,
+            fresh_database(postgres_url) as cases_db,
+        ):
+            home = built.result()
+            version = register_through(uri, home, work)
+            shared = {
+                "REGRADE_MLFLOW_URI": uri,
+                "REGRADE_DATABASE_URL": cases_db,
+                "REGRADE_PHOTO_STORE": str(work / "shared-photos"),
+                "REGRADE_POLICY": str(policy),
+                "REGRADE_BATCHING": "0",  # no grading runner: a process less per replica
+            }
+            envs = [{**os.environ, **service_env(work / f"replica-{n}", **shared)} for n in (1, 2)]
+            logs = [work / f"replica-{n}.log" for n in (1, 2)]
+            with running_servers(envs, logs) as servers:
+                (one, ready_1), (two, ready_2) = servers
+                yield Replicas(one, two, (ready_1, ready_2), version, cases_db, work, home, uri)
 
 
 def rows(url: str, sql: str, **params) -> list[tuple]:
@@ -99,7 +107,7 @@ def rows(url: str, sql: str, **params) -> list[tuple]:
 
 
 def test_replicas_load_the_promoted_models_through_the_mlflow_server(replicas):
-    cases_db, work, home, uri = replicas.cases_db, replicas.work, replicas.home, replicas.mlflow_uri
+    cases_db, work, uri = replicas.cases_db, replicas.work, replicas.mlflow_uri
     assert replicas.pricing_version == "2"
     for ready in replicas.ready:
         assert ready["models"]["grader"] == {"name": "regrade-grader", "version": "1"}
@@ -107,7 +115,7 @@ def test_replicas_load_the_promoted_models_through_the_mlflow_server(replicas):
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert client.get_model_version_by_alias("regrade-pricing", "champion").version == "2"
     assert client.get_model_version_by_alias("regrade-pricing", "challenger").version == "2"
-    assert not (home / "mlflow.db").exists()  # the trainer registered through the server
+    assert not (work / "trainer" / "mlflow.db").exists()  # registered through the server
     assert any((work / "mlartifacts").rglob("artifact.json"))  # the server keeps the artifacts
     # both replicas migrated the one database at once: it is at head, with one version row
     assert current_revision(cases_db) == HEAD
