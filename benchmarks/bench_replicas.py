@@ -41,32 +41,23 @@ from tests.serving.api_models import (  # noqa: E402
     toy_photos,
 )
 from tests.serving.live_services import free_port, fresh_database, stop_process  # noqa: E402
-from tests.serving.test_live_server import serve_command  # noqa: E402
+from tests.serving.test_live_server import serve_command, wait_ready  # noqa: E402
 
 UNIT = {"category": "phone", "new_price": 600, "acquisition_cost": 40, "refurb_cost": 15}
-START_TIMEOUT_S = 300
 
 
 def start(env: dict[str, str], log: Path, stack: ExitStack) -> str:
-    """A `regrade serve` on a free port; its base URL once /readyz answers."""
+    """A `regrade serve` on a free port; its base URL once /readyz answers (stopped with
+    `stack`; a server that exits or is not ready raises, with the end of its log)."""
     port = free_port()
-    handle = stack.enter_context(open(log, "w"))  # noqa: SIM115 (open while it runs)
+    handle = stack.enter_context(open(log, "w+"))  # noqa: SIM115 (open while it runs)
     process = subprocess.Popen(
         serve_command(port), cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT
     )
     stack.callback(stop_process, process)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"regrade serve exited {process.returncode}; see {log}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"regrade serve not ready in {START_TIMEOUT_S} s; see {log}")
+    wait_ready(process, base, handle)
+    return base
 
 
 def client(n: int, bases: list[str], units: int, photos: list, tally: dict, lock) -> None:

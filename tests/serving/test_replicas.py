@@ -6,7 +6,7 @@ two replicas, each with a home (and model cache) of its own, start together on a
 database (both migrate it; the advisory lock makes one do it). A unit then goes through assess
 (replica 1), resolve (replica 2), decision (replica 1) and outcome (replica 2), and grader
 decisions race across both replicas: one wins, the others get 409 (another decision) or the
-winner's answer (the same decision), as for two workers of one replica (docs/service.md).
+winner's answer (the same decision), as for two workers of one replica (docs/persistence.md).
 """
 
 from __future__ import annotations
