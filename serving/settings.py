@@ -10,6 +10,7 @@ the home (`REGRADE_HOME`) when it exists. Nothing is created or connected here;
 | home | REGRADE_HOME | ./var |
 | database_url | REGRADE_DATABASE_URL | sqlite under home (regrade.db) |
 | mlflow_uri | REGRADE_MLFLOW_URI | sqlite under home (mlflow.db), artifacts in home/mlartifacts |
+| photo_store | REGRADE_PHOTO_STORE | home/photos (the folder replicas share) |
 | api_keys | REGRADE_API_KEYS (JSON) | none; `{"key": [roles]}` or `{"key": {"roles", "name"}}` |
 | policy | REGRADE_POLICY | built-in defaults |
 | settings file | REGRADE_SETTINGS | home/settings.toml when it exists |
@@ -191,6 +192,10 @@ class Settings(BaseSettings):
     mlflow_uri: str | None = Field(
         None, description="MLflow tracking URI; SQLite under home if unset."
     )
+    photo_store: Path | None = Field(
+        None,
+        description="Content-addressed photo folder (shared by replicas); home/photos if unset.",
+    )
     api_keys: dict[str, ApiKey] = Field(
         default_factory=dict,
         description="API key -> its roles (intake, grader, pricing, admin) and holder's name.",
@@ -302,8 +307,8 @@ class Settings(BaseSettings):
 
     @property
     def photos_dir(self) -> Path:
-        """Content-addressed photo store of the service."""
-        return self.home / "photos"
+        """Content-addressed photo store of the service (`photo_store`, else home/photos)."""
+        return self.photo_store or self.home / "photos"
 
     @property
     def session_secret_file(self) -> Path:

@@ -112,7 +112,18 @@ def _experiment_id(mlflow, name: str, settings: Settings) -> str:
         location = None
         if settings.mlflow_uri is None:
             location = (settings.artifacts_dir.resolve() / name).as_uri()
-        return mlflow.create_experiment(name, artifact_location=location)
+        try:
+            return mlflow.create_experiment(name, artifact_location=location)
+        except MlflowException as exc:  # created by another machine since (an MLflow server)
+            if not _already_exists(exc):
+                raise
+            return mlflow.get_experiment_by_name(name).experiment_id
+
+
+def _already_exists(exc: MlflowException) -> bool:
+    """The error of creating what exists: the file lock guards one machine, not a server's
+    other clients, so two trainers on two machines may both try."""
+    return exc.error_code == "RESOURCE_ALREADY_EXISTS"
 
 
 @dataclass
@@ -176,7 +187,11 @@ class RunContext:
             try:
                 client.get_registered_model(name)
             except MlflowException:
-                client.create_registered_model(name)
+                try:
+                    client.create_registered_model(name)
+                except MlflowException as exc:
+                    if not _already_exists(exc):
+                        raise
             tags = {}
             if (Path(model_dir) / META_FILE).is_file():  # what the model cache checks copies by
                 tags[DIGEST_TAG] = sha256_file(Path(model_dir) / META_FILE)

@@ -279,7 +279,13 @@ def outcome_case(session: Session, case_id: Any, item_id: Any) -> Case:
 def add_outcome(
     session: Session, case: Case, values: dict[str, Any], actor: Actor | str | None
 ) -> Outcome:
-    """Store an outcome for a case, or return the last one when it is the same."""
+    """Store an outcome for a case, or return the last one when it is the same.
+
+    The case row is locked first (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's write
+    transaction already holds the database), so two replicas storing the same outcome at once
+    take turns: the second sees the first's row and returns it instead of adding a duplicate.
+    """
+    session.execute(select(Case.case_id).where(Case.case_id == case.case_id).with_for_update())
     last = session.scalar(
         select(Outcome).where(Outcome.case_id == case.case_id).order_by(Outcome.id.desc())
     )

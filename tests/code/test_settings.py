@@ -17,6 +17,7 @@ def test_defaults_live_under_var_and_nothing_is_created(tmp_path, monkeypatch):
     assert settings.resolved_mlflow_uri == f"sqlite:///{tmp_path / 'var' / 'mlflow.db'}"
     assert settings.api_keys == {}
     assert settings.policy is None
+    assert settings.photos_dir == Path("var") / "photos"
     assert list(tmp_path.iterdir()) == []
     settings.ensure_dirs()
     assert (tmp_path / "var" / "runs").is_dir()
@@ -33,6 +34,7 @@ def test_environment_overrides(tmp_path):
         "REGRADE_MLFLOW_URI": "http://127.0.0.1:5000",
         "REGRADE_API_KEYS": '{"k1": ["intake"], "k2": ["grader", "pricing"]}',
         "REGRADE_POLICY": "policy.toml",
+        "REGRADE_PHOTO_STORE": str(tmp_path / "shared" / "photos"),
     }
     settings = load_settings(env)
     assert settings.home == tmp_path / "h"
@@ -40,6 +42,7 @@ def test_environment_overrides(tmp_path):
     assert settings.resolved_mlflow_uri == env["REGRADE_MLFLOW_URI"]
     assert roles_of(settings) == {"k1": ("intake",), "k2": ("grader", "pricing")}
     assert settings.policy == Path("policy.toml")
+    assert settings.photos_dir == tmp_path / "shared" / "photos"  # replicas share it, not home
 
 
 def test_settings_file_under_home_and_environment_wins(tmp_path):

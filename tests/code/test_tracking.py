@@ -177,3 +177,45 @@ def test_commands_registering_together_all_register(tmp_path):
     ):
         pass  # the store and the experiment exist; the registered model does not
     assert run_together(tmp_path, home, at_register=True, n=8) == list(range(1, 9))
+
+
+def test_another_machine_creating_the_experiment_and_model_first_is_no_error(tmp_path, monkeypatch):
+    """Two homes (two file locks) on one MLflow store, as two machines on an MLflow server:
+    the other creates the experiment and the registered model between our look and our create."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from serving.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)  # a store named by URI keeps its artifacts under the cwd
+    uri = f"sqlite:///{tmp_path / 'shared-mlflow.db'}"
+    other, mine = (
+        load_settings({"REGRADE_HOME": str(tmp_path / home), "REGRADE_MLFLOW_URI": uri})
+        for home in ("machine-a", "machine-b")
+    )
+    with tracked_run("pricing", out=tmp_path / "a", config={}, settings=other) as run:
+        assert run.register(fake_model(tmp_path / "m1", 1), "regrade-pricing") == "1"
+
+    def missing_once(real, error):
+        calls = []
+
+        def look(self_or_name, *args):
+            calls.append(1)
+            if len(calls) == 1:
+                if error:
+                    raise error
+                return None
+            return real(self_or_name, *args)
+
+        return look
+
+    monkeypatch.setattr(
+        mlflow, "get_experiment_by_name", missing_once(mlflow.get_experiment_by_name, None)
+    )
+    gone = mlflow.exceptions.MlflowException("not found", error_code="RESOURCE_DOES_NOT_EXIST")
+    monkeypatch.setattr(
+        MlflowClient, "get_registered_model", missing_once(MlflowClient.get_registered_model, gone)
+    )
+    with tracked_run("pricing", out=tmp_path / "b", config={}, settings=mine) as run:
+        assert run.register(fake_model(tmp_path / "m2", 2), "regrade-pricing") == "2"
+    assert len(mlflow.search_experiments(filter_string="name = 'regrade-pricing'")) == 1

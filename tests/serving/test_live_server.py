@@ -9,27 +9,20 @@ The server runs in a subprocess that is always terminated.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import httpx
 import pytest
 
 from tests.conftest import REPO
 from tests.serving.api_models import auth, photo_files, service_env, service_home, toy_photos
+from tests.serving.live_services import free_port, stop_process
 
 START_TIMEOUT_S = 150
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve_command(port: int) -> list[str]:
@@ -61,23 +54,32 @@ def running_server(env: dict[str, str], log_path) -> Iterator[tuple[httpx.Client
     The server's output goes to `log_path` (shown when it fails to start); it is always
     terminated, killed if SIGTERM does not stop it within 30 s.
     """
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with open(log_path, "w+") as log:
-        process = subprocess.Popen(
-            serve_command(port), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
+    with running_servers([env], [log_path]) as servers:
+        yield servers[0]
+
+
+@contextmanager
+def running_servers(envs: list[dict[str, str]], log_paths: list) -> Iterator[list[tuple]]:
+    """One `regrade serve` per environment, all started at once (replicas): (client, /readyz).
+
+    Each on a free port, its output in its log path; all are always terminated.
+    """
+    with ExitStack() as stack:
+        started = []
+        for env, log_path in zip(envs, log_paths, strict=True):
+            port = free_port()
+            log = stack.enter_context(open(log_path, "w+"))
+            process = subprocess.Popen(
+                serve_command(port), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+            stack.callback(stop_process, process)
+            started.append((process, f"http://127.0.0.1:{port}", log))
+        servers = []
+        for process, base, log in started:
             ready = wait_ready(process, base, log)
-            with httpx.Client(base_url=base, timeout=60) as client:
-                yield client, ready
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            client = stack.enter_context(httpx.Client(base_url=base, timeout=60))
+            servers.append((client, ready))
+        yield servers
 
 
 @pytest.fixture(scope="module")

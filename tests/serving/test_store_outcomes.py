@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import pytest
 
 from features.photos import load_photo_dataset
 from features.schema import MANIFEST_COLUMNS, OUTCOME_COLUMNS
 from features.tables import check_table, write_table
+from serving.store import operations
 from serving.store.errors import InvalidInput, NotFoundError
 from serving.store.tables import CaseEvent, Outcome
 from tests.serving.store_helpers import count, new_case
@@ -56,6 +59,37 @@ def test_outcomes_by_case_or_item_are_stored_once_per_change(store):
         store.record_outcome(item_id="ghost", sold_price=None, days_listed=1, sold=0)
     with pytest.raises(NotFoundError):
         store.record_outcome(case_id="ghost", sold_price=None, days_listed=1, sold=0)
+
+
+def test_the_same_outcome_from_two_replicas_at_once_is_stored_once(store, monkeypatch):
+    """Both writers find the case, then wait for each other before reading the last outcome:
+    without the case-row lock both would see none and add one each (PostgreSQL)."""
+    case = new_case(store, "u1")
+    barrier, failed = threading.Barrier(2, timeout=1), []
+    find_case = operations.outcome_case
+
+    def found_then_wait(*args):
+        found = find_case(*args)
+        # broken when the other writer holds the lock (SQLite: the database) until it commits
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+        return found
+
+    def record() -> None:
+        try:
+            store.record_outcome(case_id=case.case_id, sold_price=99.0, days_listed=3, sold=1)
+        except Exception as exc:  # reported by the assertion below
+            failed.append(exc)
+
+    monkeypatch.setattr(operations, "outcome_case", found_then_wait)
+    threads = [threading.Thread(target=record) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failed == []
+    assert count(store, Outcome) == 1
+    assert [e.kind for e in store.events(case.case_id)].count("outcome_recorded") == 1
 
 
 def test_open_serials_are_those_of_cases_still_in_progress(store):
