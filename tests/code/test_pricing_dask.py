@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from dask.distributed import LocalCluster
+from typer.testing import CliRunner
 
 from features.problems import DataError
 from models.pricing.artifact import load_artifact, save_artifact
 from models.pricing.predictor import PricingPredictor
 from serving.settings import load_settings
 from tests.pricing_data import fast_config
+from training.cli import app
 from training.pricing.distributed import DaskPricing, parse_target
 from training.pricing.evaluate import evaluate_pricing_model
 from training.pricing.pipeline import train_pricing
@@ -119,3 +121,12 @@ def test_a_bad_part_is_named(tmp_path, cluster, parts, outcomes):
         session.load(tmp_path)
     assert "part-9.parquet" in str(caught.value)
     assert "grade" in str(caught.value)
+
+
+def test_the_cli_refuses_a_bad_dask_target_before_any_work(tmp_path, monkeypatch, parts):
+    monkeypatch.setenv("REGRADE_HOME", str(tmp_path / "home"))
+    args = ["train", "pricing", "--data", str(parts), "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(app, [*args, "--dask", "local:0"])
+    assert result.exit_code == 2
+    assert "local:N" in result.output
+    assert not (tmp_path / "run").exists()
