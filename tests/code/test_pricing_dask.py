@@ -18,6 +18,7 @@ from models.pricing.predictor import PricingPredictor
 from serving.settings import load_settings
 from tests.pricing_data import fast_config
 from training.cli import app
+from training.fingerprints import file_fingerprint
 from training.pricing.distributed import DaskPricing, parse_target
 from training.pricing.evaluate import evaluate_pricing_model
 from training.pricing.pipeline import train_pricing
@@ -130,3 +131,14 @@ def test_the_cli_refuses_a_bad_dask_target_before_any_work(tmp_path, monkeypatch
     assert result.exit_code == 2
     assert "local:N" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_folder_of_parts_is_fingerprinted_by_its_parts(tmp_path, parts):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for part in parts.glob("*.parquet"):
+        (copy / part.name).write_bytes(part.read_bytes())
+    (copy / "notes.txt").write_text("not a part")
+    assert file_fingerprint(copy) == file_fingerprint(parts)
+    (copy / "part-0.parquet").write_bytes(b"changed")
+    assert file_fingerprint(copy) != file_fingerprint(parts)
