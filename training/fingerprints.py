@@ -16,9 +16,14 @@ from features.photos import MANIFEST
 
 
 def file_fingerprint(path: Path | str) -> str:
-    """SHA-256 of a file's bytes."""
+    """SHA-256 of a file's bytes; of a folder (a table in Parquet parts), SHA-256 of one
+    `name<TAB>sha256` line per `*.parquet` part, sorted by name."""
+    path = Path(path)
+    if path.is_dir():
+        lines = (f"{p.name}\t{file_fingerprint(p)}\n" for p in sorted(path.glob("*.parquet")))
+        return hashlib.sha256("".join(lines).encode()).hexdigest()
     digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
+    with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -25,7 +25,11 @@ evaluate_app = typer.Typer(help="Evaluate models on held-out data.", no_args_is_
 @train_app.command("pricing")
 def train_pricing_command(
     data: Annotated[
-        Path, typer.Option(help="Outcomes table (CSV/Parquet) or a `data synth` folder.")
+        Path,
+        typer.Option(
+            help="Outcomes table (CSV/Parquet), a `data synth` folder, or (with --dask) a folder "
+            "of Parquet parts."
+        ),
     ],
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Run folder (default: var/runs/pricing-<time>).")
@@ -35,6 +39,14 @@ def train_pricing_command(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     promote: Annotated[bool, typer.Option(help="Also make the new version @champion.")] = False,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SCHEDULER|local[:N]",
+            help="Train the price boosters with lightgbm.dask: a scheduler address, or a local "
+            "cluster of N worker processes (default 2). DATA may be a folder of Parquet parts.",
+        ),
+    ] = None,
 ) -> None:
     """Train the price band and time-to-sell models, evaluate them and register (@challenger).
 
@@ -45,7 +57,7 @@ def train_pricing_command(
 
     settings = load_settings()
     cfg = load_config(config, seed=seed)
-    result = train_pricing(cfg, data, out_dir, settings, promote=promote)
+    result = train_pricing(cfg, data, out_dir, settings, promote=promote, dask=dask)
     for line in result.report():
         out.print(line)
 

@@ -21,6 +21,7 @@ from serving.settings import Settings
 from training.fingerprints import file_fingerprint
 from training.pricing.config import PricingTrainConfig
 from training.pricing.data import load_run_data
+from training.pricing.distributed import DaskPricing
 from training.pricing.evaluate import evaluate_pricing_model, holdout_predictions
 from training.pricing.plots import days_figure, has_days, price_figure
 from training.pricing.search import SearchResult
@@ -95,6 +96,7 @@ def train_pricing(
     *,
     promote: bool = False,
     register: bool = True,
+    dask: str | None = None,
 ) -> TrainingRun:
     """Train the price band and time-to-sell models, evaluate them and register them.
 
@@ -108,16 +110,34 @@ def train_pricing(
         settings: Where the MLflow store and runs live.
         promote: Also make the new version `@champion`.
         register: Register the model (False: a dry run; the run is still logged).
+        dask: Train the price boosters on Dask (`local`, `local:N` or a scheduler address;
+            `training.pricing.distributed`); `data` may then be a folder of Parquet parts.
 
     Raises:
         DataError: no table, rows that break the contract, or too few sold rows.
     """
-    loaded = load_run_data(data)
+    if dask is not None:
+        with DaskPricing(dask, config) as session:
+            return _train_pricing(config, data, out, settings, promote, register, session)
+    return _train_pricing(config, data, out, settings, promote, register, None)
+
+
+def _train_pricing(
+    config: PricingTrainConfig,
+    data: Path,
+    out: Path | None,
+    settings: Settings,
+    promote: bool,
+    register: bool,
+    session: DaskPricing | None,
+) -> TrainingRun:
+    """`train_pricing`'s run, on one machine or (with `session`) on Dask."""
+    loaded = session.load(data) if session else load_run_data(data)
     table, frame = loaded.table, loaded.frame
     run_out = out or default_out("pricing", settings)
     run_config = {**config.to_dict(), "data": str(table)}
     with tracked_run("pricing", out=run_out, config=run_config, settings=settings) as run:
-        trained = train_pricing_model(
+        trained = (session.train if session else train_pricing_model)(
             frame, config, file=str(table), progress=tracked("training pricing models")
         )
         artifact = trained.artifact
@@ -150,6 +170,8 @@ def train_pricing(
                 "chosen": trained.search.best.model_dump() if trained.search else None,
             },
         }
+        if session:
+            artifact.info.update(session.info())
         model_dir = save_artifact(artifact, run.out / "model")
         run.write_metrics(metrics)
         _log_details(run, artifact, frame, config.holdout_fraction)
