@@ -3,7 +3,7 @@
 Issue #25 finding 2: a tampered model cache was served silently. Registration records the
 digest of the model's artifact.json (which records every other file's); a cached copy that
 differs is refused naming the file, with the registry up or down. With the registry down, a
-cached copy that checks out still serves (decision in docs/service.md), with a warning.
+cached copy that checks out still serves (decision in docs/reliability.md), with a warning.
 """
 
 from __future__ import annotations
