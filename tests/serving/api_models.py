@@ -90,6 +90,17 @@ def service_env(home: Path, **extra: str) -> dict[str, str]:
     }
 
 
+def review_env(home: Path, work: Path, **extra: str) -> dict[str, str]:
+    """`service_env` with a SQLite database in `work` and a policy under which category "unit"
+    needs a verified sale (there is no ledger, so such a unit goes to review)."""
+    policy = work / "policy.toml"
+    policy.write_text('provenance_required_categories = ["unit"]\n')
+    return service_env(
+        home, REGRADE_DATABASE_URL=f"sqlite:///{work / 'regrade.db'}", REGRADE_POLICY=str(policy),
+        **extra,
+    )  # fmt: skip
+
+
 def toy_photos(home: Path, n: int = 3, fmt: str = "JPEG") -> list[bytes]:
     """`n` toy photos of one item, encoded as `fmt`."""
     out = []

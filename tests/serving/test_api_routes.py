@@ -10,8 +10,8 @@ from serving.store.writes import Store
 from tests.serving.api_models import (
     auth,
     photo_files,
+    review_env,
     running_service,
-    service_env,
     service_home,
     toy_photos,
 )
@@ -28,11 +28,7 @@ def home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(home, tmp_path_factory):
     work = tmp_path_factory.mktemp("routes")
-    policy = work / "policy.toml"  # "unit" needs a verified sale; there is no ledger: review
-    policy.write_text('provenance_required_categories = ["unit"]\n')
-    env = service_env(
-        home, REGRADE_DATABASE_URL=f"sqlite:///{work / 'regrade.db'}", REGRADE_POLICY=str(policy)
-    )
+    env = review_env(home, work)
     with running_service(env) as client:
         client.database_url = env["REGRADE_DATABASE_URL"]
         yield client

@@ -9,8 +9,8 @@ import pytest
 from tests.serving.api_models import (
     auth,
     photo_files,
+    review_env,
     running_service,
-    service_env,
     service_home,
     toy_photos,
 )
@@ -26,14 +26,7 @@ def home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(home, tmp_path_factory):
     work = tmp_path_factory.mktemp("second-grading")
-    policy = work / "policy.toml"  # "unit" needs a verified sale; there is no ledger: review
-    policy.write_text('provenance_required_categories = ["unit"]\n')
-    env = service_env(
-        home,
-        REGRADE_DATABASE_URL=f"sqlite:///{work / 'regrade.db'}",
-        REGRADE_POLICY=str(policy),
-        REGRADE_DOUBLE_GRADING_SHARE="1",
-    )
+    env = review_env(home, work, REGRADE_DOUBLE_GRADING_SHARE="1")
     with running_service(env) as client:
         yield client
 

@@ -27,8 +27,8 @@ from serving.web.session import COOKIE
 from tests.serving.api_models import (
     auth,
     photo_files,
+    review_env,
     running_service,
-    service_env,
     service_home,
     toy_photos,
 )
@@ -54,14 +54,8 @@ def home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(home, tmp_path_factory):
     work = tmp_path_factory.mktemp("identity")
-    policy = work / "policy.toml"  # "unit" needs a verified sale; there is no ledger: review
-    policy.write_text('provenance_required_categories = ["unit"]\n')
-    env = service_env(
-        home,
-        REGRADE_DATABASE_URL=f"sqlite:///{work / 'regrade.db'}",
-        REGRADE_POLICY=str(policy),
-        REGRADE_API_KEYS=json.dumps(KEYS),
-        REGRADE_DOUBLE_GRADING_SHARE="1",
+    env = review_env(
+        home, work, REGRADE_API_KEYS=json.dumps(KEYS), REGRADE_DOUBLE_GRADING_SHARE="1"
     )
     with running_service(env) as client:
         client.store = Store(make_engine(env["REGRADE_DATABASE_URL"]), PhotoStore(home / "photos"))
