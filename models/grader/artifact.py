@@ -124,6 +124,19 @@ def _read_config(model_dir: Path) -> tuple[dict[str, Any], ArtifactMeta | None]:
     return config, None
 
 
+def input_size(model_dir: Path | str) -> int:
+    """The side of the square network input the artifact's networks take, without loading them.
+
+    Raises:
+        ArtifactError: when the folder is not a grader artifact (a ValueError).
+    """
+    config, _ = _read_config(Path(model_dir))
+    try:
+        return int(config["preprocess"]["image_size"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{Path(model_dir) / CONFIG}: no preprocess.image_size") from exc
+
+
 def network_count(model_dir: Path | str) -> int:
     """How many networks the artifact folder holds (its ensemble members), without loading them.
 

@@ -23,6 +23,8 @@ any photo is decoded) and must have read and graded its photos within `request_t
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 from typing import Any
 
 import aiohttp
@@ -32,6 +34,7 @@ from bentoml.exceptions import ServiceUnavailable
 from PIL import Image
 from starlette.responses import JSONResponse
 
+from models.artifact import ArtifactError
 from models.kinds import GRADER
 from serving import assess
 from serving.api.answer_models import AssessResponse, GradeResponse, PriceResponse
@@ -68,6 +71,8 @@ TIMEOUT_S = 120
 """Longest a request may take."""
 RUNNER_ATTEMPTS = 3
 """Calls to `GraderRunner` per unit when the connection is cut (see `_cut_off`)."""
+
+log = logging.getLogger(__name__)
 
 SLOT = RuntimeSlot()
 """This worker's runtime, for the middlewares and routes (filled by `Regrade` at start-up)."""
@@ -189,8 +194,10 @@ class Regrade:
             return (await self.lanes.run(self.lanes.grade, grader.predict_items, *_split(units)))[0]
         remote = getattr(self.grader_runner, "to_async", None)  # served: the runner's client
         if remote is not None:  # its calls wait on the event loop, holding no thread
-            # as arrays, pickled out of band: a PIL image would be copied on the event loop
-            arrays = await self.lanes.run(self.lanes.decode, _arrays, images)
+            # as arrays, pickled out of band: a PIL image would be copied on the event loop;
+            # resized here to the network's input, so a 40 Mpx photo crosses as a few KB
+            grader_dir = str(runtime.models["grader"].path)
+            arrays = await self.lanes.run(self.lanes.decode, _arrays, images, grader_dir)
             sent = [{"photos": arrays, "brand": brand}]
             for attempt in range(1, RUNNER_ATTEMPTS + 1):
                 try:
@@ -304,9 +311,33 @@ class Regrade:
         return AssessResponse.model_validate({**case.model_dump(), **answer})
 
 
-def _arrays(images: list[Image.Image]) -> list[np.ndarray]:
-    """The photos' pixels (height x width x 3, uint8), for the hop to the runner."""
-    return [np.asarray(image) for image in images]
+@functools.lru_cache(maxsize=8)
+def _input_size(grader_dir: str) -> int | None:
+    """The input side of the grader in `grader_dir` (None when its config cannot be read)."""
+    from models.grader.artifact import input_size  # torch: only a worker that resizes loads it
+
+    try:
+        return input_size(grader_dir)
+    except ArtifactError as exc:
+        log.warning("photos go to the runner at full size: %s", exc)
+        return None
+
+
+def _arrays(images: list[Image.Image], grader_dir: str | None = None) -> list[np.ndarray]:
+    """The photos' pixels (height x width x 3, uint8) for the hop to the runner, resized to the
+    input side of the grader in `grader_dir` exactly as the grader resizes them (`to_uint8`),
+    so the runner's own resize leaves them as they are and the answer is the same as from the
+    full photo (full size when the side cannot be read).
+
+    A reload that changes the input size swaps the runner's grader a moment after this worker's
+    runtime: a request in flight then may reach a grader of another size, which resizes again.
+    """
+    size = _input_size(grader_dir) if grader_dir else None
+    if size is None:
+        return [np.asarray(image) for image in images]
+    from models.grader.preprocess import to_uint8
+
+    return [np.ascontiguousarray(to_uint8(image, size).permute(1, 2, 0)) for image in images]
 
 
 def _split(units: list[dict[str, Any]]) -> tuple[list[list[Image.Image]], list[dict[str, Any]]]:

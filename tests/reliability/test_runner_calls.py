@@ -1,4 +1,5 @@
-"""Calls from the API worker to the batching runner survive BentoML cutting its connections.
+"""Calls from the API worker to the batching runner survive BentoML cutting its connections,
+and the photos cross to the runner at the grader's input size with the same answer.
 
 BentoML's client replaces its HTTP session every 100 calls and closes the old one under the
 calls in flight; once `/grade` calls were concurrent (issue #25 finding 4), a load test lost 7
@@ -18,10 +19,15 @@ import pytest
 from bentoml.exceptions import ServiceUnavailable
 from PIL import Image
 
+from features.images import open_image
+from models.kinds import GRADER
 from serving.api.errors import error_response
 from serving.api.lanes import Lanes
-from serving.api.service import RUNNER_ATTEMPTS, Regrade
+from serving.api.service import RUNNER_ATTEMPTS, Regrade, _split
 from serving.errors import Overloaded
+from serving.runtime import load_grader
+from serving.settings import load_settings
+from tests.serving.api_models import service_home, toy_photos
 
 
 class FlakyRunner:
@@ -39,12 +45,15 @@ class FlakyRunner:
         return [{"grade": "B", "photos": len(units[0]["photos"])}]
 
 
-def grade(runner: FlakyRunner):
+def grade(runner: FlakyRunner, photos=None, grader_dir="no-grader-here"):
+    """`/grade`'s hop to `runner` (batching on) with `photos` and the grader folder the worker's
+    runtime names (a folder that is no grader: the photos go at full size)."""
     service = SimpleNamespace(grader_runner=runner, lanes=Lanes())
-    runtime = SimpleNamespace(grader=None)  # batching on: the runner grades
-    photo = Image.new("RGB", (4, 3), (10, 20, 30))
+    grader = SimpleNamespace(path=grader_dir)
+    runtime = SimpleNamespace(grader=None, models={"grader": grader})
+    photos = photos or [Image.new("RGB", (4, 3), (10, 20, 30))]
     try:
-        return asyncio.run(Regrade.inner._grade(service, runtime, [photo], None))
+        return asyncio.run(Regrade.inner._grade(service, runtime, photos, None))
     finally:
         service.lanes.close()
 
@@ -85,3 +94,20 @@ def test_a_shed_request_is_503_with_the_reason_not_retried():
     answer = error_response(raised.value)
     assert answer.status_code == 503
     assert b"the grader is overloaded" in answer.body and b"retry" in answer.body
+
+
+def test_photos_cross_at_the_grader_input_size_and_grade_the_same(tmp_path_factory):
+    home = service_home(tmp_path_factory.getbasetemp() / "service-models")
+    settings = load_settings({"REGRADE_HOME": str(home)})
+    grader_dir = str(settings.resolve_model(GRADER.champion_uri).path)
+    predictor = load_grader(settings)
+    size = predictor.artifact.preprocess.image_size
+    pixels = np.random.default_rng(3).integers(0, 256, (700, 900, 3), dtype=np.uint8)
+    photos = [open_image(p) for p in toy_photos(home)] + [Image.fromarray(pixels)]
+    runner = FlakyRunner(0, RuntimeError("unused"))
+    grade(runner, photos, grader_dir)
+    assert [a.shape for a in runner.sent] == [(size, size, 3)] * len(photos)
+    assert sum(a.nbytes for a in runner.sent) < pixels.nbytes / 100
+    direct = predictor.predict_items([photos])[0].to_dict()
+    crossed = predictor.predict_items(*_split([{"photos": runner.sent}]))[0].to_dict()
+    assert crossed == direct  # the runner's resize leaves them as they are: the same answer
