@@ -62,8 +62,16 @@ def intake_key(
     fields: dict[str, Any],
     photos: Sequence[Path],
     names: Sequence[str | None] | None,
+    owner: str = "",
 ) -> IntakeKey | None:
     """The key and body hash of an `/assess` request, or None when it sent no key.
+
+    Args:
+        values: Every value of the request's `Idempotency-Key` header.
+        fields: The item fields as posted.
+        photos: The posted photos' files, in order.
+        names: Their file names.
+        owner: The hash of the API key that sent the request: a key is scoped to it.
 
     Raises:
         IntakeError: a bad `Idempotency-Key` header (see `header_key`).
@@ -71,4 +79,4 @@ def intake_key(
     key = header_key(values)
     if key is None:
         return None
-    return IntakeKey(key, body_sha256(fields, photos, names or []))
+    return IntakeKey(key, body_sha256(fields, photos, names or []), owner)

@@ -279,10 +279,14 @@ class Regrade:
             "category": form["category"],
             **ItemFacts.model_construct(**facts).columns(),
         }
-        runtime = self.runtime
+        runtime, actor = self.runtime, actor_in(ctx.request.scope)
         try:
             key = intake_key(
-                ctx.request.headers.getlist(HEADER), item, form["photos"], _photo_names(ctx)
+                ctx.request.headers.getlist(HEADER),
+                item,
+                form["photos"],
+                _photo_names(ctx),
+                actor.key_hash if actor else "",
             )
             first = (
                 await self.lanes.run(self.lanes.store, runtime.store.replay_intake, key)
@@ -302,7 +306,7 @@ class Regrade:
                 item,
                 graded,
                 [PhotoInput(p.data, p.filename, header=p.header) for p in photos],
-                actor=actor_in(ctx.request.scope),
+                actor=actor,
                 intake_key=key,
             )
         except ANSWERED as exc:

@@ -6,7 +6,8 @@ live in `serving.store.photos`), `case_review_kinds` (why a case is in the revie
 `review_resolutions` and `pricing_decisions` (at most one per case, enforced by a unique key, so a
 decision sent twice is applied once even from two sessions at the same time), `case_events` (the
 append-only audit trail), `outcomes` (what happened after listing, for retraining) and
-`idempotency_keys` (an `/assess` request's `Idempotency-Key`, unique, with the case it made).
+`idempotency_keys` (an `/assess` request's `Idempotency-Key`, scoped to its API key, unique,
+with the case it made).
 
 Types are portable (String ids, `sqlalchemy.JSON`, Float money, UTC timestamps) so SQLite and
 PostgreSQL behave the same. The schema is created by the Alembic migrations in

@@ -152,3 +152,20 @@ def test_assess_with_the_same_key_and_body_answers_the_first_case(client, home):
     bad = post("x" * 201)
     assert bad.status_code == 400 and bad.json()["field"] == "Idempotency-Key"
     assert count_cases(client.database_url) == before + 2
+
+
+def test_a_key_belongs_to_the_api_key_that_sent_it(client, home):
+    data = {"item_id": "u-scoped", "category": "phone", "new_price": 600, "acquisition_cost": 40}
+    photos = toy_photos(home)
+
+    def post(api_key: str):
+        headers = {**auth(api_key), "Idempotency-Key": "shared-key-1"}
+        answer = client.post("/assess", files=photo_files(photos), data=data, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["case_id"]
+
+    before = count_cases(client.database_url)
+    mine, theirs = post("k-intake"), post("k-admin")
+    assert mine != theirs  # another client's same key is not a retry of mine
+    assert post("k-intake") == mine and post("k-admin") == theirs
+    assert count_cases(client.database_url) == before + 2
