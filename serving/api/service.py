@@ -28,6 +28,8 @@ import logging
 from typing import Any
 
 import aiohttp
+import anyio.from_thread
+import anyio.lowlevel
 import bentoml
 import numpy as np
 from bentoml.exceptions import ServiceUnavailable
@@ -145,6 +147,8 @@ class Regrade:
         self.limits = Limits.from_settings(settings)
         self.lanes = Lanes()
         log_refusals()
+        # built on the worker's event loop: the alias poll's thread calls the runner through it
+        self._loop = _loop_token()
         SLOT.loader = self._reloaded
         SLOT.grader_check = self._runner_alive
         SLOT.fill(runtime)
@@ -170,12 +174,26 @@ class Regrade:
         new = reload_runtime(current)
         if new.grader is None:  # batching: the runner grades
             found = new.models["grader"]
-            self.grader_runner.reload(
+            self._call_runner(
+                "reload",
                 path=str(found.path),
                 name=found.name or GRADER.registered_name,
                 version=found.version or "",
             )
         return new
+
+    def _call_runner(self, api: str, /, **kwargs: Any) -> Any:
+        """Call the runner's API `api` from a thread that is not the event loop's.
+
+        BentoML's blocking client works only in the worker's own threads (those that run a
+        blocking route, such as `POST /admin/reload`); the alias poll's thread is not one, so
+        the call is made with the runner's async client on the worker's event loop.
+        """
+        remote = getattr(self.grader_runner, "to_async", None)
+        if remote is None or self._loop is None:  # in-process: a local GraderRunner
+            return getattr(self.grader_runner, api)(**kwargs)
+        call = functools.partial(getattr(remote, api), **kwargs)
+        return anyio.from_thread.run(call, token=self._loop)
 
     @bentoml.on_shutdown
     def close(self) -> None:
@@ -324,6 +342,14 @@ def _input_size(grader_dir: str) -> int | None:
         return input_size(grader_dir)
     except ArtifactError as exc:
         log.warning("photos go to the runner at full size: %s", exc)
+        return None
+
+
+def _loop_token() -> anyio.lowlevel.EventLoopToken | None:
+    """The running event loop, for calls from other threads (None outside one: tests)."""
+    try:
+        return anyio.lowlevel.current_token()
+    except RuntimeError:
         return None
 
 

@@ -1,15 +1,26 @@
 """Live swap: `POST /admin/reload` (admin only) and the alias poll load a new @champion without a
 restart; requests made during the swap are all answered, by the old or the new models; /readyz and
-answers show the new versions; a model that fails to load leaves the old ones answering."""
+answers show the new versions; a model that fails to load leaves the old ones answering. In a
+real server with batching, the alias poll's thread swaps the runner's grader too (BentoML's
+blocking client refused that thread: the poll failed every time)."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.serving.api_models import auth, running_service, service_env, service_home
+from tests.serving.api_models import (
+    auth,
+    photo_files,
+    running_service,
+    service_env,
+    service_home,
+    toy_photos,
+)
 
 INTAKE, ADMIN = auth("k-intake"), auth("k-admin")
 ITEM = {"item_id": "r1", "category": "phone", "grade": "B", "new_price": 500, "age_months": 12}
@@ -99,3 +110,32 @@ def test_admin_reload_swaps_models_without_dropping_requests(home, tmp_path):
         poller = AliasPoller(SLOT, 0)
         assert poller.poll_once() is True and pricing_version(client) == "1"
         assert poller.poll_once() is False  # nothing moved since
+
+
+def test_the_alias_poll_swaps_the_batching_runners_grader_in_a_real_server(home, tmp_path):
+    from serving.settings import load_settings
+    from tests.serving.test_live_server import running_server
+    from training.tracking import tracked_run
+
+    env = {
+        **os.environ,
+        **service_env(home, REGRADE_DATABASE_URL=f"sqlite:///{tmp_path / 'p.db'}"),
+        "REGRADE_RELOAD_S": "1",
+        "REGRADE_BATCHING": "1",
+    }
+    with running_server(env, tmp_path / "serve.log") as (client, ready):
+        assert ready["batching"] is True
+        before = ready["models"]["grader"]["version"]
+        settings = load_settings({"REGRADE_HOME": str(home)})
+        with tracked_run("grader", out=tmp_path / "run", config={}, settings=settings) as run:
+            new = run.register(home / "runs" / "grader" / "model", "regrade-grader", promote=True)
+        assert new != before
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").json()["models"]["grader"]["version"] != new:
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+            time.sleep(0.5)
+        # the worker swaps its runtime only once the runner has loaded the new grader
+        graded = client.post("/grade", files=photo_files(toy_photos(home)), headers=INTAKE)
+        assert graded.status_code == 200, graded.text
+        assert graded.json()["model_versions"]["grader"]["version"] == new
+    assert "alias poll: reload failed" not in (tmp_path / "serve.log").read_text()
