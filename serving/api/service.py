@@ -149,6 +149,8 @@ class Regrade:
         log_refusals()
         # built on the worker's event loop: the alias poll's thread calls the runner through it
         self._loop = _loop_token()
+        if runtime.grader is None:  # photos are resized here for the runner: load torch now
+            _input_size(str(runtime.models["grader"].path))
         SLOT.loader = self._reloaded
         SLOT.grader_check = self._runner_alive
         SLOT.fill(runtime)
