@@ -3,8 +3,9 @@
 `Regrade` is what `regrade serve` (`bentoml serve serving.api.service:Regrade`) runs. Photos are
 graded by `GraderRunner`, a second service whose batchable API groups the photos of concurrent
 requests into one forward pass (adaptive batching); with `REGRADE_BATCHING=0` the API worker
-grades in-line instead. Either way each photo is decoded once, by the upload check, and the
-grader gets the decoded image. The review, pricing-decision, outcome, case and photo routes are
+grades in-line instead. Either way each photo is decoded once, by the upload check; the runner
+gets it resized to the grader's input in the API worker (the grader's own resize, so the same
+answer), the in-line grader gets the decoded image. The review, pricing-decision, outcome, case and photo routes are
 the FastAPI app of `serving.api.routes`. Middleware adds API-key auth (`serving.api.auth`), the
 body size limit and upload-form checks (`serving.api.uploads.UploadGuard`), a `/readyz` that
 reports the model versions, `/docs` and `/docs.json` (`serving.api.probes`), and refusals in one
@@ -361,8 +362,8 @@ def _arrays(images: list[Image.Image], grader_dir: str | None = None) -> list[np
     so the runner's own resize leaves them as they are and the answer is the same as from the
     full photo (full size when the side cannot be read).
 
-    A reload that changes the input size swaps the runner's grader a moment after this worker's
-    runtime: a request in flight then may reach a grader of another size, which resizes again.
+    A reload swaps the runner's grader a moment before this worker's runtime: a request in
+    flight then may reach a grader of another input size, which resizes the photos again.
     """
     size = _input_size(grader_dir) if grader_dir else None
     if size is None:
