@@ -11,6 +11,8 @@ with the reason, not a bare 500.
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from types import SimpleNamespace
 
 import aiohttp
@@ -22,7 +24,7 @@ from PIL import Image
 from features.images import open_image
 from models.kinds import GRADER
 from serving.api.errors import error_response
-from serving.api.lanes import Lanes
+from serving.api.lanes import PHOTO_NICE, Lanes
 from serving.api.service import RUNNER_ATTEMPTS, Regrade, _split
 from serving.errors import Overloaded
 from serving.runtime import load_grader
@@ -111,3 +113,17 @@ def test_photos_cross_at_the_grader_input_size_and_grade_the_same(tmp_path_facto
     direct = predictor.predict_items([photos])[0].to_dict()
     crossed = predictor.predict_items(*_split([{"photos": runner.sent}]))[0].to_dict()
     assert crossed == direct  # the runner's resize leaves them as they are: the same answer
+
+
+def test_photo_lanes_run_below_the_price_lane():
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    lanes = Lanes()
+    try:
+        run = lambda lane: asyncio.run(Lanes.run(lane, niceness))  # noqa: E731
+        base = niceness()
+        assert run(lanes.price) == run(lanes.store) == base
+        assert run(lanes.decode) == run(lanes.grade) == min(19, base + PHOTO_NICE)
+    finally:
+        lanes.close()
