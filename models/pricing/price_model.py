@@ -214,9 +214,7 @@ class PriceModel:
                 seed, monotone_constraints=monotone_vector(names, PRICE_MONOTONE), **EXTRA_TREES
             )
             train_set = dataset(x[fit], np.log1p(y[fit]), names, categorical)
-            valid_set = dataset(
-                x[held], np.log1p(y[held]), names, categorical, reference=train_set
-            )
+            valid_set = dataset(x[held], np.log1p(y[held]), names, categorical, reference=train_set)
             extra_plan = rounds(
                 train({**params, "objective": "regression"}, train_set, valid_set, boost)
             )
@@ -379,7 +377,7 @@ def _fit_mid(
     extra: BoostParams | None,
     seed: int,
 ) -> tuple[lgb.Booster, lgb.Booster | None]:
-    """The least-squares P50 booster and, with `extra` settings, the extra-trees one (fixed rounds)."""
+    """The least-squares P50 booster and, given `extra` settings, the extra-trees one."""
     params = boost.lgb_params(
         seed, objective="regression", monotone_constraints=monotone_vector(names, PRICE_MONOTONE)
     )
