@@ -83,7 +83,7 @@ class PricingPredictor:
         if isinstance(items, PreparedItems):
             return items
         x = self.matrix(items)
-        return PreparedItems(items, x, self.price_model.p50.predict(x) if len(x) else np.empty(0))
+        return PreparedItems(items, x, self.price_model.predict_mid(x) if len(x) else np.empty(0))
 
     def at_grade(self, items: Items, grades: np.ndarray) -> PreparedItems:
         """`items` regraded to `grades` ([n]), prepared without transforming the frame again.
@@ -97,7 +97,7 @@ class PricingPredictor:
         x = prepared.x.copy()
         if len(x):
             x[:, self.features.names.index("grade")] = grade_codes(np.asarray(grades, dtype=object))
-        log_p50 = self.price_model.p50.predict(x) if len(x) else np.empty(0)
+        log_p50 = self.price_model.predict_mid(x) if len(x) else np.empty(0)
         return PreparedItems(frame, x, log_p50)
 
     def price_p50(self, items: Items) -> np.ndarray:
@@ -219,7 +219,7 @@ class PricingPredictor:
             return grid, np.full((len(items), len(grid)), np.nan)
         grid = self.tts_model.edges if days is None else np.asarray(days, dtype="float64")
         x = self.matrix(items)
-        log_value = self.price_model.p50.predict(x)
+        log_value = self.price_model.predict_mid(x)
         if prices is None:
             prices = self._listing_price(items, np.expm1(log_value))
         rows = listing_matrix(self.features, x, log_value, np.asarray(prices, dtype="float64"))

@@ -51,7 +51,8 @@ def parts(tmp_path_factory, outcomes):
 
 
 def config():
-    return fast_config(search_seconds=0)
+    # the Dask path fits P50 alone (no extra-trees blend): compare it with the same single model
+    return fast_config(search_seconds=0, blend_extra_trees=False)
 
 
 @pytest.mark.parametrize(
@@ -90,6 +91,7 @@ def test_dask_training_matches_single_machine_and_saves_the_same_artifact(
     info = json.loads((run.model_dir / "pricing.json").read_text())
     assert info["dask"]["workers"] == 2 and info["dask"]["partitions"] == PARTS
     assert info["data"]["rows"] == len(outcomes)
+    assert info["price"]["blend"] == 0.0
     assert info["data"]["train_rows"] + info["data"]["holdout_rows"] == len(outcomes)
 
     metrics = run.metrics

@@ -12,7 +12,7 @@ from training.configs import load_run_config
 
 SECTION = "pricing"
 """The table of a config file that holds the pricing settings (or the whole file)."""
-SWITCHES = ("encode_levels", "refit")
+SWITCHES = ("encode_levels", "refit", "blend_extra_trees")
 """The true/false settings."""
 
 
@@ -43,6 +43,9 @@ class PricingTrainConfig(BaseModel):
             stopping and the band calibrated by cross-conformal scores (false: separate fit,
             early-stopping and calibration parts, `calibration_fraction` used).
         refit_scale: Rounds of the refit = this times the rounds early stopping chose.
+        blend_extra_trees: With `refit`, blend P50 with a second monotone booster grown with
+            extra trees (random split thresholds), weighted by out-of-fold error on the
+            training rows (`PriceModel.fit_cross`); weight 0 keeps P50 alone.
         conformal_folds: Folds of the cross-conformal calibration (with `refit`).
         search_seconds: Time cap of the CV hyperparameter search of the price booster
             (`training.pricing.search`; a guard, not the budget); 0 turns the search off and
@@ -78,6 +81,7 @@ class PricingTrainConfig(BaseModel):
     encoding_smoothing: float = Field(20.0, ge=0)
     refit: bool = True
     refit_scale: float = Field(1.1, gt=0)
+    blend_extra_trees: bool = True
     conformal_folds: int = Field(5, ge=2)
     search_seconds: float = Field(600.0, ge=0)
     search_folds: int = Field(3, ge=2)

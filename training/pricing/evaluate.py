@@ -62,7 +62,7 @@ def tts_cindex(
     if len(rows) < 2 or sold.sum() == 0:
         return None
     x = predictor.matrix(rows)
-    log_value = predictor.price_model.p50.predict(x)
+    log_value = predictor.price_model.predict_mid(x)
     price = listing_price(rows, np.expm1(log_value))
     survival = model.survival(listing_matrix(predictor.features, x, log_value, price))
     return _finite(m.harrell_c(days, sold, model.restricted_mean_days(survival)))

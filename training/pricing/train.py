@@ -22,7 +22,7 @@ from features.pricing_features import PricingFeatures
 from models.pricing.artifact import PricingArtifact
 from models.pricing.boosting import BoostParams, dataset, monotone_vector
 from models.pricing.listing import TTS_MONOTONE, listing_matrix, listing_names
-from models.pricing.price_model import PRICE_MONOTONE, PriceModel
+from models.pricing.price_model import EXTRA_TREES, PRICE_MONOTONE, PriceModel
 from models.pricing.tts_model import TimeToSellModel, choose_edges
 from training.pricing.config import PricingTrainConfig
 from training.pricing.data import has_time_to_sell, holdout_mask, require_trainable, sold_rows
@@ -104,6 +104,7 @@ def fit_price(
             seed=config.seed,
             folds=config.conformal_folds,
             refit_scale=config.refit_scale,
+            blend=config.blend_extra_trees,
         )
     valid, calib, fit = _split(
         len(sold), (config.valid_fraction, config.calibration_fraction), config.seed
@@ -131,13 +132,14 @@ def out_of_fold_value(
     """log1p(P50) for every row from a P50 booster that never saw that row's price.
 
     Rows are cut into `value_folds` folds; each fold is predicted by a least-squares booster fit
-    on the sold rows of the other folds (with the final model's number of rounds).
+    on the sold rows of the other folds (with the final model's number of rounds), blended with
+    an extra-trees one as the final P50 is (`PriceModel.blend`).
     """
     x, names = features.transform(rows, out_of_fold=True)
     y = np.log1p(_numbers(rows, "sold_price")) if "sold_price" in rows.columns else None
     folds = config.value_folds
     if folds < 2 or y is None:
-        return price.p50.predict(x)
+        return price.predict_mid(x)
     rounds = max(1, price.p50.current_iteration())
     boost = boost or config.price
     params = boost.lgb_params(
@@ -152,7 +154,15 @@ def out_of_fold_value(
         booster = lgb.train(
             params, dataset(x[fit], y[fit], names, features.categorical), num_boost_round=rounds
         )
-        out[fold_of == fold] = booster.predict(x[fold_of == fold])
+        guess = booster.predict(x[fold_of == fold])
+        if price.extra is not None:
+            extra = lgb.train(
+                {**params, **EXTRA_TREES},
+                dataset(x[fit], y[fit], names, features.categorical),
+                num_boost_round=max(1, price.extra.current_iteration()),
+            )
+            guess = (1.0 - price.blend) * guess + price.blend * extra.predict(x[fold_of == fold])
+        out[fold_of == fold] = guess
     return out
 
 
