@@ -41,3 +41,14 @@ def test_demo_builds_once_and_reuses(tmp_path, monkeypatch):
     assert "reusing regrade-grader version 1" in again.output
     assert "reusing regrade-pricing version 1" in again.output
     assert json.loads((tmp_path / "home" / "demo-keys.json").read_text()) == keys
+
+
+def test_demo_grader_config_is_demo_configs():
+    """The demo's grader settings come from `DemoConfig` and stay explicit, so the preset that
+    `auto` picks for the sample (the synthetic recipe) cannot replace them."""
+    small = demo.DemoConfig(grader_epochs=3, grader_image_size=32, grader_damage_share=0.1)
+    cfg = demo.demo_grader_config(small)
+    assert (cfg.members, cfg.epochs, cfg.image_size, cfg.seed) == (1, 3, 32, small.seed)
+    assert (cfg.damage_share, cfg.baseline_epochs, cfg.augment) == (0.1, 0, "geometric")
+    kept = {"epochs", "image_size", "damage_share", "baseline_epochs", "augment", "members"}
+    assert kept <= cfg.model_fields_set
