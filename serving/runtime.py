@@ -16,7 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
+from PIL import Image
 
 from features.provenance import SalesLedger, load_ledger
 from models.artifact import META_FILE, ArtifactError, read_meta, verify_files
@@ -90,6 +92,25 @@ def _refused(role: str, path: Path, exc: Exception) -> StartupError:
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     where = "" if str(path) in reason else f"{path}: "
     return StartupError(f"cannot load the {role} model: {where}{reason}")
+
+
+def grader_input_size(grader_dir: Path | str) -> int:
+    """The input side of the grader in `grader_dir`, read from its config (no network loaded).
+
+    Raises:
+        models.artifact.ArtifactError: the folder is not a grader artifact.
+    """
+    from models.grader.artifact import input_size  # torch: only a worker that resizes loads it
+
+    return input_size(grader_dir)
+
+
+def resize_for_grader(image: Image.Image, size: int) -> np.ndarray:
+    """A photo's pixels (height x width x 3, uint8) resized to the grader's input side `size`
+    exactly as the grader resizes them, so its own resize then leaves them as they are."""
+    from models.grader.preprocess import to_uint8
+
+    return np.ascontiguousarray(to_uint8(image, size).permute(1, 2, 0))
 
 
 def load_grader_at(

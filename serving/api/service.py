@@ -58,10 +58,12 @@ from serving.results import GradeResult
 from serving.runtime import (
     Runtime,
     StartupError,
+    grader_input_size,
     load_grader,
     load_grader_at,
     load_runtime,
     reload_runtime,
+    resize_for_grader,
 )
 from serving.settings import load_settings
 from serving.store.records import PhotoInput
@@ -339,10 +341,8 @@ class Regrade:
 @functools.lru_cache(maxsize=8)
 def _input_size(grader_dir: str) -> int | None:
     """The input side of the grader in `grader_dir` (None when its config cannot be read)."""
-    from models.grader.artifact import input_size  # torch: only a worker that resizes loads it
-
     try:
-        return input_size(grader_dir)
+        return grader_input_size(grader_dir)
     except ArtifactError as exc:
         log.warning("photos go to the runner at full size: %s", exc)
         return None
@@ -368,9 +368,7 @@ def _arrays(images: list[Image.Image], grader_dir: str | None = None) -> list[np
     size = _input_size(grader_dir) if grader_dir else None
     if size is None:
         return [np.asarray(image) for image in images]
-    from models.grader.preprocess import to_uint8
-
-    return [np.ascontiguousarray(to_uint8(image, size).permute(1, 2, 0)) for image in images]
+    return [resize_for_grader(image, size) for image in images]
 
 
 def _split(units: list[dict[str, Any]]) -> tuple[list[list[Image.Image]], list[dict[str, Any]]]:

@@ -20,7 +20,8 @@ def test_no_import_cycles():
 LATE_IMPORTS_ALLOWED = {
     "training.cli": "command bodies load torch, LightGBM and MLflow only when they run, so "
     "`regrade --help` starts in about a second instead of several",
-    "serving.runtime": "torch loads only in a worker that grades in-line",
+    "serving.runtime": "torch loads only in a worker that grades in-line or resizes photos for "
+    "the batching runner",
 }
 """Modules (and their submodules) that may import first-party code inside a function, and why."""
 
