@@ -41,8 +41,8 @@ class DemoConfig:
     photos_per_item: int = 2
     image_size: int = 96
     seed: int = 7
-    # 16 epochs of geometric augmentation, no drawn damage, no plain baseline: qwk 0.73 (6
-    # light epochs: 0.55) in about 4 CPU minutes (docs/experiments/grader.md, "The demo's grader")
+    # 16 epochs of geometric augmentation, no drawn damage, no plain baseline: the best grader
+    # measured within a few CPU minutes (docs/experiments/grader.md, "The demo's grader")
     grader_epochs: int = 16
     grader_image_size: int = 64
     grader_augment: str = "geometric"
