@@ -158,6 +158,19 @@ TEXT_MARKERS = ("\nend of trees\n", "\nend of parameters\n", "\npandas_categoric
 """Lines every complete LightGBM text model holds, the last one at its end."""
 
 
+PREDICT_THREADS = 1
+"""OpenMP threads per prediction call. A booster predicts not with the `num_threads` it was
+trained with but with OpenMP's default (every core), and where the cores are busy (the service
+grading photos beside `/price`) each call then waits for all its threads: a one-row prediction
+cost a hundred times its work (benchmarks/README.md). The service and `regrade price` get their
+parallelism from requests and chunks instead."""
+
+
+def predict(booster: lgb.Booster, x: np.ndarray, **kwargs: Any) -> np.ndarray:
+    """`booster.predict(x, **kwargs)` on `PREDICT_THREADS` threads."""
+    return booster.predict(x, num_threads=PREDICT_THREADS, **kwargs)
+
+
 def booster_from_text(text: str) -> lgb.Booster:
     """Load a booster from LightGBM's text model format.
 

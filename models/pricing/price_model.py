@@ -33,6 +33,7 @@ from models.pricing.boosting import (
     monotone_vector,
     pinball_metric,
     pinball_objective,
+    predict,
     train,
 )
 
@@ -83,9 +84,9 @@ class PriceModel:
 
     def predict_mid(self, x: np.ndarray) -> np.ndarray:
         """[n] log1p(P50): the P50 booster, blended with the extra-trees one when there is one."""
-        mid = self.p50.predict(x)
+        mid = predict(self.p50, x)
         if self.extra is not None and len(x):
-            mid = (1.0 - self.blend) * mid + self.blend * self.extra.predict(x)
+            mid = (1.0 - self.blend) * mid + self.blend * predict(self.extra, x)
         return mid
 
     @classmethod
@@ -291,8 +292,8 @@ class PriceModel:
         self, x: np.ndarray, mid: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         mid = self.predict_mid(x) if mid is None else mid
-        low = np.minimum(mid + self.base_low + self.low.predict(x), mid)
-        high = np.maximum(mid + self.base_high + self.high.predict(x), mid)
+        low = np.minimum(mid + self.base_low + predict(self.low, x), mid)
+        high = np.maximum(mid + self.base_high + predict(self.high, x), mid)
         return low, mid, high
 
     def _conformal_correction(self, x: np.ndarray, y: np.ndarray) -> float:
@@ -323,9 +324,9 @@ class PriceModel:
 
         With a blend, the same mix of both boosters' TreeSHAP values (they still sum to P50).
         """
-        contrib = self.p50.predict(x, pred_contrib=True)
+        contrib = predict(self.p50, x, pred_contrib=True)
         if self.extra is not None:
-            extra = self.extra.predict(x, pred_contrib=True)
+            extra = predict(self.extra, x, pred_contrib=True)
             contrib = (1.0 - self.blend) * contrib + self.blend * extra
         return contrib
 

@@ -20,7 +20,14 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from models.pricing.boosting import BoostParams, booster_from_text, dataset, monotone_vector, train
+from models.pricing.boosting import (
+    BoostParams,
+    booster_from_text,
+    dataset,
+    monotone_vector,
+    predict,
+    train,
+)
 
 PERIOD_FEATURE = "period_start_day"
 CHUNK_ROWS = 262_144
@@ -138,7 +145,7 @@ class TimeToSellModel:
             rows = expanded[: len(block) * periods]
             rows.reshape(len(block), periods, -1)[:, :, :-1] = block[:, None, :]
             rows[:, -1] = np.tile(starts, len(block))
-            out[lo : lo + step] = self.booster.predict(rows).reshape(len(block), periods)
+            out[lo : lo + step] = predict(self.booster, rows).reshape(len(block), periods)
         return out
 
     def survival(self, x: np.ndarray) -> np.ndarray:

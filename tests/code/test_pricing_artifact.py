@@ -7,6 +7,7 @@ import hashlib
 import json
 import shutil
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -248,3 +249,23 @@ def test_train_and_evaluate_commands(tmp_path, monkeypatch):
     evaluated = json.loads((evaluation / "metrics.json").read_text())
     for key in ("n_test", "rmsle", "interval_coverage_80", "tts_cindex", "tts_cindex_naive"):
         assert evaluated[key] == pytest.approx(trained[key])
+
+
+def test_every_prediction_runs_on_one_thread(model_dir, monkeypatch):
+    """A booster's prediction ignores the threads it was trained with and takes every core,
+    which on busy cores makes a one-row `/price` wait for OpenMP: each call names one thread."""
+    calls = []
+    real = lgb.Booster.predict
+
+    def recording(self, data, *args, **kwargs):
+        calls.append(kwargs.get("num_threads"))
+        return real(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(lgb.Booster, "predict", recording)
+    predictor = PricingPredictor.load(model_dir[0])
+    frame = items()
+    predictor.predict(frame)
+    predictor.days_at_prices(frame, np.outer(np.ones(len(frame)), [50.0, 100.0]))
+    predictor.contributions(frame)
+    assert len(calls) >= 6  # P10, P50 and its partner, P90, time to sell, contributions
+    assert set(calls) == {1}
