@@ -65,6 +65,13 @@ def train_grader_command(
             "gloo, each on its share of every batch; default 1)."
         ),
     ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="cpu, cuda or auto (default: a GPU where torch sees one; with --nproc or "
+            "torchrun, one GPU per process over NCCL)."
+        ),
+    ] = None,
     promote: Annotated[bool, typer.Option(help="Also make the new version @champion.")] = False,
 ) -> None:
     """Train the condition grader, evaluate it on the test split and register it (@challenger)."""
@@ -84,8 +91,9 @@ def train_grader_command(
         pretrained_file=str(pretrained_file) if pretrained_file else None,
         members_from=members_from or None,
         nproc=nproc,
+        device=device,
     )
-    launched = launched_shard()  # a torchrun rank other than 0 only trains its share
+    launched = launched_shard(cfg.device)  # a torchrun rank other than 0 only trains its share
     if launched is not None and not launched.leader:
         train_grader_share(cfg, data, settings)
         return

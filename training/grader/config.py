@@ -18,6 +18,7 @@ from training.configs import load_run_config
 
 Grade = Literal["A", "B", "C"]
 Preset = Literal["auto", "synthetic", "real", "real-small"]
+Device = Literal["auto", "cpu", "cuda"]
 
 
 class GraderConfig(BaseModel):
@@ -163,6 +164,13 @@ class GraderConfig(BaseModel):
         "(gloo), each on its share of every batch; 1 trains in this process alone. With more "
         "than one, members are trained one after another (on all of them) and `workers` is "
         "not used; the spawned processes need the same `__main__` guard.",
+    )
+
+    device: Device = Field(
+        "auto",
+        description="Where each network trains: `cpu`, `cuda` (a GPU per process; with `nproc` "
+        "above 1 or under torchrun, DDP over NCCL with synchronised batch norm) or `auto` (a "
+        "GPU where torch sees one). Calibration, references and the artifact stay on the CPU.",
     )
 
     @field_validator("backbone")

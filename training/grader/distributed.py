@@ -1,4 +1,4 @@
-"""Grader training on several processes: PyTorch DistributedDataParallel over gloo.
+"""Grader training on several processes: PyTorch DistributedDataParallel (gloo, or NCCL on GPUs).
 
 `regrade train grader --nproc N` (setting `nproc`) keeps the calling process as rank 0 and
 spawns ranks 1..N-1 (`torch.multiprocessing`); all join one process group on a free local TCP
@@ -7,7 +7,8 @@ port. Every rank walks the same seeded order of items and the same global batche
 streams stay in step across ranks and equal a single process's), and keeps its share: items
 `rank, rank + N, ...` of each batch with their photos. DDP averages the gradients, so with equal
 shares the step is the single-process full-batch step (up to batch-norm, whose statistics are
-each process's own: `SyncBatchNorm` needs a GPU). Only rank 0 validates and keeps the best
+each process's own on CPUs; on GPUs they are synchronised with `SyncBatchNorm`, which torch
+offers on GPUs only). Only rank 0 validates and keeps the best
 state; calibration, references and the artifact happen in rank 0 after training, as in a
 single-process run.
 
@@ -15,6 +16,10 @@ Under `torchrun --nproc-per-node N -m training train grader ...` every process r
 each finds its rank in torchrun's environment (`launched_shard`), joins the group torchrun set
 up, and only rank 0 goes on past training; the others decode the photos, train their share and
 exit.
+
+Where each process trains (`training_device`): the setting `device` (`auto` takes a GPU where
+torch sees one); on GPUs each process takes its own (`LOCAL_RANK` under torchrun, else its rank,
+modulo the GPUs there are) and the group talks over NCCL instead of gloo.
 """
 
 from __future__ import annotations
@@ -34,8 +39,11 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-BACKEND = "gloo"
-"""CPU collectives (the grader's training loop runs on the CPU)."""
+from features.problems import DataError, Problem
+
+CPU = torch.device("cpu")
+BACKENDS = {"cpu": "gloo", "cuda": "nccl"}
+"""The collectives' backend by the kind of device the processes train on."""
 TIMEOUT = timedelta(minutes=10)
 """How long a rank waits for the others at a collective before it gives up."""
 JOIN_WAIT = 30.0
@@ -48,6 +56,12 @@ class Shard:
 
     rank: int
     world: int
+    device: torch.device = CPU
+
+    @property
+    def backend(self) -> str:
+        """The process group's backend for this shard's device."""
+        return BACKENDS[self.device.type]
 
     @property
     def leader(self) -> bool:
@@ -78,22 +92,44 @@ class Shard:
 
         Unused parameters are looked for: a head without a loss (e.g. `aux_weight = 0`, or no
         counterfeit label in this rank's share) gets no gradient that step."""
+        if self.device.type == "cuda":
+            return DistributedDataParallel(
+                module, device_ids=[self.device.index], find_unused_parameters=True
+            )
         return DistributedDataParallel(module, find_unused_parameters=True)
 
     def sum(self, *values: float) -> list[float]:
         """The sums of `values` over all ranks."""
-        total = torch.tensor(values, dtype=torch.float64)
+        total = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(total)
         return total.tolist()
 
 
-def launched_shard() -> Shard | None:
+def training_device(requested: str = "auto", rank: int = 0) -> torch.device:
+    """The device a training process uses: `requested` is `cpu`, `cuda` or `auto` (a GPU where
+    torch sees one). On GPUs the process takes GPU `LOCAL_RANK` (set by torchrun) or else
+    `rank`, modulo the GPUs there are.
+
+    Raises:
+        DataError: `cuda` asked for where torch sees no GPU (the setting named).
+    """
+    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise DataError([Problem("device", "cuda was asked for, but torch sees no GPU here")])
+    local = int(os.environ.get("LOCAL_RANK", rank))
+    return torch.device("cuda", local % torch.cuda.device_count())
+
+
+def launched_shard(device: str = "auto") -> Shard | None:
     """This process's rank when a launcher (`torchrun`) started several: its `RANK` and
-    `WORLD_SIZE` environment; None for a single process."""
+    `WORLD_SIZE` environment, training on `training_device(device, rank)`; None for a single
+    process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world < 2:
         return None
-    return Shard(int(os.environ["RANK"]), world)
+    rank = int(os.environ["RANK"])
+    return Shard(rank, world, training_device(device, rank))
 
 
 def free_port() -> int:
@@ -107,8 +143,10 @@ def free_port() -> int:
 def process_group(shard: Shard, port: int | None = None) -> Iterator[Shard]:
     """Join the group of `shard.world` processes meeting on local `port` (None: where the
     launcher's environment says); leave it after."""
+    if shard.device.type == "cuda":
+        torch.cuda.set_device(shard.device)  # NCCL's collectives run on this process's GPU
     dist.init_process_group(
-        BACKEND,
+        shard.backend,
         init_method="env://" if port is None else f"tcp://127.0.0.1:{port}",
         rank=shard.rank,
         world_size=shard.world,
@@ -137,12 +175,19 @@ def _spawned_errors(context: mp.ProcessContext) -> list[str]:
     return notes
 
 
-def run_group(world: int, rank_zero: Callable[[Shard, int], object], helper, args: tuple):
+def run_group(
+    world: int,
+    rank_zero: Callable[[Shard, int], object],
+    helper,
+    args: tuple,
+    device: str = "auto",
+):
     """Run rank 0 here and ranks 1..world-1 in spawned processes.
 
     Args:
         world: Processes in all.
-        rank_zero: Called here as `rank_zero(shard, port)`; its result is returned.
+        rank_zero: Called here as `rank_zero(shard, port)` (its shard on
+            `training_device(device, 0)`); its result is returned.
         helper: A module-level function, called in each spawned process as
             `helper(index, port, world, *args)` with `index` 0..world-2 (rank `index + 1`).
         args: The rest of the helper's arguments (pickled; tensors go through shared memory).
@@ -157,7 +202,7 @@ def run_group(world: int, rank_zero: Callable[[Shard, int], object], helper, arg
         helper, args=(port, world, *args), nprocs=world - 1, join=False, start_method="spawn"
     )
     try:
-        result = rank_zero(Shard(0, world), port)
+        result = rank_zero(Shard(0, world, training_device(device, 0)), port)
     except BaseException as failure:
         for note in _spawned_errors(context):  # a rank that failed first says why
             failure.add_note(note)

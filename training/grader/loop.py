@@ -11,7 +11,8 @@ a K-way classifier on the same features adds cross-entropy (training only). With
 backbone's features are kept while the heads learn to read them). With `ema_decay > 0` an
 exponential moving average of the weights is what gets validated; the validated state (averaged
 or raw) with the lowest validation loss is kept. With a `Shard`, this process trains its share of
-every batch under DistributedDataParallel (`training.grader.distributed`).
+every batch under DistributedDataParallel (`training.grader.distributed`). The network trains on
+the setting `device`'s device (or the shard's) and comes back on the CPU.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timm.layers import convert_sync_batchnorm
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim.swa_utils import AveragedModel
 
 from models.grader.heads import GraderNet, decode, item_max, ordinal_nll
@@ -31,7 +34,7 @@ from models.grader.preprocess import PreprocessConfig, normalize, train_augment
 from training.grader.config import GraderConfig
 from training.grader.damage_aug import draw_damage
 from training.grader.data import PhotoSet
-from training.grader.distributed import Shard
+from training.grader.distributed import Shard, training_device
 
 EpochHook = Callable[[int, dict[str, float]], None]
 DAMAGE_STREAM = 0xDA
@@ -58,7 +61,7 @@ def batch_loss(
     n_items = len(target)
     score = item_max(out["score"], item_index, n_items)
     if marked is None:
-        marked = torch.zeros(len(item_index), dtype=torch.bool)
+        marked = torch.zeros(len(item_index), dtype=torch.bool, device=x.device)
     logit = item_max(out["counterfeit"].masked_fill(marked, float("-inf")), item_index, n_items)
     weight = None if class_weight is None else class_weight[target]
     thresholds = net.grade.thresholds()
@@ -72,8 +75,9 @@ def batch_loss(
         loss = loss + config.photo_weight * photo_loss
     if config.aux_weight > 0:
         # a K-way classifier on the item's worst-case features (max over views) and per view
+        embedding = out["embedding"]
         item_embedding = torch.zeros(
-            (n_items, out["embedding"].shape[1]), dtype=out["embedding"].dtype
+            (n_items, embedding.shape[1]), dtype=embedding.dtype, device=embedding.device
         ).scatter_reduce(
             0,
             item_index[:, None].expand_as(out["embedding"]),
@@ -174,6 +178,7 @@ def _batches(data: PhotoSet, items: np.ndarray, size: int):
 def evaluate_loss(net: GraderNet, data: PhotoSet, prep: PreprocessConfig, config: GraderConfig):
     """Validation loss, accuracy and item scores (no augmentation)."""
     net.eval()
+    device = next(net.parameters()).device
     norm = normalize(prep)
     target = torch.as_tensor(data.items["target"].to_numpy().copy())
     fakes = torch.as_tensor(data.items["counterfeit"].to_numpy().copy(), dtype=torch.float32)
@@ -181,11 +186,12 @@ def evaluate_loss(net: GraderNet, data: PhotoSet, prep: PreprocessConfig, config
     order = np.arange(len(data))
     for chosen, rows, local in _batches(data, order, 64):
         x = norm(data.images[torch.as_tensor(rows)])
-        loss, score, _ = batch_loss(net, x, local, target[chosen], fakes[chosen], config)
+        batch = (x, local, target[chosen], fakes[chosen])
+        loss, score, _ = batch_loss(net, *(t.to(device) for t in batch), config)
         losses.append(float(loss) * len(chosen))
-        scores.append(score)
+        scores.append(score.cpu())
     score = torch.cat(scores)
-    accuracy = float((decode(score, net.grade.thresholds()) == target).float().mean())
+    accuracy = float((decode(score, net.grade.thresholds().cpu()) == target).float().mean())
     return sum(losses) / max(len(data), 1), accuracy
 
 
@@ -210,7 +216,14 @@ def train_network(
         shard: This process's rank in a process group: it trains on its share of each batch
             under DDP, and only rank 0 validates, reports and ends with the best state. A
             global batch with fewer items than processes is skipped (a rank would have none).
+            Its device is where this process trains; without one, `config.device` says.
     """
+    device = shard.device if shard is not None else training_device(config.device)
+    net.to(device)
+    restore_batchnorm = None
+    if shard is not None and device.type == "cuda":
+        # one set of batch-norm statistics over all the processes' shares (GPUs only in torch)
+        restore_batchnorm = synchronise_batchnorm(net)
     gen = torch.Generator().manual_seed(config.seed)
     ema = None
     if config.ema_decay > 0:
@@ -227,6 +240,8 @@ def train_network(
     fakes = torch.as_tensor(train.items["counterfeit"].to_numpy().copy(), dtype=torch.float32)
     counts = torch.bincount(target, minlength=3).float().clamp_min(1)
     class_weight = counts.sum() / (len(counts) * counts) if config.class_balance else None
+    if class_weight is not None:
+        class_weight = class_weight.to(device)
     net.grade.init_from_prior(counts)
     leader = shard is None or shard.leader
     loss_of, wrapped_frozen = BatchLoss(net, config), None
@@ -257,6 +272,7 @@ def train_network(
                 )
             # the whole batch is augmented in every rank: the random streams stay in step
             batch = (augment(images), local, grades, fakes[chosen], marked)
+            batch = tuple(None if t is None else t.to(device, non_blocking=True) for t in batch)
             if shard is not None:
                 batch = shard.take(*batch)
             x, item_index, grades, fake, marked = batch
@@ -286,5 +302,31 @@ def train_network(
         best = ema.module.state_dict()
     if best is not None:
         net.load_state_dict(best)
+    if restore_batchnorm is not None:
+        restore_batchnorm()
+    net.to("cpu")  # calibration, references and the artifact are computed on the CPU
     net.eval()
     return history
+
+
+def synchronise_batchnorm(net: nn.Module) -> Callable[[], None]:
+    """Swap every batch norm in `net` for a synchronised one (timm's converter, which keeps a
+    fused activation); returns the function that puts the original modules back, holding the
+    trained parameters and statistics (the artifact's modules are plain ones)."""
+    originals = {name: m for name, m in net.named_modules() if isinstance(m, _BatchNorm)}
+    for name, module in originals.items():
+        _replace(net, name, convert_sync_batchnorm(module))
+
+    def restore() -> None:
+        state = net.state_dict()
+        for name, module in originals.items():
+            module.train(net.get_submodule(name).training)
+            _replace(net, name, module)
+        net.load_state_dict(state)
+
+    return restore
+
+
+def _replace(net: nn.Module, name: str, module: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    (net.get_submodule(parent) if parent else net).add_module(child, module)

@@ -29,7 +29,13 @@ from models.grader.preprocess import PreprocessConfig, fit_stats
 from training.grader.calibrate import calibrate
 from training.grader.config import GraderConfig
 from training.grader.data import PhotoSet
-from training.grader.distributed import Shard, launched_shard, process_group, run_group
+from training.grader.distributed import (
+    Shard,
+    launched_shard,
+    process_group,
+    run_group,
+    training_device,
+)
 from training.grader.loop import EpochHook, train_network
 
 
@@ -119,7 +125,8 @@ def _train_in_group(shard, port, config, seeds, first_slot, train, val, prep, on
 
 def _ddp_helper(index, port, world, config, seeds, first_slot, train, val, prep) -> None:
     """Rank `index + 1` of a DDP run, in a spawned process: its share of every member."""
-    _train_in_group(Shard(index + 1, world), port, config, seeds, first_slot, train, val, prep)
+    shard = Shard(index + 1, world, training_device(config.device, index + 1))
+    _train_in_group(shard, port, config, seeds, first_slot, train, val, prep)
 
 
 def _train_members_ddp(config, seeds, first_slot, train, val, prep, on_epoch):
@@ -130,7 +137,7 @@ def _train_members_ddp(config, seeds, first_slot, train, val, prep, on_epoch):
     Raises:
         DataError: `nproc` above 1 in a process torchrun started.
     """
-    launched = launched_shard()
+    launched = launched_shard(config.device)
     if launched is not None:
         if config.nproc > 1:
             raise DataError(
@@ -144,7 +151,7 @@ def _train_members_ddp(config, seeds, first_slot, train, val, prep, on_epoch):
         return _train_in_group(shard, port, config, seeds, first_slot, train, val, prep, on_epoch)
 
     args = (config, seeds, first_slot, train, val, prep)
-    return run_group(config.nproc, rank_zero, _ddp_helper, args)
+    return run_group(config.nproc, rank_zero, _ddp_helper, args, config.device)
 
 
 def member_workers(config: GraderConfig, to_train: int | None = None) -> int:
