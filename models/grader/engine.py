@@ -79,6 +79,9 @@ class OnnxEngine:
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
+        # idle threads sleep instead of spinning: the cores are shared with photo decoding
+        # and /price, which a spinning thread would starve
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             buf.getvalue(), options, providers=["CPUExecutionProvider"]
         )

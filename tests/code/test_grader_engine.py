@@ -62,3 +62,11 @@ def test_predictions_do_not_depend_on_the_engine(toy, tmp_path):
     assert np.allclose(
         [r.counterfeit.score for r in a], [r.counterfeit.score for r in b], atol=1e-4
     )
+
+
+def test_onnx_threads_sleep_when_idle():
+    """The runner shares its cores with photo decoding and /price: its idle threads must not
+    spin (ONNX Runtime's default)."""
+    engine = make_engine(GraderNet("resnet10t_quarter", n_classes=3).eval(), TOY_SIZE)
+    options = engine.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
