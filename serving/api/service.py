@@ -40,6 +40,7 @@ from starlette.responses import JSONResponse
 from models.artifact import ArtifactError
 from models.kinds import GRADER
 from serving import assess
+from serving.api import heap
 from serving.api.answer_models import AssessResponse, GradeResponse, PriceResponse
 from serving.api.auth import ApiKeyAuth, actor_in
 from serving.api.errors import ANSWERED, error_response
@@ -117,6 +118,7 @@ class GraderRunner:
     def __init__(self) -> None:
         die_with_parent()
         self.predictor = load_grader(load_settings())
+        heap.settle()
 
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_ITEMS, max_latency_ms=MAX_LATENCY_MS)
     def grade_units(self, units: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -133,6 +135,7 @@ class GraderRunner:
     def reload(self, path: str, name: str, version: str = "") -> dict[str, Any]:
         """Swap in the grader at `path` (the API worker's /admin/reload or alias poll calls it)."""
         self.predictor = load_grader_at(path, name, version or None)
+        heap.settle()  # the replaced grader's cycles are collected now
         return {"name": name, "version": version or None}
 
 
@@ -157,6 +160,7 @@ class Regrade:
         SLOT.loader = self._reloaded
         SLOT.grader_check = self._runner_alive
         SLOT.fill(runtime)
+        heap.settle()  # loaded: full collections no longer walk the start-up objects
         self._poller = AliasPoller(SLOT, settings.reload_s)
         self._poller.start()
 

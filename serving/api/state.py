@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
+from serving.api import heap
 from serving.runtime import Runtime
 from serving.settings import Settings
 
@@ -103,7 +104,10 @@ class RuntimeSlot:
                         True, changed, new.versions(), old.versions(), None, now
                     )
             self.last_reload = outcome
-            return outcome
+        if outcome.changed:
+            del old, new  # this frame's references
+            heap.settle()  # the replaced models' cycles are collected now, the new ones frozen
+        return outcome
 
     @property
     def settings(self) -> Settings | None:
