@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -325,6 +325,8 @@ def not_finite(band: pd.DataFrame, predictor: PricePredictor) -> np.ndarray:
 
 def _fail_closed(out: pd.DataFrame, failed: np.ndarray, routing_codes: np.ndarray) -> None:
     """No price and no listing for `failed` rows: authenticate (flagged) or review, and why."""
+    if not failed.any():  # the usual case; a masked assignment costs milliseconds even so
+        return
     money = [*PRICE_COLUMNS, "recommended_price", "margin", "margin_pct"]
     out.loc[failed, money] = np.nan
     authenticate = out["route"].to_numpy() == "authenticate"
@@ -338,6 +340,7 @@ def decide(
     predictor: PricePredictor,
     policy: Policy,
     signals: IntakeSignals | None = None,
+    ready: Any = None,
 ) -> pd.DataFrame:
     """Price, check and route every item.
 
@@ -352,6 +355,8 @@ def decide(
         predictor: The pricing model.
         policy: The guardrail policy.
         signals: Counterfeit, review and provenance results; none flagged when omitted.
+        ready: `predictor.prepare(items)` when the caller has it (the matrix is not built
+            twice); prepared here otherwise.
 
     Returns:
         A frame indexed like `items` with `DECISION_COLUMNS`, plus `LIST_COLUMNS` when `items`
@@ -360,7 +365,8 @@ def decide(
     """
     signals = signals or IntakeSignals()
     n = len(items)
-    ready = _prepared(predictor, items)  # the feature matrix and P50 computed once
+    if ready is None:
+        ready = _prepared(predictor, items)  # the feature matrix and P50 computed once
     p50 = _p50(predictor, ready)
     # known before any search: the grader failed, or the model's own P50 is not finite
     failed = np.broadcast_to(np.asarray(signals.model_failed, dtype=bool), (n,)) | ~np.isfinite(p50)
@@ -441,7 +447,8 @@ def decide(
         choice.codes(),
     )
     out = band.loc[:, list(PRICE_COLUMNS)].copy()
-    out.loc[upgraded, list(PRICE_COLUMNS)] = refurb.band.loc[upgraded, list(PRICE_COLUMNS)]
+    if upgraded.any():
+        out.loc[upgraded, list(PRICE_COLUMNS)] = refurb.band.loc[upgraded, list(PRICE_COLUMNS)]
     recommended = np.where(upgraded, refurb.choice.recommended, choice.recommended)
     cost = np.where(upgraded, refurb.total_cost, cost)
     floor = np.where(upgraded, refurb.floor, floor)

@@ -88,8 +88,9 @@ def price_results(
     runtime: Runtime, frame: pd.DataFrame, signals: IntakeSignals | None = None
 ) -> list[PriceDecision]:
     """Price band, guardrails, route, reason codes and contributions per item, in order."""
-    decided = decide(frame, runtime.pricing, runtime.policy, signals)
-    contributions = runtime.pricing.contributions(frame, top=TOP_CONTRIBUTIONS)
+    ready = runtime.pricing.prepare(frame)  # one feature matrix for the decision and the why
+    decided = decide(frame, runtime.pricing, runtime.policy, signals, ready)
+    contributions = runtime.pricing.contributions(ready, top=TOP_CONTRIBUTIONS)
     versions = runtime.versions()
     results = []
     for pos, row in enumerate(decided.itertuples(index=False)):

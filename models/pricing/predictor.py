@@ -225,14 +225,14 @@ class PricingPredictor:
         rows = listing_matrix(self.features, x, log_value, np.asarray(prices, dtype="float64"))
         return grid, self.tts_model.survival_at(rows, grid)
 
-    def contributions(self, items: pd.DataFrame, top: int = 5) -> list[list[tuple[str, float]]]:
+    def contributions(self, items: Items, top: int = 5) -> list[list[tuple[str, float]]]:
         """The largest feature contributions to each item's P50 price.
 
         Returns:
             Per item, up to `top` pairs (readable "feature = value", contribution to log price),
             largest magnitude first. exp(contribution) is the factor it applies to the price.
         """
-        x = self.matrix(items)
+        x = items.x if isinstance(items, PreparedItems) else self.matrix(items)
         contrib = self.price_model.contributions(x)[:, :-1]  # drop the bias column
         names = self.features.names
         order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :top]

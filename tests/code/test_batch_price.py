@@ -189,3 +189,20 @@ def test_days_at_nan_prices_are_nan_and_the_rest_unchanged(model_dir, items):
     assert np.isnan(some[::3]).all() and np.isfinite(days).all()
     keep = np.isfinite(skipped[:, 0])
     np.testing.assert_allclose(some[keep], days[keep])
+
+
+def test_a_prepared_matrix_serves_the_decision_and_the_contributions(model_dir, items):
+    """`/price` builds one feature matrix for the decision and its explanation (the transform
+    is most of a one-item price's cost), and the answers are those of building it each time."""
+    predictor = PricingPredictor(load_artifact(model_dir))
+    ready = predictor.prepare(items)
+    transform, calls = predictor.features.transform, []
+    predictor.features.transform = lambda *a, **k: calls.append(1) or transform(*a, **k)
+    try:
+        decided = decide(items, predictor, Policy(), ready=ready)
+        explained = predictor.contributions(ready)
+    finally:
+        predictor.features.transform = transform
+    assert calls == []
+    pd.testing.assert_frame_equal(decided, decide(items, predictor, Policy()))
+    assert explained == predictor.contributions(items)
