@@ -39,9 +39,12 @@ PRICE_THREADS = 4
 """`/price` requests priced at once."""
 STORE_THREADS = 4
 """`/assess` cases priced and written at once."""
-PHOTO_NICE = 5
+PHOTO_NICE = 19
 """How much lower the decode and grade lanes' threads run (Linux thread niceness; a thread
-cannot raise its priority back, so only these lanes' threads are lowered)."""
+cannot raise its priority back, so only these lanes' threads are lowered). The lowest priority:
+photos take all the CPU nothing else wants, and yield it to a price at once (at 5 levels lower
+they still took a quarter of its core and doubled its latency; benchmarks/README.md). On a host
+shared with other busy jobs, photos then wait behind them."""
 
 
 def _lower_priority() -> None:
