@@ -1,4 +1,6 @@
-"""Calibrate trained grader networks into a complete artifact, on held-out validation items.
+"""Calibrate trained grader networks into a complete artifact, on held-out items: the val split
+(`calibrate`), or out-of-fold scores of train+val when cross-fitting (`assemble` with the scores
+of `training.grader.crossfit`).
 
 The networks' severity scores are turned into calibrated grade probabilities (with the review
 threshold for the target accuracy, recorded with what it answers on val in `info.review`), the
