@@ -45,6 +45,7 @@ def test_auto_on_small_real_data_draws_no_damage_and_trains_one_network():
     assert (config.damage_share, config.members, config.epochs) == (0.0, 1, 60)
     assert config.image_size == DEFAULTS.image_size  # photos larger than the input: kept
     assert config.review_level == 0.95  # the review cut keeps its finite-sample bound
+    assert config.crossfit_folds == 5  # calibrated on out-of-fold scores of train+val
 
 
 def test_auto_on_larger_real_data_drops_the_drawn_damage_and_bounds_the_review_cut():
@@ -62,7 +63,7 @@ def test_settings_the_user_gave_win_over_the_preset(tmp_path):
     config, record = resolve_preset(given, _facts(items=50))
     assert (config.damage_share, config.members, config.epochs) == (0.3, 2, 60)
     assert record["user_settings_kept"] == {"damage_share": 0.3, "members": 2}
-    assert record["applied"] == {"review_level": 0.95, "epochs": 60}
+    assert record["applied"] == {"review_level": 0.95, "epochs": 60, "crossfit_folds": 5}
     assert "your settings kept: damage_share, members" in describe_preset(record)
 
 
@@ -131,8 +132,12 @@ def test_the_run_and_the_model_say_which_preset_was_chosen_and_why(toy, tmp_path
     assert run_config["preset"]["chosen"] == "real-small"
     assert run_config["preset"]["user_settings_kept"]["epochs"] == 1
     assert run_config["damage_share"] == 0.0 and run_config["split"]["source"] == "manifest"
+    # real-small cross-fits: 5 folds of the 42 train+val items, said in the log and both configs
+    assert "cross-fitting: 5 folds of the 42 train+val items" in log
+    assert run_config["crossfit_folds"] == 5 and run_config["crossfit"]["items"] == 42
     model_info = json.loads((result.model_dir / "config.json").read_text())["info"]
     assert model_info["preset"] == run_config["preset"]
+    assert model_info["crossfit"]["folds"] == 5 and model_info["review"]["items"] == 42
     # the resolved settings are what the model records as its training config (retrain reuses)
     meta = json.loads((result.model_dir / "artifact.json").read_text())
     assert meta["training_config"]["damage_share"] == 0.0

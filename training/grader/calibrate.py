@@ -1,4 +1,6 @@
-"""Calibrate trained grader networks into a complete artifact, on held-out validation items.
+"""Calibrate trained grader networks into a complete artifact, on held-out items: the val split
+(`calibrate`), or out-of-fold scores of train+val when cross-fitting (`assemble` with the scores
+of `training.grader.crossfit`).
 
 The networks' severity scores are turned into calibrated grade probabilities (with the review
 threshold for the target accuracy, recorded with what it answers on val in `info.review`), the
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from models.grader.artifact import CounterfeitConfig, GraderArtifact
 from models.grader.calibration import Calibration, fit_calibration
@@ -22,7 +25,7 @@ from training.grader.config import GraderConfig
 from training.grader.data import PhotoSet
 
 
-def _scorer(net: GraderNet | GraderEnsemble, prep: PreprocessConfig, tta: str) -> GraderPredictor:
+def scorer_of(net: GraderNet | GraderEnsemble, prep: PreprocessConfig, tta: str) -> GraderPredictor:
     """A predictor used only for its raw photo outputs (`photo_outputs` reads the network,
     preprocessing and test-time views, nothing that calibration is about to fit)."""
     uncalibrated = GraderArtifact(
@@ -37,9 +40,7 @@ def _scorer(net: GraderNet | GraderEnsemble, prep: PreprocessConfig, tta: str) -
     return GraderPredictor(uncalibrated)
 
 
-def _reference_bank(
-    scorer: GraderPredictor, train: PhotoSet, config: GraderConfig
-) -> ReferenceBank:
+def reference_bank(scorer: GraderPredictor, train: PhotoSet, config: GraderConfig) -> ReferenceBank:
     """One-class banks from authentic training photos of the reference grades."""
     items = train.items
     authentic = items["counterfeit"].fillna(0).to_numpy() == 0
@@ -53,7 +54,7 @@ def _reference_bank(
     return ReferenceBank.fit(patches, brands, size=config.reference_bank_size, seed=config.seed)
 
 
-def _item_scores(
+def item_scores(
     scorer: GraderPredictor, references: ReferenceBank, data: PhotoSet
 ) -> dict[str, np.ndarray]:
     """Item-level severity, supervised counterfeit logit and one-class score."""
@@ -94,10 +95,42 @@ def calibrate(
     Returns:
         The artifact, with the validation accuracy and item count as its `metrics`.
     """
-    scorer = _scorer(net, prep, config.tta)
-    references = _reference_bank(scorer, train, config)
-    scores = _item_scores(scorer, references, val)
-    target = val.items["target"].to_numpy()
+    scorer = scorer_of(net, prep, config.tta)
+    references = reference_bank(scorer, train, config)
+    scores = item_scores(scorer, references, val)
+    supervised = train.has_counterfeit_labels and config.counterfeit_weight > 0
+    return assemble(net, prep, config, references, scores, val.items, supervised, info=info)
+
+
+def assemble(
+    net: GraderNet | GraderEnsemble,
+    prep: PreprocessConfig,
+    config: GraderConfig,
+    references: ReferenceBank,
+    scores: dict[str, np.ndarray],
+    items: pd.DataFrame,
+    supervised: bool,
+    *,
+    info: dict[str, Any],
+    fitted_on: str = "val",
+) -> GraderArtifact:
+    """The artifact from held-out item scores: calibration, review cut and thresholds fitted on
+    them (`calibrate` passes the val split's; cross-fitting, the out-of-fold scores).
+
+    Args:
+        net: The trained network or ensemble.
+        prep: The preprocessing it was trained with.
+        config: The run settings.
+        references: The one-class reference banks the `oneclass` scores were measured against.
+        scores: Per held-out item (`[N]` each): `score` (severity on `net`'s scale, whose
+            trained cut points are `net.thresholds()`), `logit` (supervised counterfeit) and
+            `oneclass`.
+        items: The held-out items (`target`, `counterfeit`), aligned with `scores`.
+        supervised: Whether the flag threshold is set on the supervised head.
+        info: Training details kept in the artifact.
+        fitted_on: Which items these are, for `info.review`.
+    """
+    target = items["target"].to_numpy()
     thresholds = net.thresholds().detach().double().numpy()
     calibration = fit_calibration(
         scores["score"],
@@ -106,8 +139,7 @@ def calibrate(
         target_accuracy=config.target_accuracy,
         review_level=config.review_level,
     )
-    supervised = train.has_counterfeit_labels and config.counterfeit_weight > 0
-    authentic = val.items["counterfeit"].fillna(0).to_numpy() == 0
+    authentic = items["counterfeit"].fillna(0).to_numpy() == 0
     sup = 1.0 / (1.0 + np.exp(-scores["logit"]))
     counterfeit = CounterfeitConfig(
         kind="supervised" if supervised else "oneclass",
@@ -117,7 +149,8 @@ def calibrate(
         target_fpr=config.target_fpr,
         oneclass_threshold=fit_threshold(scores["oneclass"][authentic], config.target_fpr),
     )
-    val_accuracy = float((calibration.grade_index(scores["score"]) == target).mean())
+    accuracy = float((calibration.grade_index(scores["score"]) == target).mean())
+    review = {**review_record(calibration, scores["score"], target), "fitted_on": fitted_on}
     return GraderArtifact(
         backbone=config.backbone,
         preprocess=prep,
@@ -126,8 +159,8 @@ def calibrate(
         net=net,
         references=references,
         tta=config.tta,
-        metrics={"val_accuracy": val_accuracy, "val_items": float(len(val))},
-        info={**info, "review": review_record(calibration, scores["score"], target)},
+        metrics={"val_accuracy": accuracy, "val_items": float(len(items))},
+        info={**info, "review": review},
     )
 
 
@@ -143,6 +176,7 @@ def review_record(calibration: Calibration, score: np.ndarray, target: np.ndarra
         "level": calibration.review_level,
         "target_accuracy": calibration.target_accuracy,
         "answers_alone": calibration.answers_alone,
+        "items": len(target),
         "val_coverage": float(answered.mean()) if len(answered) else 0.0,
         "val_answered_accuracy": float((pred == target)[answered].mean())
         if answered.any()
@@ -151,6 +185,6 @@ def review_record(calibration: Calibration, score: np.ndarray, target: np.ndarra
     if not calibration.answers_alone:
         record["note"] = (
             f"no confidence cut keeps accuracy {calibration.target_accuracy} on the "
-            f"{len(target)} val items ({rule}): every item goes to review"
+            f"{len(target)} held-out items ({rule}): every item goes to review"
         )
     return record

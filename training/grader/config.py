@@ -143,6 +143,15 @@ class GraderConfig(BaseModel):
         "`members` are trained from seeds the reused networks did not use. Their backbone, "
         "input size and normalisation must match this run's (the same training data).",
     )
+    crossfit_folds: int = Field(
+        0,
+        ge=0,
+        description="K-fold cross-fitting over train+val for small data (0 = off; the "
+        "`real-small` preset sets 5): K networks, each trained on the other folds, score their "
+        "held-out fold; calibration, the review cut and the counterfeit thresholds are fitted "
+        "on these out-of-fold scores of every train+val item, and the K networks are the "
+        "model's ensemble (`members` and `members_from` are not used; `nproc` must be 1).",
+    )
     threads: int = Field(
         1,
         ge=1,
@@ -178,6 +187,13 @@ class GraderConfig(BaseModel):
     def _known_backbone(cls, name: str) -> str:
         backbone_spec(name)  # raises ValueError for a name neither registered nor in timm
         return name
+
+    @field_validator("crossfit_folds")
+    @classmethod
+    def _fold_count(cls, k: int) -> int:
+        if k == 1:
+            raise ValueError("must be 0 (off) or at least 2 folds, got 1")
+        return k
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

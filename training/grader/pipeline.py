@@ -24,6 +24,7 @@ from training.configs import problems_of
 from training.fingerprints import photo_dataset_fingerprint
 from training.grader.baseline import BASELINE_ARCH, BASELINE_EPOCHS, plain_baseline
 from training.grader.config import GraderConfig
+from training.grader.crossfit import describe_crossfit
 from training.grader.crossval import cross_validate
 from training.grader.data import PhotoSet, describe_split, load_photoset
 from training.grader.evaluate import evaluate_grader_model
@@ -186,7 +187,12 @@ def train_grader(
     console.print(describe_preset(preset))
     config, to_train = _members(config, settings)
     photos = _photos(root, config.image_size, config.seed)
-    choices = {"preset": preset, "split": photos.split_info}
+    choices: dict = {"preset": preset, "split": photos.split_info}
+    if config.crossfit_folds:
+        to_train = config.crossfit_folds
+        pooled = int(photos.items["split"].isin(["train", "val"]).sum())
+        console.print(describe_crossfit(config, pooled))
+        choices["crossfit"] = {"folds": config.crossfit_folds, "items": pooled}
     run_config = {**config.to_dict(), "data": str(root), **choices}
     run_out = out or default_out("grader", settings)
     with tracked_run("grader", out=run_out, config=run_config, settings=settings) as run:
@@ -204,6 +210,11 @@ def train_grader(
         review = predictor.artifact.info.get("review", {})
         if not review.get("answers_alone", True):
             warn(review["note"])
+        elif "items" in review:
+            console.print(
+                f"review cut fitted on {review['items']} {review.get('fitted_on', 'val')} "
+                f"items: answers {review['val_coverage']:.0%} of them on their own"
+            )
         metrics = _log_evaluation(run, predictor, photos.subset("test"))
         metrics["train_seconds"] = result.train_seconds
         metrics.update(

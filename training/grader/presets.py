@@ -6,8 +6,9 @@ how many items it has and how large its photos are. It picks:
 
 - `synthetic`: the recipe measured on the generator's set, unchanged (drawn damage and the
   point-estimate review cut included);
-- `real-small` (fewer than `SMALL_ITEMS` items): one network, no drawn damage, fewer epochs,
-  the review cut with a finite-sample bound;
+- `real-small` (fewer than `SMALL_ITEMS` items): no drawn damage, fewer epochs, the review
+  cut with a finite-sample bound, and calibration fitted on out-of-fold scores of train+val
+  (`crossfit_folds`: the fold networks are the model's ensemble);
 - `real`: the synthetic recipe without the generator's drawn damage, with that review cut.
 
 Settings the user gave (in the config file or on the command line) always win over the preset.
@@ -45,7 +46,13 @@ SIZE_SAMPLE = 64
 PRESETS: dict[str, dict[str, Any]] = {
     "synthetic": {},
     "real": {"damage_share": 0.0, "review_level": 0.95},
-    "real-small": {"damage_share": 0.0, "review_level": 0.95, "members": 1, "epochs": 60},
+    "real-small": {
+        "damage_share": 0.0,
+        "review_level": 0.95,
+        "members": 1,
+        "epochs": 60,
+        "crossfit_folds": 5,
+    },
 }
 """Each preset's settings over `GraderConfig`'s defaults (which are the synthetic recipe)."""
 

@@ -1,4 +1,6 @@
-"""Train a grader: the ensemble's networks (trained or reused), then calibration.
+"""Train a grader: the ensemble's networks (trained or reused), then calibration; or, with
+`crossfit_folds`, one network per fold of train+val calibrated on their out-of-fold scores
+(`training.grader.crossfit`).
 
 `fit_grader` trains and calibrates in memory; `train_grader_model` also saves the artifact folder
 (what `training.grader.pipeline` calls inside an MLflow run). Neither needs a tracking server, so
@@ -26,8 +28,10 @@ from models.grader.artifact import GraderArtifact, load_artifact, save_artifact
 from models.grader.backbones import checkpoint_preprocess
 from models.grader.heads import GraderEnsemble, GraderNet
 from models.grader.preprocess import PreprocessConfig, fit_stats
-from training.grader.calibrate import calibrate
+from training.grader.calibrate import assemble, calibrate
 from training.grader.config import GraderConfig
+from training.grader.crossfit import SETTING as CROSSFIT_SETTING
+from training.grader.crossfit import assign_folds, crossfit_record, fold_sets, oof_scores
 from training.grader.data import PhotoSet
 from training.grader.distributed import (
     Shard,
@@ -64,9 +68,14 @@ class TrainResult:
     train_seconds: float
 
 
+def networks_to_train(config: GraderConfig) -> int:
+    """Networks a run trains or reuses: `crossfit_folds` when cross-fitting, else `members`."""
+    return config.crossfit_folds or config.members
+
+
 def _member_hook(on_epoch: EpochHook | None, slot: int, config: GraderConfig):
     """Report the epochs of the member in `slot` as steps `slot * epochs + epoch` of one run."""
-    if on_epoch is None or config.members == 1:
+    if on_epoch is None or networks_to_train(config) == 1:
         return on_epoch
 
     def hook(epoch: int, metrics: dict[str, float]) -> None:
@@ -236,19 +245,26 @@ def _train_members(config, seeds, first_slot, train, val, prep, on_epoch):
     if (config.nproc > 1 or launched_shard() is not None) and seeds:
         return _train_members_ddp(config, seeds, first_slot, train, val, prep, on_epoch)
     slots = range(first_slot, first_slot + len(seeds))
-    workers = member_workers(config, len(seeds))
+    jobs = [(seed, slot, train, val) for seed, slot in zip(seeds, slots, strict=True)]
+    return _train_jobs(config, jobs, prep, on_epoch)
+
+
+def _train_jobs(config, jobs, prep, on_epoch):
+    """Train one network per job `(seed, slot, train, val)`, in worker processes when more than
+    one may run at once (`member_workers`); the networks in job order and their history."""
+    workers = member_workers(config, len(jobs))
     if workers == 1:
         trained = [
             _train_member(config, seed, slot, train, val, prep, on_epoch)
-            for seed, slot in zip(seeds, slots, strict=True)
+            for seed, slot, train, val in jobs
         ]
         return [net for net, _ in trained], [r for _, h in trained for r in h]
     context = multiprocessing.get_context("spawn")  # no forked torch thread pools
     with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
         epochs = manager.Queue() if on_epoch is not None else None
-        jobs = [
+        futures = [
             pool.submit(_train_member_state, config, seed, slot, train, val, prep, epochs)
-            for seed, slot in zip(seeds, slots, strict=True)
+            for seed, slot, train, val in jobs
         ]
 
         def report() -> None:
@@ -262,13 +278,13 @@ def _train_members(config, seeds, first_slot, train, val, prep, on_epoch):
                     return
                 on_epoch(step, record)
 
-        running = set(jobs)
+        running = set(futures)
         while running:
             _, running = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
             report()
         members, history = [], []
-        for job in jobs:
-            state, member_history = job.result()
+        for future in futures:
+            state, member_history = future.result()
             net = GraderNet(config.backbone, n_classes=len(GRADES))
             net.load_state_dict(state)
             members.append(net.eval())
@@ -308,6 +324,9 @@ def train_share(config: GraderConfig, data: PhotoSet) -> None:
     """A torchrun rank other than 0: train its share of every new member, keep nothing (rank 0
     runs `fit_grader` with the same config and data)."""
     torch.set_num_threads(config.threads)
+    if config.crossfit_folds:
+        reason = "cross-fitting trains each network in one process"
+        raise DataError([Problem(CROSSFIT_SETTING, reason)])
     train, val, prep, _, members, _, new_seeds = _plan(config, data)
     _train_members(config, new_seeds, len(members), train, val, prep, None)
 
@@ -329,6 +348,9 @@ def fit_grader(
     """
     torch.set_num_threads(config.threads)
     started = time.perf_counter()
+    if config.crossfit_folds:
+        artifact, history = _fit_crossfit(config, data, on_epoch, info)
+        return FittedGrader(artifact, history, time.perf_counter() - started)
     train, val, prep, prep_source, members, seeds, new_seeds = _plan(config, data)
     trained, history = _train_members(config, new_seeds, len(members), train, val, prep, on_epoch)
     members, seeds = members + trained, seeds + new_seeds
@@ -348,6 +370,62 @@ def fit_grader(
     }
     artifact = calibrate(net, prep, config, train, val, info=info)
     return FittedGrader(artifact, history, time.perf_counter() - started)
+
+
+def _fit_crossfit(
+    config: GraderConfig,
+    data: PhotoSet,
+    on_epoch: EpochHook | None,
+    info: dict[str, Any] | None,
+) -> tuple[GraderArtifact, list[dict[str, float]]]:
+    """Cross-fitting (`training.grader.crossfit`): a network per fold of train+val, calibrated
+    on their out-of-fold scores, the fold networks as the ensemble; the test split unused.
+
+    Raises:
+        DataError: `members_from` or more than one process per network was asked for, or
+            fewer train+val items than folds.
+    """
+    if config.members_from:
+        reason = "cross-fitting trains its own networks: drop members_from"
+        raise DataError([Problem(CROSSFIT_SETTING, reason)])
+    if config.nproc > 1 or launched_shard() is not None:
+        reason = "cross-fitting trains each network in one process"
+        raise DataError([Problem(CROSSFIT_SETTING, reason)])
+    pool = data.take(np.nonzero(data.items["split"].isin(["train", "val"]).to_numpy())[0])
+    folds = assign_folds(pool.items, config.crossfit_folds, config.seed)
+    prep, prep_source = _preprocess(config, pool, int(data.images.shape[-1]))
+    seeds = [config.seed + fold for fold in range(config.crossfit_folds)]
+    jobs = [(seed, fold, *fold_sets(pool, folds, fold)) for fold, seed in enumerate(seeds)]
+    nets, history = _train_jobs(config, jobs, prep, on_epoch)
+    scores, references = oof_scores(nets, prep, config, pool, folds)
+    record = crossfit_record(pool, folds, seeds)
+    info = {
+        **(info or {}),
+        "seed": config.seed,
+        "train_items": len(pool),
+        "val_items": len(pool),  # every train+val item is held out once
+        "train_photos": len(pool.images),
+        "epochs": config.epochs,
+        "members": len(nets),
+        "member_seeds": seeds,
+        "members_from": [],
+        "normalisation_from": prep_source,
+        "split": dict(data.split_info),
+        "crossfit": record,
+    }
+    supervised = pool.has_counterfeit_labels and config.counterfeit_weight > 0
+    artifact = assemble(
+        GraderEnsemble(nets),
+        prep,
+        config,
+        references,
+        scores,
+        pool.items,
+        supervised,
+        info=info,
+        fitted_on="out-of-fold train+val",
+    )
+    return artifact, history
 
 
 def train_grader_model(
