@@ -34,7 +34,8 @@ def non_increasing(values: np.ndarray, axis: int) -> bool:
 
 
 def test_older_unit_is_never_priced_higher(predictor, items):
-    assert predictor.price_model.blend > 0  # the promises are checked on a blended P50
+    price = predictor.price_model  # the promises are checked on P50 blended with both partners
+    assert price.blend > 0 and price.raw_blend > 0
     grid = items.loc[items.index.repeat(len(AGES))].reset_index(drop=True)
     grid["age_months"] = np.tile(AGES, len(items))
     band = predictor.predict(grid)
