@@ -1,11 +1,12 @@
-"""P50 alone against P50 blended with its extra-trees partner, in one run, with the plain LightGBM.
+"""P50 alone against P50 blended with its partners, in one run, with the plain LightGBM.
 
 Run: `.venv/bin/python benchmarks/bench_price_blend.py --data TABLE [--trials N] [--seed S]`.
 The default config's feature transform and CV search run once on the table's training rows
-(the fixed holdout left out); then the price band is fitted twice from the same search result,
-`blend_extra_trees` off and on, and both are scored on the holdout's sold rows beside
-`baseline_lgbm_rmsle` fitted on the same training rows. Prints rmsle, its ratio to the plain
-model (target <= 0.97), the blend weight, the band's coverage and width, and fit seconds.
+(the fixed holdout left out); then the price band is fitted three times from the same search
+result: P50 alone, blended with the extra-trees partner (`blend_extra_trees`), and with both
+partners (`blend_without_encodings` too, the default), each scored on the holdout's sold rows
+beside `baseline_lgbm_rmsle` fitted on the same training rows. Prints rmsle, its ratio to the
+plain model (target <= 0.97), the blend weights, the band's coverage and width, and fit seconds.
 """
 
 from __future__ import annotations
@@ -51,16 +52,23 @@ def main() -> None:
         f"in {time.perf_counter() - start:.0f} s (capped: {search.capped})"
     )
     x = features.transform(test)[0]
-    for blend in (False, True):
+    variants = {
+        "P50 alone": (False, False),
+        "+ extra trees": (True, False),
+        "+ extra trees + unencoded": (True, True),
+    }
+    for label, (extra, unencoded) in variants.items():
         start = time.perf_counter()
-        run = config.model_copy(update={"blend_extra_trees": blend})
+        run = config.model_copy(
+            update={"blend_extra_trees": extra, "blend_without_encodings": unencoded}
+        )
         price = fit_price(features, sold, run, search.best)
         seconds = time.perf_counter() - start
         low, mid, high = (np.expm1(v) for v in price.predict_log(x))
         rmsle = m.rmsle(y, mid)
         print(
-            f"  {'blended' if blend else 'P50 alone'}: rmsle {rmsle:.4f} "
-            f"({rmsle / plain:.4f}x), weight {price.blend:.2f}, "
+            f"  {label}: rmsle {rmsle:.4f} ({rmsle / plain:.4f}x), "
+            f"weights {price.blend:.2f} / {price.raw_blend:.2f}, "
             f"coverage {m.interval_coverage(y, low, high):.3f}, "
             f"width {m.interval_width(low, mid, high):.3f}, fit {seconds:.0f} s"
         )

@@ -208,6 +208,11 @@ class PricingFeatures:
         return names
 
     @property
+    def unencoded_columns(self) -> list[int]:
+        """Indices of the matrix columns that are not level encodings (`te_*`, `n_*`: the last)."""
+        return list(range(len(self.names) - 2 * len(self.encodings)))
+
+    @property
     def categorical(self) -> list[str]:
         """Names of the columns holding category codes (LightGBM categorical features)."""
         names = [f"category_l{i + 1}" for i in range(len(self.category_levels))]

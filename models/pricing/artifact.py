@@ -6,7 +6,8 @@ Layout of `model_dir/`:
 - `pricing.json`: the fitted feature schema, the price band's quantile bases and conformal
   correction, the time-to-sell periods, and the row counts of the training data;
 - `price_p50.txt`, `price_p10.txt`, `price_p90.txt`: LightGBM text models (log1p price), and
-  `price_p50_extra.txt`, P50's extra-trees partner, when `pricing.json` gives it a blend weight;
+  `price_p50_extra.txt` and `price_p50_raw.txt`, P50's partners (extra trees; the features
+  without their level encodings), each when `pricing.json` gives it a blend weight;
 - `tts.txt`: the time-to-sell hazard booster (absent when the data had no time-to-sell columns);
 - `tts_naive.txt`: the same family fitted on sold rows only, kept as the evaluation reference;
 - `metrics.json`: the evaluation metrics, also inside `artifact.json`.
@@ -34,7 +35,7 @@ from models.artifact import (
 )
 from models.kinds import PRICING
 from models.pricing.boosting import booster_from_text
-from models.pricing.price_model import EXTRA_FILE, PriceModel
+from models.pricing.price_model import EXTRA_FILE, RAW_FILE, PriceModel
 from models.pricing.tts_model import TimeToSellModel
 
 T = TypeVar("T")
@@ -139,7 +140,11 @@ def _booster(folder: Path, name: str, parse: Callable[[str], T]) -> T:
 
 def _price_model(folder: Path, meta: dict[str, Any]) -> PriceModel:
     """The price band model; when it cannot be read, the file at fault is named."""
-    names = (*PRICE_FILES, EXTRA_FILE) if float(meta.get("blend", 0.0)) > 0 else PRICE_FILES
+    names = PRICE_FILES
+    if float(meta.get("blend", 0.0)) > 0:
+        names = (*names, EXTRA_FILE)
+    if float(meta.get("blend_raw", 0.0)) > 0:
+        names = (*names, RAW_FILE)
     texts = {name: _read(folder, name) for name in names}
     try:
         return PriceModel.from_texts(texts, meta)

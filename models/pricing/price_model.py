@@ -10,15 +10,19 @@ booster is constrained to be non-increasing in age and in grade (A=0 < B=1 < C=2
 correction is a constant, so P10, P50 and P90 are never higher for an older unit or a worse grade,
 all else equal.
 
-With `fit_cross(..., blend=True)` P50 is a blend of two monotone least-squares boosters: the
-configured one and a second with LightGBM's `extra_trees` (random split thresholds), mixed by the
-weight that minimises the out-of-fold error of the cross-fitted pair on the training rows. A
+With `fit_cross(..., blend=True)` P50 is a blend of monotone least-squares boosters: the
+configured one and a second with LightGBM's `extra_trees` (random split thresholds); with
+`raw_columns`, a third that reads only those columns of the matrix (the features without their
+level encodings, so it learns levels from categorical splits alone) with fixed settings of its
+own (`UNENCODED_SETTINGS`). They are mixed by the
+weights that minimise the out-of-fold error of the cross-fitted members on the training rows. A
 positive mix of functions that never rise in age and grade never rises either, so the promises
 hold; the quantile boosters and the conformal scores use the blended P50.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +49,23 @@ BLEND_WEIGHTS = np.linspace(0.0, 1.0, 21)
 """The weights of the second booster tried on the out-of-fold predictions."""
 EXTRA_TREES = {"extra_trees": True}
 """What the second P50 booster changes: random split thresholds (a different learner)."""
+RAW_FILE = "price_p50_raw.txt"
+"""The blend's third P50 booster (the columns without level encodings); absent when unused."""
+UNENCODED_SETTINGS: dict[str, Any] = {
+    "learning_rate": 0.03,
+    "num_leaves": 15,
+    "max_depth": -1,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 1.0,
+    "bagging_fraction": 1.0,
+    "lambda_l2": 0.0,
+    "cat_smooth": 10.0,
+    "min_data_per_group": 100,
+}
+"""The third booster's own settings (LightGBM's defaults but 15 leaves and learning rate 0.03),
+not the search's: its rounds still come from early stopping. A member that does not share the
+search's choice, which is noisy on small tables, and sees the rows through a different set of
+columns."""
 
 
 @dataclass
@@ -71,6 +92,9 @@ class PriceModel:
         coverage: float,
         extra: lgb.Booster | None = None,
         blend: float = 0.0,
+        raw: lgb.Booster | None = None,
+        raw_blend: float = 0.0,
+        raw_columns: list[int] | None = None,
     ):
         self.p50 = p50
         self.low = low
@@ -80,13 +104,21 @@ class PriceModel:
         self.correction = correction
         self.coverage = coverage
         self.extra = extra if blend > 0 else None
-        self.blend = float(blend) if extra is not None else 0.0
+        self.blend = float(blend) if self.extra is not None else 0.0
+        self.raw = raw if raw_blend > 0 and raw_columns else None
+        self.raw_blend = float(raw_blend) if self.raw is not None else 0.0
+        self.raw_columns = [int(c) for c in raw_columns or []] if self.raw is not None else []
 
     def predict_mid(self, x: np.ndarray) -> np.ndarray:
-        """[n] log1p(P50): the P50 booster, blended with the extra-trees one when there is one."""
+        """[n] log1p(P50): the P50 booster, blended with its partners when it has any."""
         mid = predict(self.p50, x)
-        if self.extra is not None and len(x):
-            mid = (1.0 - self.blend) * mid + self.blend * predict(self.extra, x)
+        if not len(x) or (self.extra is None and self.raw is None):
+            return mid
+        mid = (1.0 - self.blend - self.raw_blend) * mid
+        if self.extra is not None:
+            mid += self.blend * predict(self.extra, x)
+        if self.raw is not None:
+            mid += self.raw_blend * predict(self.raw, x[:, self.raw_columns])
         return mid
 
     @classmethod
@@ -162,6 +194,7 @@ class PriceModel:
         folds: int = 5,
         refit_scale: float = 1.1,
         blend: bool = False,
+        raw_columns: list[int] | None = None,
     ) -> PriceModel:
         """Fit on all rows: rounds by early stopping, band calibrated by cross-conformal scores.
 
@@ -172,10 +205,11 @@ class PriceModel:
            (far less noisy than a single calibration part).
         3. The three boosters are refitted on all rows with `refit_scale` times the rounds.
 
-        With `blend`, an extra-trees P50 booster is fitted beside P50 in every step; its weight
-        in P50 is the one of `BLEND_WEIGHTS` with the lowest out-of-fold error in step 2 (the
-        folds' P50 pairs score the rows they did not see), and the quantile boosters and the
-        conformal scores then use the blended P50. A weight of 0 keeps P50 alone.
+        With `blend`, an extra-trees P50 booster is fitted beside P50 in every step, and with
+        `raw_columns` one more that reads only those columns; their weights in P50 are the mix
+        on the `BLEND_WEIGHTS` grid with the lowest out-of-fold error in step 2 (the folds' P50
+        members score the rows they did not see), and the quantile boosters and the conformal
+        scores then use the blended P50. Weights of 0 keep P50 alone.
 
         Args:
             x: [n, d] features; y: [n] sold prices (money).
@@ -187,6 +221,9 @@ class PriceModel:
             folds: Cross-conformal folds (at least 2).
             refit_scale: Rounds multiplier from step 1 to steps 2 and 3.
             blend: Blend P50 with an extra-trees booster (weight chosen out of fold).
+            raw_columns: The columns a third P50 booster reads (the features without their
+                level encodings; fitted with `UNENCODED_SETTINGS`); None, or every column,
+                adds no third booster.
         """
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(y))
@@ -204,44 +241,86 @@ class PriceModel:
             seed=seed,
         )
 
-        def rounds(booster: lgb.Booster) -> BoostParams:
+        def rounds(booster: lgb.Booster, settings: BoostParams = boost) -> BoostParams:
             chosen = booster.best_iteration or booster.current_iteration()
-            return boost.model_copy(update={"num_boost_round": max(1, round(chosen * refit_scale))})
+            update = {"num_boost_round": max(1, round(chosen * refit_scale))}
+            return settings.model_copy(update=update)
 
         plan = (rounds(chooser.p50), rounds(chooser.low), rounds(chooser.high))
-        extra_plan = None
+        if raw_columns is not None and len(raw_columns) in (0, x.shape[1]):
+            raw_columns = None  # nothing to leave out (or nothing left): no third booster
+        members = _Members(names, categorical, plan[0], seed, raw_columns=raw_columns)
         if blend:
-            params = boost.lgb_params(
-                seed, monotone_constraints=monotone_vector(names, PRICE_MONOTONE), **EXTRA_TREES
-            )
-            train_set = dataset(x[fit], np.log1p(y[fit]), names, categorical)
-            valid_set = dataset(x[held], np.log1p(y[held]), names, categorical, reference=train_set)
-            extra_plan = rounds(
-                train({**params, "objective": "regression"}, train_set, valid_set, boost)
-            )
+            members.extra = rounds(members.early_stopped(boost, x, y, fit, held, "extra"))
+        if raw_columns is not None:
+            settings = boost.model_copy(update=UNENCODED_SETTINGS)
+            members.raw = rounds(members.early_stopped(settings, x, y, fit, held, "raw"), settings)
         fold_of = rng.permutation(np.arange(len(y)) % max(2, folds))
         parts = [fold_of == fold for fold in np.unique(fold_of)]
-        mids = [
-            _fit_mid(x[~part], y[~part], names, categorical, plan[0], extra_plan, seed)
-            for part in parts
-        ]
-        weight = 0.0
-        if extra_plan is not None:
-            target = np.log1p(y)
-            oof = np.empty((2, len(y)))
-            for part, (p50, extra) in zip(parts, mids, strict=True):
-                oof[:, part] = p50.predict(x[part]), extra.predict(x[part])
-            weight = _blend_weight(oof[0], oof[1], target)
+        mids = [members.fit(x[~part], y[~part]) for part in parts]
+        weights = (0.0, 0.0)
+        if members.extra is not None or members.raw is not None:
+            oof = np.zeros((3, len(y)))
+            for part, fitted in zip(parts, mids, strict=True):
+                oof[:, part] = members.predict_each(fitted, x[part])
+            present = [0, *(i for i, m in ((1, members.extra), (2, members.raw)) if m)]
+            chosen = np.zeros(3)
+            chosen[present] = _blend_weights(oof[present], np.log1p(y))
+            weights = (float(chosen[1]), float(chosen[2]))
         scores = np.empty(len(y))
-        for part, (p50, extra) in zip(parts, mids, strict=True):
+        for part, fitted in zip(parts, mids, strict=True):
             model = cls._fit_band(
-                x[~part], y[~part], names, categorical, (p50, extra, weight), plan, coverage, seed
+                x[~part],
+                y[~part],
+                names,
+                categorical,
+                (fitted, weights, raw_columns),
+                plan,
+                coverage,
+                seed,
             )
             scores[part] = model._scores(x[part], y[part])
-        pair = _fit_mid(x, y, names, categorical, plan[0], extra_plan, seed)
-        final = cls._fit_band(x, y, names, categorical, (*pair, weight), plan, coverage, seed)
+        fitted = members.fit(x, y)
+        final = cls._fit_band(
+            x, y, names, categorical, (fitted, weights, raw_columns), plan, coverage, seed
+        )
         final.correction = _conformal_quantile(scores, coverage)
         return final
+
+    def refit_mid(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        names: list[str],
+        categorical: list[str],
+        boost: BoostParams,
+        seed: int,
+    ) -> PriceModel:
+        """P50 alone (no band) refitted on other rows: each member with this model's rounds.
+
+        Used for out-of-fold values: the same members and weights as this model's P50.
+        """
+        members = _Members(names, categorical, _rounds_of(boost, self.p50), seed)
+        if self.extra is not None:
+            members.extra = _rounds_of(boost, self.extra)
+        if self.raw is not None:
+            settings = boost.model_copy(update=UNENCODED_SETTINGS)
+            members.raw, members.raw_columns = _rounds_of(settings, self.raw), self.raw_columns
+        p50, extra, raw = members.fit(x, y)
+        return PriceModel(
+            p50,
+            p50,
+            p50,
+            base_low=0.0,
+            base_high=0.0,
+            correction=0.0,
+            coverage=self.coverage,
+            extra=extra,
+            blend=self.blend,
+            raw=raw,
+            raw_blend=self.raw_blend,
+            raw_columns=self.raw_columns,
+        )
 
     @classmethod
     def _fit_band(
@@ -250,13 +329,16 @@ class PriceModel:
         y: np.ndarray,
         names: list[str],
         categorical: list[str],
-        mid: tuple[lgb.Booster, lgb.Booster | None, float],
+        mid: tuple[_Fitted, tuple[float, float], list[int] | None],
         plan: tuple[BoostParams, BoostParams, BoostParams],
         coverage: float,
         seed: int,
     ) -> PriceModel:
-        """P10 and P90 boosters (fixed rounds) around a fitted P50 (p50, extra, blend weight)."""
-        p50, extra, weight = mid
+        """P10 and P90 boosters (fixed rounds) around a fitted P50.
+
+        `mid` is ((p50, extra, raw) boosters, (extra weight, raw weight), raw columns).
+        """
+        (p50, extra, raw), (weight, raw_weight), raw_columns = mid
         target = np.log1p(y)
         params = plan[0].lgb_params(
             seed, monotone_constraints=monotone_vector(names, PRICE_MONOTONE)
@@ -271,6 +353,9 @@ class PriceModel:
             coverage=coverage,
             extra=extra,
             blend=weight,
+            raw=raw,
+            raw_blend=raw_weight,
+            raw_columns=raw_columns,
         )
         middle = model.predict_mid(x)
         tail = (1.0 - coverage) / 2.0
@@ -322,12 +407,19 @@ class PriceModel:
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """[n, d + 1] per-feature contributions to log1p(P50); the last column is the bias.
 
-        With a blend, the same mix of both boosters' TreeSHAP values (they still sum to P50).
+        With a blend, the same mix of the members' TreeSHAP values (they still sum to P50); the
+        columns a member does not read contribute nothing through it.
         """
         contrib = predict(self.p50, x, pred_contrib=True)
+        if self.extra is None and self.raw is None:
+            return contrib
+        contrib = (1.0 - self.blend - self.raw_blend) * contrib
         if self.extra is not None:
-            extra = predict(self.extra, x, pred_contrib=True)
-            contrib = (1.0 - self.blend) * contrib + self.blend * extra
+            contrib += self.blend * predict(self.extra, x, pred_contrib=True)
+        if self.raw is not None:
+            raw = predict(self.raw, x[:, self.raw_columns], pred_contrib=True)
+            contrib[:, self.raw_columns] += self.raw_blend * raw[:, :-1]
+            contrib[:, -1] += self.raw_blend * raw[:, -1]
         return contrib
 
     def to_texts(self) -> dict[str, str]:
@@ -339,6 +431,8 @@ class PriceModel:
         }
         if self.extra is not None:
             texts[EXTRA_FILE] = self.extra.model_to_string()
+        if self.raw is not None:
+            texts[RAW_FILE] = self.raw.model_to_string()
         return texts
 
     def meta(self) -> dict[str, Any]:
@@ -350,12 +444,15 @@ class PriceModel:
             "coverage": self.coverage,
             "monotone": PRICE_MONOTONE,
             "blend": self.blend,
+            "blend_raw": self.raw_blend,
+            "raw_columns": self.raw_columns,
         }
 
     @classmethod
     def from_texts(cls, texts: dict[str, str], meta: dict[str, Any]) -> PriceModel:
         """Rebuild from `to_texts` and `meta` output (models saved before the blend: no blend)."""
         blend = float(meta.get("blend", 0.0))
+        raw_blend = float(meta.get("blend_raw", 0.0))
         return cls(
             booster_from_text(texts["price_p50.txt"]),
             booster_from_text(texts["price_p10.txt"]),
@@ -366,39 +463,117 @@ class PriceModel:
             coverage=float(meta["coverage"]),
             extra=booster_from_text(texts[EXTRA_FILE]) if blend > 0 else None,
             blend=blend,
+            raw=booster_from_text(texts[RAW_FILE]) if raw_blend > 0 else None,
+            raw_blend=raw_blend,
+            raw_columns=meta.get("raw_columns"),
         )
 
 
-def _fit_mid(
-    x: np.ndarray,
-    y: np.ndarray,
-    names: list[str],
-    categorical: list[str],
-    boost: BoostParams,
-    extra: BoostParams | None,
-    seed: int,
-) -> tuple[lgb.Booster, lgb.Booster | None]:
-    """The least-squares P50 booster and, given `extra` settings, the extra-trees one."""
-    params = boost.lgb_params(
-        seed, objective="regression", monotone_constraints=monotone_vector(names, PRICE_MONOTONE)
-    )
-    train_set = dataset(x, np.log1p(y), names, categorical)
-    p50 = train(params, train_set, None, boost)
-    if extra is None:
-        return p50, None
-    extra_params = extra.lgb_params(
-        seed,
-        objective="regression",
-        monotone_constraints=monotone_vector(names, PRICE_MONOTONE),
-        **EXTRA_TREES,
-    )
-    return p50, train(extra_params, dataset(x, np.log1p(y), names, categorical), None, extra)
+_Fitted = tuple[lgb.Booster, lgb.Booster | None, lgb.Booster | None]
+"""The P50 members fitted on some rows: (P50, extra trees or None, raw columns or None)."""
+
+
+def _rounds_of(boost: BoostParams, booster: lgb.Booster) -> BoostParams:
+    return boost.model_copy(update={"num_boost_round": max(1, booster.current_iteration())})
+
+
+@dataclass
+class _Members:
+    """How to fit P50's members: the settings (with rounds) of each, and the raw columns."""
+
+    names: list[str]
+    categorical: list[str]
+    p50: BoostParams
+    seed: int
+    extra: BoostParams | None = None
+    raw: BoostParams | None = None
+    raw_columns: list[int] | None = None
+
+    def _view(self, kind: str) -> tuple[list[int] | slice, list[str], list[str], dict]:
+        """(columns, names, categorical names, LightGBM extras) of the `kind` member."""
+        if kind == "raw":
+            cols = self.raw_columns or []
+            names = [self.names[c] for c in cols]
+            return cols, names, [n for n in self.categorical if n in names], {}
+        extra = EXTRA_TREES if kind == "extra" else {}
+        return slice(None), self.names, self.categorical, extra
+
+    def _train(
+        self,
+        kind: str,
+        boost: BoostParams,
+        rows: tuple[np.ndarray, np.ndarray],
+        valid: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> lgb.Booster:
+        cols, names, categorical, extra = self._view(kind)
+        params = boost.lgb_params(
+            self.seed,
+            objective="regression",
+            monotone_constraints=monotone_vector(names, PRICE_MONOTONE),
+            **extra,
+        )
+        train_set = dataset(rows[0][:, cols], np.log1p(rows[1]), names, categorical)
+        valid_set = None
+        if valid is not None:
+            valid_set = dataset(
+                valid[0][:, cols], np.log1p(valid[1]), names, categorical, reference=train_set
+            )
+        return train(params, train_set, valid_set, boost)
+
+    def early_stopped(
+        self,
+        boost: BoostParams,
+        x: np.ndarray,
+        y: np.ndarray,
+        fit: np.ndarray,
+        held: np.ndarray,
+        kind: str,
+    ) -> lgb.Booster:
+        """The `kind` member fitted on rows `fit` with early stopping on rows `held`."""
+        return self._train(kind, boost, (x[fit], y[fit]), (x[held], y[held]))
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> _Fitted:
+        """Every member on these rows, each with its planned rounds."""
+        fitted: list[lgb.Booster | None] = []
+        for kind, plan in (("p50", self.p50), ("extra", self.extra), ("raw", self.raw)):
+            if plan is None:
+                fitted.append(None)
+                continue
+            fitted.append(self._train(kind, plan, (x, y)))
+        p50, extra, raw = fitted
+        assert p50 is not None
+        return p50, extra, raw
+
+    def predict_each(self, fitted: _Fitted, x: np.ndarray) -> np.ndarray:
+        """[3, n] each member's log1p(P50) (zeros for an absent member)."""
+        out = np.zeros((3, len(x)))
+        p50, extra, raw = fitted
+        out[0] = p50.predict(x)
+        if extra is not None:
+            out[1] = extra.predict(x)
+        if raw is not None:
+            out[2] = raw.predict(x[:, self.raw_columns or []])
+        return out
+
+
+def _blend_weights(members: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """[k] non-negative weights summing to 1 on the `BLEND_WEIGHTS` grid with the lowest squared
+    error of `members` [k, n] against `target`; ties keep the first member's weight highest."""
+    step = BLEND_WEIGHTS
+    best, best_error = np.eye(len(members))[0], np.inf
+    for partners in itertools.product(step, repeat=len(members) - 1):
+        if sum(partners) > 1.0 + 1e-9:
+            continue
+        weights = np.round([max(0.0, 1.0 - sum(partners)), *partners], 10)
+        error = float(np.mean((weights @ members - target) ** 2))
+        if error < best_error - 1e-15:
+            best, best_error = weights, error
+    return best
 
 
 def _blend_weight(first: np.ndarray, second: np.ndarray, target: np.ndarray) -> float:
     """The weight of `second` in BLEND_WEIGHTS with the lowest squared error (ties: the smaller)."""
-    errors = [np.mean(((1.0 - w) * first + w * second - target) ** 2) for w in BLEND_WEIGHTS]
-    return float(BLEND_WEIGHTS[int(np.argmin(errors))])
+    return float(_blend_weights(np.stack([first, second]), target)[1])
 
 
 def _quantile_booster(

@@ -40,13 +40,15 @@ def items() -> pd.DataFrame:
 
 def test_round_trip_gives_identical_outputs(model_dir):
     folder, trained = model_dir
-    assert 0 < trained.artifact.price.blend <= 1  # this table's P50 blends in extra trees
+    price = trained.artifact.price
+    assert price.blend > 0 and price.raw_blend > 0  # this table's P50 blends in both partners
     assert sorted(p.name for p in folder.iterdir()) == [
         "artifact.json",
         "metrics.json",
         "price_p10.txt",
         "price_p50.txt",
         "price_p50_extra.txt",
+        "price_p50_raw.txt",
         "price_p90.txt",
         "pricing.json",
         "tts.txt",

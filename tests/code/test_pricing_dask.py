@@ -51,8 +51,8 @@ def parts(tmp_path_factory, outcomes):
 
 
 def config():
-    # the Dask path fits P50 alone (no extra-trees blend): compare it with the same single model
-    return fast_config(search_seconds=0, blend_extra_trees=False)
+    # the Dask path fits P50 alone (no blend): compare it with the same single model
+    return fast_config(search_seconds=0, blend_extra_trees=False, blend_without_encodings=False)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from training.configs import load_run_config
 
 SECTION = "pricing"
 """The table of a config file that holds the pricing settings (or the whole file)."""
-SWITCHES = ("encode_levels", "refit", "blend_extra_trees")
+SWITCHES = ("encode_levels", "refit", "blend_extra_trees", "blend_without_encodings")
 """The true/false settings."""
 
 
@@ -46,6 +46,10 @@ class PricingTrainConfig(BaseModel):
         blend_extra_trees: With `refit`, blend P50 with a second monotone booster grown with
             extra trees (random split thresholds), weighted by out-of-fold error on the
             training rows (`PriceModel.fit_cross`); weight 0 keeps P50 alone.
+        blend_without_encodings: With `refit` and `encode_levels`, blend in one more monotone
+            booster that reads the features without their level encodings (it learns levels
+            from categorical splits only) with fixed settings of its own rather than the
+            search's (`UNENCODED_SETTINGS`), its weight chosen out of fold with the others.
         conformal_folds: Folds of the cross-conformal calibration (with `refit`).
         search_seconds: Time cap of the CV hyperparameter search of the price booster
             (`training.pricing.search`; a guard, not the budget); 0 turns the search off and
@@ -82,6 +86,7 @@ class PricingTrainConfig(BaseModel):
     refit: bool = True
     refit_scale: float = Field(1.1, gt=0)
     blend_extra_trees: bool = True
+    blend_without_encodings: bool = True
     conformal_folds: int = Field(5, ge=2)
     search_seconds: float = Field(600.0, ge=0)
     search_folds: int = Field(3, ge=2)

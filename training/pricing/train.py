@@ -14,15 +14,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from features.pricing_features import PricingFeatures
 from models.pricing.artifact import PricingArtifact
-from models.pricing.boosting import BoostParams, dataset, monotone_vector
+from models.pricing.boosting import BoostParams
 from models.pricing.listing import TTS_MONOTONE, listing_matrix, listing_names
-from models.pricing.price_model import EXTRA_TREES, PRICE_MONOTONE, PriceModel
+from models.pricing.price_model import PriceModel
 from models.pricing.tts_model import TimeToSellModel, choose_edges
 from training.pricing.config import PricingTrainConfig
 from training.pricing.data import has_time_to_sell, holdout_mask, require_trainable, sold_rows
@@ -105,6 +104,7 @@ def fit_price(
             folds=config.conformal_folds,
             refit_scale=config.refit_scale,
             blend=config.blend_extra_trees,
+            raw_columns=features.unencoded_columns if config.blend_without_encodings else None,
         )
     valid, calib, fit = _split(
         len(sold), (config.valid_fraction, config.calibration_fraction), config.seed
@@ -133,36 +133,22 @@ def out_of_fold_value(
 
     Rows are cut into `value_folds` folds; each fold is predicted by a least-squares booster fit
     on the sold rows of the other folds (with the final model's number of rounds), blended with
-    an extra-trees one as the final P50 is (`PriceModel.blend`).
+    the same partners as the final P50 is (`PriceModel.refit_mid`).
     """
     x, names = features.transform(rows, out_of_fold=True)
     y = np.log1p(_numbers(rows, "sold_price")) if "sold_price" in rows.columns else None
     folds = config.value_folds
     if folds < 2 or y is None:
         return price.predict_mid(x)
-    rounds = max(1, price.p50.current_iteration())
     boost = boost or config.price
-    params = boost.lgb_params(
-        config.seed,
-        objective="regression",
-        monotone_constraints=monotone_vector(names, PRICE_MONOTONE),
-    )
     fold_of = np.random.default_rng(config.seed + 1).integers(0, folds, len(rows))
     out = np.empty(len(rows))
     for fold in range(folds):
         fit = (fold_of != fold) & np.isfinite(y) & (y > 0)
-        booster = lgb.train(
-            params, dataset(x[fit], y[fit], names, features.categorical), num_boost_round=rounds
+        refitted = price.refit_mid(
+            x[fit], np.expm1(y[fit]), names, features.categorical, boost, config.seed
         )
-        guess = booster.predict(x[fold_of == fold])
-        if price.extra is not None:
-            extra = lgb.train(
-                {**params, **EXTRA_TREES},
-                dataset(x[fit], y[fit], names, features.categorical),
-                num_boost_round=max(1, price.extra.current_iteration()),
-            )
-            guess = (1.0 - price.blend) * guess + price.blend * extra.predict(x[fold_of == fold])
-        out[fold_of == fold] = guess
+        out[fold_of == fold] = refitted.predict_mid(x[fold_of == fold])
     return out
 
 
