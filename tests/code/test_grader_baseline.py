@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.code.conftest import TOY_SIZE
+from tests.code.conftest import TINY, TOY_SIZE
 from training.grader.baseline import (
     RESULT,
     cache_key,
@@ -18,6 +18,8 @@ from training.grader.baseline import (
     predict_plain,
     train_plain,
 )
+from training.grader.config import GraderConfig
+from training.grader.train import train_grader_model
 
 KEYS = {
     "baseline_plain_accuracy",
@@ -88,3 +90,28 @@ def test_an_empty_test_split_is_refused_by_name(toy):
     only_train = data.take(np.nonzero((data.items["split"] == "train").to_numpy())[0])
     with pytest.raises(ValueError, match="train and the test split"):
         plain_baseline(only_train, epochs=1)
+
+
+def test_a_grader_below_the_plain_baseline_is_told_so():
+    from training.grader.pipeline import below_baseline  # the pipeline imports mlflow
+
+    better = {"macro_f1": 0.6, "qwk": 0.7}
+    better.update(baseline_plain_macro_f1=0.5, baseline_plain_qwk=0.7)
+    assert below_baseline(better) is None
+    assert below_baseline({"macro_f1": 0.3, "qwk": 0.0}) is None  # no baseline run (0 epochs)
+    worse = {**better, "macro_f1": 0.275, "baseline_plain_macro_f1": 0.451}
+    told = below_baseline(worse)
+    assert "macro_f1 0.275 against 0.451" in told and "qwk" not in told
+
+
+def test_evaluating_a_grader_that_loses_to_the_baseline_warns(toy, tmp_path, settings, monkeypatch):
+    from training.grader import pipeline
+
+    root, data = toy
+    model = train_grader_model(GraderConfig(epochs=1, **TINY), data, tmp_path / "model")
+    perfect = {"baseline_plain_macro_f1": 1.0, "baseline_plain_qwk": 1.0}
+    monkeypatch.setattr(pipeline, "plain_baseline", lambda *a, **k: (perfect, True))
+    warned = []
+    monkeypatch.setattr(pipeline, "warn", warned.append)
+    pipeline.evaluate_grader(str(model.model_dir), root, tmp_path / "eval", settings)
+    assert any("below the plain baseline" in str(w) for w in warned)

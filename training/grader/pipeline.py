@@ -85,6 +85,25 @@ def _log_evaluation(run: RunContext, predictor: GraderPredictor, test: PhotoSet)
     return metrics
 
 
+def below_baseline(metrics: dict) -> str | None:
+    """What to tell the user when the grader scored below the plain baseline on the same test
+    split (macro F1 or QWK), else None: on such data the machinery does not pay."""
+    lost = [
+        f"{key} {metrics[key]:.3f} against {metrics[f'baseline_plain_{key}']:.3f}"
+        for key in ("macro_f1", "qwk")
+        if metrics.get(key) is not None
+        and metrics.get(f"baseline_plain_{key}") is not None
+        and metrics[key] < metrics[f"baseline_plain_{key}"]
+    ]
+    if not lost:
+        return None
+    return (
+        f"the grader scored below the plain baseline on this test split ({'; '.join(lost)}): "
+        "on these photos its recipe does not pay; a pretrained backbone (--pretrained-file) "
+        "is the documented path for real photos (docs/grader.md)"
+    )
+
+
 def _baseline(
     photos: PhotoSet, root: Path, epochs: int, seed: int, settings: Settings, threads: int = 1
 ) -> dict[str, float]:
@@ -220,6 +239,8 @@ def train_grader(
         metrics.update(
             _baseline(photos, root, config.baseline_epochs, config.seed, settings, config.threads)
         )
+        if (lost := below_baseline(metrics)) is not None:
+            warn(lost)
         meta = ArtifactMeta.new(
             GRADER,
             git_sha=git_sha(),
@@ -292,6 +313,8 @@ def evaluate_grader(
     with tracked_run("grader", out=run_out, config=config, settings=settings) as run:
         metrics = _log_evaluation(run, predictor, test)
         metrics.update(_baseline(photos, root, baseline_epochs, seed, settings))
+        if (lost := below_baseline(metrics)) is not None:
+            warn(lost)
         if recipe is not None:
             metrics.update(_cross_validate(run, recipe, photos, cv))
         run.write_metrics(metrics)
