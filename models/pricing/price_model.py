@@ -307,19 +307,32 @@ class PriceModel:
             settings = boost.model_copy(update=UNENCODED_SETTINGS)
             members.raw, members.raw_columns = _rounds_of(settings, self.raw), self.raw_columns
         p50, extra, raw = members.fit(x, y)
-        return PriceModel(
+        weights = (self.blend, self.raw_blend)
+        return PriceModel._mid_only((p50, extra, raw), weights, self.raw_columns, self.coverage)
+
+    @classmethod
+    def _mid_only(
+        cls,
+        boosters: tuple[lgb.Booster, lgb.Booster | None, lgb.Booster | None],
+        weights: tuple[float, float],
+        raw_columns: list[int] | None,
+        coverage: float,
+    ) -> PriceModel:
+        """A model with the blended P50 only (its P10 and P90 are P50 itself, no band yet)."""
+        p50, extra, raw = boosters
+        return cls(
             p50,
             p50,
             p50,
             base_low=0.0,
             base_high=0.0,
             correction=0.0,
-            coverage=self.coverage,
+            coverage=coverage,
             extra=extra,
-            blend=self.blend,
+            blend=weights[0],
             raw=raw,
-            raw_blend=self.raw_blend,
-            raw_columns=self.raw_columns,
+            raw_blend=weights[1],
+            raw_columns=raw_columns,
         )
 
     @classmethod
@@ -343,20 +356,7 @@ class PriceModel:
         params = plan[0].lgb_params(
             seed, monotone_constraints=monotone_vector(names, PRICE_MONOTONE)
         )
-        model = cls(
-            p50,
-            p50,
-            p50,
-            base_low=0.0,
-            base_high=0.0,
-            correction=0.0,
-            coverage=coverage,
-            extra=extra,
-            blend=weight,
-            raw=raw,
-            raw_blend=raw_weight,
-            raw_columns=raw_columns,
-        )
+        model = cls._mid_only((p50, extra, raw), (weight, raw_weight), raw_columns, coverage)
         middle = model.predict_mid(x)
         tail = (1.0 - coverage) / 2.0
         model.low, model.base_low = _quantile_booster(
