@@ -19,7 +19,6 @@ instead of the search's settings; `full` keeps every level of the categoricals (
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 from pathlib import Path
 
@@ -27,14 +26,17 @@ import numpy as np
 
 from features.pricing_features import PricingFeatures
 from models.pricing.boosting import dataset, monotone_vector, train
-from models.pricing.price_model import EXTRA_TREES, PRICE_MONOTONE, UNENCODED_SETTINGS
+from models.pricing.price_model import (
+    EXTRA_TREES,
+    PRICE_MONOTONE,
+    UNENCODED_SETTINGS,
+    _blend_weights,
+)
 from training.pricing import metrics as m
 from training.pricing.baselines import fit_plain_lgbm
 from training.pricing.config import PricingTrainConfig
 from training.pricing.data import holdout_mask, load_run_data, sold_rows
 from training.pricing.train import search_price
-
-GRID = np.linspace(0.0, 1.0, 21)
 
 
 def rmse(guess: np.ndarray, target: np.ndarray) -> float:
@@ -43,16 +45,10 @@ def rmse(guess: np.ndarray, target: np.ndarray) -> float:
 
 
 def blend(oof: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
-    """The weights on the grid with the lowest out-of-fold error, and that error."""
-    best, best_error = np.eye(len(oof))[0], np.inf
-    for rest in itertools.product(GRID, repeat=len(oof) - 1):
-        if sum(rest) > 1.0 + 1e-9:
-            continue
-        weights = np.array([1.0 - sum(rest), *rest])
-        error = rmse(weights @ oof, target)
-        if error < best_error - 1e-12:
-            best, best_error = weights, error
-    return best, best_error
+    """The weights the product would choose from these out-of-fold predictions (its own grid
+    search), and their out-of-fold error."""
+    weights = _blend_weights(oof, target)
+    return weights, rmse(weights @ oof, target)
 
 
 def main() -> None:
