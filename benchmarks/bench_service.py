@@ -230,7 +230,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="REGRADE_HOME with @champion models")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=15, help="per client")
+    parser.add_argument(
+        "--requests", type=int, default=60, help="per client (runs of a few seconds are noise)"
+    )
     parser.add_argument("--photos", type=int, default=3, help="per request")
     parser.add_argument("--photo-size", type=int, default=256, help="pixels per side")
     parser.add_argument("--price-requests", type=int, default=100)
@@ -249,6 +251,8 @@ def main() -> None:
         )
     files = photos(args.photos, args.photo_size)
     results: dict[str, object] = {"settings": {k: str(v) for k, v in vars(args).items()}}
+    results["load_average_before"] = os.getloadavg()
+    print(f"load average {os.getloadavg()[0]:.2f} (the figures mean most on an idle machine)")
     units = args.clients * args.requests
     before = offline(home.resolve(), files, args.clients, units)
     print("offline_before", json.dumps(before), flush=True)
@@ -286,6 +290,8 @@ def main() -> None:
             f"batching {mode}: {share:.0%} of offline throughput (goal 85%); "
             f"/price p99 beside slow photos {p99:.1f} ms (goal 100 ms)"
         )
+    results["load_average_after"] = os.getloadavg()
+    print(f"load average {os.getloadavg()[0]:.2f}")
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
 
