@@ -13,7 +13,15 @@ A member's name is a base and optional words: base `gb` (the search's settings) 
 same with extra trees); `adv` adds monotone_constraints_method "advanced"; `raw` drops the level
 encodings (the columns `PriceModel`'s third member reads); `plain` uses `UNENCODED_SETTINGS`
 instead of the search's settings; `full` keeps every level of the categoricals (min_level_count
-1); `nomono` drops the monotone constraints. Words join with `_`: `gb_raw_plain`.
+1); `nomono` drops the monotone constraints; `sK` averages K boosters seeded seed, seed + 1000,
+... (the rounds from the first seed's early stopping); `bag` caps bagging_fraction and
+feature_fraction at 0.8; `tN` takes the search's N-th best trial's settings (`t0`: the best);
+`dN` sets max_depth N with up to 8,000 rounds (shallow trees need more). Words join with `_`:
+`gb_raw_plain`, `gb_s3_bag`.
+
+Each blend is scored with the grid's weights and with equal weights; `--bootstrap N` adds the
+standard deviation of its x-plain ratio over N resamples of the holdout rows (how far the
+holdout's own noise moves the ratio).
 """
 
 from __future__ import annotations
@@ -44,6 +52,17 @@ def rmse(guess: np.ndarray, target: np.ndarray) -> float:
     return float(np.sqrt(np.mean((guess - target) ** 2)))
 
 
+def ratio_sd(guess: np.ndarray, plain: np.ndarray, target: np.ndarray, draws: int) -> float:
+    """Standard deviation of rmse(guess) / rmse(plain) over `draws` bootstrap resamples of the
+    rows (seeded): the holdout's own noise in the x-plain ratio."""
+    rng = np.random.default_rng(0)
+    ratios = []
+    for _ in range(draws):
+        rows = rng.integers(0, len(target), len(target))
+        ratios.append(rmse(guess[rows], target[rows]) / rmse(plain[rows], target[rows]))
+    return float(np.std(ratios))
+
+
 def blend(oof: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
     """The weights the product would choose from these out-of-fold predictions (its own grid
     search), and their out-of-fold error."""
@@ -59,6 +78,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=30, help="search_max_trials")
     parser.add_argument("--members", default="gb,et,gb_raw,gb_raw_plain")
     parser.add_argument("--blends", default="gb+et,gb+et+gb_raw,gb+et+gb_raw_plain")
+    parser.add_argument("--bootstrap", type=int, default=0, help="resamples of the holdout")
     args = parser.parse_args()
     frame = load_run_data(args.data).frame
     config = PricingTrainConfig(search_max_trials=args.trials, seed=args.seed)
@@ -67,7 +87,8 @@ def main() -> None:
     sold = sold_rows(train_rows)
     y = np.log1p(sold["sold_price"].to_numpy(dtype="float64"))
     y_test = np.log1p(test["sold_price"].to_numpy(dtype="float64"))
-    plain = m.rmsle(np.expm1(y_test), fit_plain_lgbm(sold, seed=config.seed)(test))
+    plain_guess = np.log1p(fit_plain_lgbm(sold, seed=config.seed)(test))
+    plain = m.rmsle(np.expm1(y_test), np.expm1(plain_guess))
     fitted: dict[int, PricingFeatures] = {}
 
     def features(level: int) -> PricingFeatures:
@@ -80,7 +101,8 @@ def main() -> None:
             ).fit(train_rows)
         return fitted[level]
 
-    best = search_price(features(config.min_level_count), sold, config).best
+    search = search_price(features(config.min_level_count), sold, config)
+    best, ranked = search.best, search.ranked()
     print(f"{args.data} seed {args.seed}: baseline_lgbm_rmsle {plain:.4f}; search chose {best}")
     rng = np.random.default_rng(config.seed)  # the splits of PriceModel.fit_cross
     order = rng.permutation(len(y))
@@ -98,29 +120,47 @@ def main() -> None:
             keep = chosen.unencoded_columns
             x, x_test, names = x[:, keep], x_test[:, keep], [names[i] for i in keep]
         categorical = [c for c in chosen.categorical if c in names]
-        boost = best.model_copy(update=UNENCODED_SETTINGS) if "plain" in words else best
+        boost = best
+        for word in words:
+            if word[0] == "t" and word[1:].isdigit():
+                boost = best.model_copy(update=ranked[int(word[1:])].params)
+            elif word[0] == "d" and word[1:].isdigit():
+                boost = boost.model_copy(
+                    update={"max_depth": int(word[1:]), "num_boost_round": 8000}
+                )
+        if "plain" in words:
+            boost = boost.model_copy(update=UNENCODED_SETTINGS)
+        if "bag" in words:
+            caps = {"bagging_fraction": 0.8, "feature_fraction": 0.8}
+            boost = boost.model_copy(update={k: min(v, getattr(boost, k)) for k, v in caps.items()})
+        seeds = next((int(w[1:]) for w in words if w[0] == "s" and w[1:].isdigit()), 1)
         extra = dict(EXTRA_TREES) if base == "et" else {}
         if "adv" in words:
             extra["monotone_constraints_method"] = "advanced"
         directions = {} if "nomono" in words else PRICE_MONOTONE
-        params = boost.lgb_params(
-            config.seed,
-            objective="regression",
-            monotone_constraints=monotone_vector(names, directions),
-            **extra,
-        )
+        monotone = monotone_vector(names, directions)
+        params = [
+            boost.lgb_params(
+                config.seed + 1000 * k,
+                objective="regression",
+                monotone_constraints=monotone,
+                **extra,
+            )
+            for k in range(seeds)
+        ]
         train_set = dataset(x[fit], y[fit], names, categorical)
         valid_set = dataset(x[stop], y[stop], names, categorical, reference=train_set)
-        stopped = train(params, train_set, valid_set, boost)
+        stopped = train(params[0], train_set, valid_set, boost)
         rounds = max(1, round((stopped.best_iteration or stopped.current_iteration()) * 1.1))
         plan = boost.model_copy(update={"num_boost_round": rounds})
-        oof[name] = np.empty(len(y))
-        for fold in np.unique(fold_of):
-            part = fold_of == fold
-            booster = train(params, dataset(x[~part], y[~part], names, categorical), None, plan)
-            oof[name][part] = booster.predict(x[part])
-        booster = train(params, dataset(x, y, names, categorical), None, plan)
-        holdout[name] = booster.predict(x_test)
+        oof[name], holdout[name] = np.zeros(len(y)), np.zeros(len(y_test))
+        for seeded in params:
+            for fold in np.unique(fold_of):
+                part = fold_of == fold
+                rows = dataset(x[~part], y[~part], names, categorical)
+                oof[name][part] += train(seeded, rows, None, plan).predict(x[part]) / seeds
+            booster = train(seeded, dataset(x, y, names, categorical), None, plan)
+            holdout[name] += booster.predict(x_test) / seeds
         score = rmse(holdout[name], y_test)
         print(
             f"  {name}: rmsle {score:.4f} ({score / plain:.4f}x), out of fold "
@@ -129,10 +169,16 @@ def main() -> None:
     for combo in args.blends.split(","):
         members = combo.split("+")
         weights, error = blend(np.stack([oof[k] for k in members]), y)
-        score = rmse(weights @ np.stack([holdout[k] for k in members]), y_test)
+        guess = weights @ np.stack([holdout[k] for k in members])
+        score = rmse(guess, y_test)
+        equal = np.mean([holdout[k] for k in members], axis=0)
+        noise = ""
+        if args.bootstrap:
+            noise = f", bootstrap sd {ratio_sd(guess, plain_guess, y_test, args.bootstrap):.4f}"
         print(
             f"  {combo} (weights {', '.join(f'{w:.2f}' for w in weights)}): rmsle {score:.4f} "
-            f"({score / plain:.4f}x), out of fold {error:.4f}"
+            f"({score / plain:.4f}x{noise}), out of fold {error:.4f}; equal weights "
+            f"{rmse(equal, y_test) / plain:.4f}x"
         )
 
 
