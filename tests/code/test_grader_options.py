@@ -132,6 +132,21 @@ def test_weight_average_is_what_training_keeps(toy):
     assert evaluate_loss(net, val, prep, config)[0] == pytest.approx(best, rel=1e-4)
 
 
+def test_without_keep_best_the_last_averaged_state_is_kept(toy):
+    torch.manual_seed(0)
+    _, data = toy
+    train, val = data.subset("train"), data.subset("val")
+    prep = PreprocessConfig(image_size=SIZE)
+    config = GraderConfig(epochs=3, ema_decay=0.9, keep_best=False, **TINY)
+    net = GraderNet(config.backbone)
+    history = train_network(net, train, val, prep, config)
+    assert len(history) == 3  # validated every epoch all the same
+    # the state kept is the last epoch's averaged network, whatever its validation loss
+    assert evaluate_loss(net, val, prep, config)[0] == pytest.approx(
+        history[-1]["val_loss"], rel=1e-4
+    )
+
+
 @pytest.mark.parametrize("tta", ["none", "hflip"])
 def test_options_round_trip_through_the_artifact(toy, tmp_path, tta):
     config = GraderConfig(

@@ -46,14 +46,27 @@ def test_auto_on_small_real_data_draws_no_damage_and_trains_one_network():
     assert config.image_size == DEFAULTS.image_size  # photos larger than the input: kept
     assert config.review_level == 0.95  # the review cut keeps its finite-sample bound
     assert config.crossfit_folds == 5  # calibrated on out-of-fold scores of train+val
+    assert config.augment == "light"  # under `geometric` small real sets were not even fitted
+    assert not config.keep_best  # the last state: a few dozen val items pick an early one
+
+
+def test_only_the_real_presets_change_the_augmentation_and_the_users_choice_wins():
+    assert DEFAULTS.augment == "geometric" and "augment" not in PRESETS["synthetic"]
+    assert DEFAULTS.keep_best and "keep_best" not in PRESETS["synthetic"]
+    for items in (50, SMALL_ITEMS):
+        assert resolve_preset(GraderConfig(), _facts(items=items))[0].augment == "light"
+    given = GraderConfig(augment="geometric")
+    config, record = resolve_preset(given, _facts(items=50))
+    assert config.augment == "geometric" and record["user_settings_kept"]["augment"] == "geometric"
 
 
 def test_auto_on_larger_real_data_drops_the_drawn_damage_and_bounds_the_review_cut():
     config, record = resolve_preset(GraderConfig(), _facts(items=SMALL_ITEMS, side=300))
     assert record["chosen"] == "real"
     changed = {k for k, v in config.to_dict().items() if v != DEFAULTS.to_dict()[k]}
-    assert changed == {"damage_share", "review_level"}
+    assert changed == {"damage_share", "review_level", "augment", "keep_best"}
     assert (config.damage_share, config.review_level) == (0.0, 0.95)
+    assert config.augment == "light" and not config.keep_best
 
 
 def test_settings_the_user_gave_win_over_the_preset(tmp_path):
@@ -63,7 +76,13 @@ def test_settings_the_user_gave_win_over_the_preset(tmp_path):
     config, record = resolve_preset(given, _facts(items=50))
     assert (config.damage_share, config.members, config.epochs) == (0.3, 2, 60)
     assert record["user_settings_kept"] == {"damage_share": 0.3, "members": 2}
-    assert record["applied"] == {"review_level": 0.95, "epochs": 60, "crossfit_folds": 5}
+    assert record["applied"] == {
+        "review_level": 0.95,
+        "augment": "light",
+        "keep_best": False,
+        "epochs": 60,
+        "crossfit_folds": 5,
+    }
     assert "your settings kept: damage_share, members" in describe_preset(record)
 
 

@@ -113,6 +113,12 @@ class GraderConfig(BaseModel):
         description="Validate and keep an exponential moving average of the weights with this "
         "decay per step (0 keeps the raw weights).",
     )
+    keep_best: bool = Field(
+        True,
+        description="Keep the validated state (averaged or raw) with the lowest validation "
+        "loss; False keeps the last one (the real presets: on a few dozen val items the "
+        "lowest loss fell on an early, under-trained state while accuracy still rose).",
+    )
     tta: Tta = Field(
         "hflip",
         description="Test-time augmentation: average over the photo and its mirror (`hflip`) "

@@ -3,12 +3,12 @@
 With a few dozen val items, a temperature, cut points, review cut and counterfeit thresholds
 fitted on val alone are noise. With `crossfit_folds = K` the train+val items are cut into K
 folds by item (all photos of an item in one fold), stratified by grade and seeded; network k
-trains on the other folds with the run's recipe (validating on fold k and keeping its best
-state there, as the plain recipe does on val) and scores fold k. Every train+val item gets one
-out-of-fold score, and calibration, the review cut and both counterfeit thresholds are fitted
-on all of them (`training.grader.calibrate.assemble`). The K networks become the model's
-ensemble (`models.grader.heads.GraderEnsemble`), so nothing is trained again; the test split
-is never used.
+trains on the other folds with the run's recipe (validating on fold k, and with `keep_best`
+keeping its best state there, as the plain recipe does on val) and scores fold k. Every
+train+val item gets one out-of-fold score, and calibration, the review cut and both
+counterfeit thresholds are fitted on all of them (`training.grader.calibrate.assemble`). The K
+networks become the model's ensemble (`models.grader.heads.GraderEnsemble`), so nothing is
+trained again; the test split is never used.
 
 What that means for calibration: it was fitted on single networks' scores (each on the
 ensemble's common severity scale) and is applied to their average. An average of networks is

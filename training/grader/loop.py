@@ -10,9 +10,10 @@ a K-way classifier on the same features adds cross-entropy (training only). With
 (`training.grader.damage_aug`). The first `freeze_epochs` train only the heads (a pretrained
 backbone's features are kept while the heads learn to read them). With `ema_decay > 0` an
 exponential moving average of the weights is what gets validated; the validated state (averaged
-or raw) with the lowest validation loss is kept. With a `Shard`, this process trains its share of
-every batch under DistributedDataParallel (`training.grader.distributed`). The network trains on
-the setting `device`'s device (or the shard's) and comes back on the CPU.
+or raw) with the lowest validation loss is kept (`keep_best`; else the last state). With a
+`Shard`, this process trains its share of every batch under DistributedDataParallel
+(`training.grader.distributed`). The network trains on the setting `device`'s device (or the
+shard's) and comes back on the CPU.
 """
 
 from __future__ import annotations
@@ -204,7 +205,8 @@ def train_network(
     on_epoch: EpochHook | None = None,
     shard: Shard | None = None,
 ) -> list[dict[str, float]]:
-    """Train `net` in place; returns the per-epoch history and loads the best state.
+    """Train `net` in place; returns the per-epoch history and loads the best state (with
+    `keep_best`; else the last, averaged when `ema_decay > 0`).
 
     Args:
         net: A fresh or pretrained network.
@@ -292,7 +294,7 @@ def train_network(
             continue
         if len(val):
             record["val_loss"], record["val_accuracy"] = evaluate_loss(judged, val, prep, config)
-            if record["val_loss"] < best_loss:
+            if config.keep_best and record["val_loss"] < best_loss:
                 best_loss, best = record["val_loss"], copy.deepcopy(judged.state_dict())
         history.append(record)
         if on_epoch is not None:
