@@ -64,9 +64,10 @@ def test_auto_on_larger_real_data_drops_the_drawn_damage_and_bounds_the_review_c
     config, record = resolve_preset(GraderConfig(), _facts(items=SMALL_ITEMS, side=300))
     assert record["chosen"] == "real"
     changed = {k for k, v in config.to_dict().items() if v != DEFAULTS.to_dict()[k]}
-    assert changed == {"damage_share", "review_level", "augment", "keep_best"}
+    assert changed == {"damage_share", "review_level", "augment", "keep_best", "epochs"}
     assert (config.damage_share, config.review_level) == (0.0, 0.95)
     assert config.augment == "light" and not config.keep_best
+    assert (config.members, config.epochs) == (DEFAULTS.members, 60)  # three networks, 60 epochs
 
 
 def test_settings_the_user_gave_win_over_the_preset(tmp_path):

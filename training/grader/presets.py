@@ -11,7 +11,8 @@ how many items it has and how large its photos are. It picks:
   fitted on out-of-fold scores of train+val (`crossfit_folds`: the fold networks are the
   model's ensemble);
 - `real`: the synthetic recipe without the generator's drawn damage, with `light` augmentation,
-  the last state kept and that review cut.
+  the last state kept, half the epochs (60: under `light` the networks fit real photos sooner)
+  and that review cut.
 
 The real presets augment `light` (mirror, brightness): under the synthetic recipe's `geometric`
 augmentation (shifts, quarter turns, contrast) a network on a few hundred real photos did not
@@ -54,7 +55,13 @@ SIZE_SAMPLE = 64
 
 PRESETS: dict[str, dict[str, Any]] = {
     "synthetic": {},
-    "real": {"damage_share": 0.0, "review_level": 0.95, "augment": "light", "keep_best": False},
+    "real": {
+        "damage_share": 0.0,
+        "review_level": 0.95,
+        "augment": "light",
+        "keep_best": False,
+        "epochs": 60,
+    },
     "real-small": {
         "damage_share": 0.0,
         "review_level": 0.95,
