@@ -32,13 +32,12 @@ def home(tmp_path_factory):
     return load_settings({"REGRADE_HOME": str(tmp_path_factory.mktemp("home"))})
 
 
-@pytest.fixture(scope="module")
-def default_run(real_data, home, tmp_path_factory):
-    out = tmp_path_factory.mktemp("default")
-    return train_grader(GraderConfig(), real_data / "magnetic_tile", out, home, register=False)
-
-
-def test_the_default_meets_the_grade_targets_and_beats_the_plain_baseline(default_run):
+def test_the_default_meets_the_grade_targets_and_beats_the_plain_baseline(
+    real_data, home, tmp_path
+):
+    default_run = train_grader(
+        GraderConfig(), real_data / "magnetic_tile", tmp_path / "run", home, register=False
+    )
     metrics = default_run.metrics
     config = json.loads((default_run.run_dir / "config.json").read_text())
     assert config["preset"]["chosen"] == "real"
@@ -51,8 +50,7 @@ def test_the_default_meets_the_grade_targets_and_beats_the_plain_baseline(defaul
     assert metrics["train_seconds"] <= 46 * 60 / 3  # a third of the old default's 46 minutes
 
 
-def test_references_of_grade_a_separate_defects(real_data, home, tmp_path_factory):
-    out = tmp_path_factory.mktemp("references-a")
+def test_references_of_grade_a_separate_defects(real_data, home, tmp_path):
     config = GraderConfig(reference_grades=["A"])
-    run = train_grader(config, real_data / "magnetic_tile", out, home, register=False)
+    run = train_grader(config, real_data / "magnetic_tile", tmp_path / "run", home, register=False)
     assert run.metrics["defect_oneclass_auroc"] >= 0.90
