@@ -1,6 +1,7 @@
-"""Where grader training runs: the device each process takes, its collectives' backend, and the
-batch norms that GPUs synchronise across processes and the artifact keeps plain. No GPU is here,
-so what CUDA would see is set through torch's own queries."""
+"""Where grader training runs: the device each process takes, its collectives' backend, the
+batch norms that GPUs synchronise across processes and the artifact keeps plain, and the
+arithmetic (bfloat16 where the device has it). No GPU is here, so what CUDA would see is set
+through torch's own queries."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from models.grader.heads import GraderNet
 from tests.code.conftest import TINY
 from training.cli import app
 from training.grader.config import GraderConfig, load_config
-from training.grader.distributed import Shard, training_device
+from training.grader import distributed
+from training.grader.distributed import Shard, native_bf16, training_device, training_precision
 from training.grader.loop import synchronise_batchnorm
 from training.grader.train import fit_grader
 
@@ -97,3 +99,35 @@ def test_training_on_the_cpu_leaves_the_network_there(toy):
     config = GraderConfig(epochs=1, **{**TINY, "device": "cpu", "members": 1})
     fitted = fit_grader(config, data)
     assert {p.device.type for p in fitted.artifact.net.parameters()} == {"cpu"}
+
+
+def test_auto_precision_takes_bfloat16_only_where_the_device_computes_it(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(distributed, "native_bf16", lambda device: True)
+    assert training_precision("auto", cpu) == "bf16"
+    assert training_precision("fp32", cpu) == "fp32"
+    monkeypatch.setattr(distributed, "native_bf16", lambda device: False)
+    assert training_precision("auto", cpu) == "fp32"
+    with pytest.raises(DataError, match="precision"):
+        training_precision("bf16", cpu)
+    with pytest.raises(DataError, match="precision"):
+        load_config(precision="fp16")
+
+
+@pytest.mark.skipif(not native_bf16(torch.device("cpu")), reason="this CPU has no native bfloat16")
+def test_bfloat16_training_learns_and_leaves_a_float32_network_in_the_default_layout(toy):
+    """Autocast and channels-last are the training's business: the artifact is float32 in the
+    default layout, records the arithmetic, and both learn."""
+    _, data = toy
+    losses = {}
+    for precision in ("bf16", "fp32"):
+        config = GraderConfig(epochs=6, **{**TINY, "precision": precision, "baseline_epochs": 0})
+        torch.manual_seed(0)
+        fitted = fit_grader(config, data)
+        assert fitted.artifact.info["precision"] == precision
+        params = list(fitted.artifact.net.parameters())
+        assert {p.dtype for p in params} == {torch.float32}
+        assert all(p.is_contiguous() for p in params)
+        losses[precision] = [h["train_loss"] for h in fitted.history]
+    for run in losses.values():
+        assert run[-1] < 0.9 * run[0]  # each learned

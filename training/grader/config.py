@@ -19,6 +19,7 @@ from training.configs import load_run_config
 Grade = Literal["A", "B", "C"]
 Preset = Literal["auto", "synthetic", "real", "real-small"]
 Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["auto", "bf16", "fp32"]
 
 
 class GraderConfig(BaseModel):
@@ -186,6 +187,15 @@ class GraderConfig(BaseModel):
         description="Where each network trains: `cpu`, `cuda` (a GPU per process; with `nproc` "
         "above 1 or under torchrun, DDP over NCCL with synchronised batch norm) or `auto` (a "
         "GPU where torch sees one). Calibration, references and the artifact stay on the CPU.",
+    )
+    precision: Precision = Field(
+        "fp32",
+        description="Training arithmetic: `bf16` runs the forward pass under bfloat16 autocast "
+        "with channels-last tensors (the weights, the optimiser and the losses stay float32); "
+        "`fp32` (the default until bf16's quality is measured on the real sets) runs everything "
+        "in float32; `auto` takes `bf16` where the training device computes it natively (a "
+        "CPU with AVX-512 BF16 or AMX, a GPU with bf16), else `fp32`. "
+        "The artifact is float32 either way.",
     )
 
     @field_validator("backbone")

@@ -19,7 +19,9 @@ exit.
 
 Where each process trains (`training_device`): the setting `device` (`auto` takes a GPU where
 torch sees one); on GPUs each process takes its own (`LOCAL_RANK` under torchrun, else its rank,
-modulo the GPUs there are) and the group talks over NCCL instead of gloo.
+modulo the GPUs there are) and the group talks over NCCL instead of gloo. In what arithmetic
+(`training_precision`): the setting `precision` (`auto` takes bfloat16 where the device computes
+it natively).
 """
 
 from __future__ import annotations
@@ -119,6 +121,28 @@ def training_device(requested: str = "auto", rank: int = 0) -> torch.device:
         raise DataError([Problem("device", "cuda was asked for, but torch sees no GPU here")])
     local = int(os.environ.get("LOCAL_RANK", rank))
     return torch.device("cuda", local % torch.cuda.device_count())
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 natively (oneDNN's check of the CPU's AVX-512 BF16 or
+    AMX; torch's of the GPU)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def training_precision(requested: str, device: torch.device) -> str:
+    """The arithmetic a network trains in on `device`: `requested` is `bf16`, `fp32` or `auto`
+    (`bf16` where the device computes it natively, else `fp32`).
+
+    Raises:
+        DataError: `bf16` asked for on a device without native bfloat16 (the setting named).
+    """
+    native = native_bf16(device)
+    if requested == "bf16" and not native:
+        reason = f"bf16 was asked for, but this {device.type} has no native bfloat16 arithmetic"
+        raise DataError([Problem("precision", reason)])
+    return "bf16" if requested == "bf16" or (requested == "auto" and native) else "fp32"
 
 
 def launched_shard(device: str = "auto") -> Shard | None:

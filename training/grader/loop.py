@@ -10,7 +10,9 @@ a K-way classifier on the same features adds cross-entropy (training only). With
 (`training.grader.damage_aug`). The first `freeze_epochs` train only the heads (a pretrained
 backbone's features are kept while the heads learn to read them). With `ema_decay > 0` an
 exponential moving average of the weights is what gets validated; the validated state (averaged
-or raw) with the lowest validation loss is kept (`keep_best`; else the last state). With a
+or raw) with the lowest validation loss is kept (`keep_best`; else the last state). In `bf16`
+precision the forward passes run under bfloat16 autocast on channels-last tensors, and the
+losses, weights and optimiser stay float32. With a
 `Shard`, this process trains its share of every batch under DistributedDataParallel
 (`training.grader.distributed`). The network trains on the setting `device`'s device (or the
 shard's) and comes back on the CPU.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import torch
@@ -35,7 +38,7 @@ from models.grader.preprocess import PreprocessConfig, normalize, train_augment
 from training.grader.config import GraderConfig
 from training.grader.damage_aug import draw_damage
 from training.grader.data import PhotoSet
-from training.grader.distributed import Shard, training_device
+from training.grader.distributed import Shard, training_device, training_precision
 
 EpochHook = Callable[[int, dict[str, float]], None]
 DAMAGE_STREAM = 0xDA
@@ -58,7 +61,8 @@ def batch_loss(
     the grade but not for the counterfeit losses (an item whose views are all marked has no
     counterfeit loss in this batch).
     """
-    out = net(x)
+    # float32 from here on: under bf16 autocast the network's outputs are bfloat16
+    out = {key: value.float() for key, value in net(x).items()}
     n_items = len(target)
     score = item_max(out["score"], item_index, n_items)
     if marked is None:
@@ -86,10 +90,10 @@ def batch_loss(
             reduce="amax",
             include_self=False,
         )
-        aux = F.cross_entropy(net.aux(item_embedding), target, weight=class_weight)
+        aux = F.cross_entropy(net.aux(item_embedding).float(), target, weight=class_weight)
         if config.photo_weight > 0:
             aux = aux + config.photo_weight * F.cross_entropy(
-                net.aux(out["embedding"]), target[item_index], weight=class_weight
+                net.aux(out["embedding"]).float(), target[item_index], weight=class_weight
             )
         loss = loss + config.aux_weight * aux
     labelled = ~torch.isnan(counterfeit) & torch.isfinite(logit)
@@ -175,20 +179,36 @@ def _batches(data: PhotoSet, items: np.ndarray, size: int):
         yield chosen, rows, torch.as_tensor(local)
 
 
+def arithmetic(precision: str, device: torch.device) -> AbstractContextManager:
+    """The context the forward passes run in: bfloat16 autocast for `bf16`, else nothing."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def memory_format(precision: str) -> torch.memory_format:
+    """Channels-last for `bf16` (oneDNN's fast layout for bfloat16 convolutions), else the
+    default layout."""
+    return torch.channels_last if precision == "bf16" else torch.contiguous_format
+
+
 @torch.no_grad()
 def evaluate_loss(net: GraderNet, data: PhotoSet, prep: PreprocessConfig, config: GraderConfig):
-    """Validation loss, accuracy and item scores (no augmentation)."""
+    """Validation loss, accuracy and item scores (no augmentation), in the arithmetic training
+    uses (the setting `precision` on the network's device)."""
     net.eval()
     device = next(net.parameters()).device
+    precision = training_precision(config.precision, device)
     norm = normalize(prep)
     target = torch.as_tensor(data.items["target"].to_numpy().copy())
     fakes = torch.as_tensor(data.items["counterfeit"].to_numpy().copy(), dtype=torch.float32)
-    losses, scores = [], []
+    losses, scores, layout = [], [], memory_format(precision)
     order = np.arange(len(data))
     for chosen, rows, local in _batches(data, order, 64):
-        x = norm(data.images[torch.as_tensor(rows)])
+        x = norm(data.images[torch.as_tensor(rows)]).contiguous(memory_format=layout)
         batch = (x, local, target[chosen], fakes[chosen])
-        loss, score, _ = batch_loss(net, *(t.to(device) for t in batch), config)
+        with arithmetic(precision, device):
+            loss, score, _ = batch_loss(net, *(t.to(device) for t in batch), config)
         losses.append(float(loss) * len(chosen))
         scores.append(score.cpu())
     score = torch.cat(scores)
@@ -221,7 +241,10 @@ def train_network(
             Its device is where this process trains; without one, `config.device` says.
     """
     device = shard.device if shard is not None else training_device(config.device)
-    net.to(device)
+    precision = training_precision(config.precision, device)
+    # DDP's gradient buckets expect the default layout
+    layout = memory_format(precision) if shard is None else torch.contiguous_format
+    net.to(device, memory_format=layout)
     restore_batchnorm = None
     if shard is not None and device.type == "cuda":
         # one set of batch-norm statistics over all the processes' shares (GPUs only in torch)
@@ -273,12 +296,14 @@ def train_network(
                     damage_rng,
                 )
             # the whole batch is augmented in every rank: the random streams stay in step
-            batch = (augment(images), local, grades, fakes[chosen], marked)
+            x = augment(images).contiguous(memory_format=layout)
+            batch = (x, local, grades, fakes[chosen], marked)
             batch = tuple(None if t is None else t.to(device, non_blocking=True) for t in batch)
             if shard is not None:
                 batch = shard.take(*batch)
             x, item_index, grades, fake, marked = batch
-            loss, _, _ = loss_of(x, item_index, grades, fake, class_weight, marked)
+            with arithmetic(precision, device):
+                loss, _, _ = loss_of(x, item_index, grades, fake, class_weight, marked)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -306,7 +331,8 @@ def train_network(
         net.load_state_dict(best)
     if restore_batchnorm is not None:
         restore_batchnorm()
-    net.to("cpu")  # calibration, references and the artifact are computed on the CPU
+    # calibration, references and the artifact are computed on the CPU, in the default layout
+    net.to("cpu", memory_format=torch.contiguous_format)
     net.eval()
     return history
 

@@ -39,6 +39,7 @@ from training.grader.distributed import (
     process_group,
     run_group,
     training_device,
+    training_precision,
 )
 from training.grader.loop import EpochHook, train_network
 
@@ -366,6 +367,7 @@ def fit_grader(
         "member_seeds": seeds,
         "members_from": list(config.members_from),
         "normalisation_from": prep_source,
+        "precision": training_precision(config.precision, training_device(config.device)),
         "split": dict(data.split_info),
     }
     artifact = calibrate(net, prep, config, train, val, info=info)
@@ -410,6 +412,7 @@ def _fit_crossfit(
         "member_seeds": seeds,
         "members_from": [],
         "normalisation_from": prep_source,
+        "precision": training_precision(config.precision, training_device(config.device)),
         "split": dict(data.split_info),
         "crossfit": record,
     }
