@@ -14,8 +14,8 @@ from features.problems import DataError
 from models.grader.heads import GraderNet
 from tests.code.conftest import TINY
 from training.cli import app
-from training.grader.config import GraderConfig, load_config
 from training.grader import distributed
+from training.grader.config import GraderConfig, load_config
 from training.grader.distributed import Shard, native_bf16, training_device, training_precision
 from training.grader.loop import synchronise_batchnorm
 from training.grader.train import fit_grader
