@@ -18,6 +18,7 @@ from models.kinds import GRADER, PRICING, ModelKind
 from models.registry import ModelNotFoundError
 from serving.settings import ROLES, Settings, load_settings
 from training.grader import config as grader_config
+from training.grader.distributed import training_device, training_precision
 from training.grader.pipeline import train_grader
 from training.pricing import config as pricing_config
 from training.pricing.pipeline import train_pricing
@@ -41,13 +42,19 @@ class DemoConfig:
     photos_per_item: int = 2
     image_size: int = 96
     seed: int = 7
-    # 16 epochs of geometric augmentation, no drawn damage, no plain baseline: the best grader
-    # measured within a few CPU minutes (docs/experiments/grader.md, "The demo's grader")
-    grader_epochs: int = 16
-    grader_image_size: int = 64
+    # two networks at 96 px with the synthetic recipe's drawn damage, as many epochs as fit a
+    # few minutes of a 2-core CPU: 80 in bf16, 45 where the CPU lacks native bf16 (an fp32
+    # epoch costs 1.76x); no plain baseline (docs/experiments/grader.md, "The demo's grader")
+    grader_members: int = 2
+    grader_epochs: int | None = None
+    grader_image_size: int = 96
     grader_augment: str = "geometric"
-    grader_damage_share: float = 0.0
+    grader_damage_share: float = 0.2
     grader_baseline_epochs: int = 0
+
+
+DEMO_EPOCHS = {"bf16": 80, "fp32": 45}
+"""The demo grader's epochs by the arithmetic `auto` picks here (when `grader_epochs` is None)."""
 
 
 def demo_keys(settings: Settings) -> dict[str, list[str]]:
@@ -98,15 +105,18 @@ def ensure_sample(config: DemoConfig) -> tuple[Path, Path]:
 
 
 def demo_grader_config(config: DemoConfig) -> grader_config.GraderConfig:
-    """The demo grader's settings: one network, trained briefly (docs/experiments/grader.md,
-    "The demo's grader")."""
-    # one network (not the default three) for a few minutes of one core; the plain baseline
-    # is skipped: its epochs cost more than the grader's and the demo only serves the model
+    """The demo grader's settings: two networks, trained for a few minutes (docs/experiments/
+    grader.md, "The demo's grader"); the epochs follow the arithmetic this machine trains in."""
+    # the plain baseline is skipped: its epochs cost more than the grader's and the demo only
+    # serves the model
+    epochs = config.grader_epochs
+    if epochs is None:
+        epochs = DEMO_EPOCHS[training_precision("auto", training_device("auto"))]
     return grader_config.load_config(
         None,
         augment=config.grader_augment,
-        members=1,
-        epochs=config.grader_epochs,
+        members=config.grader_members,
+        epochs=epochs,
         damage_share=config.grader_damage_share,
         baseline_epochs=config.grader_baseline_epochs,
         image_size=config.grader_image_size,

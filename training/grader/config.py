@@ -189,13 +189,12 @@ class GraderConfig(BaseModel):
         "GPU where torch sees one). Calibration, references and the artifact stay on the CPU.",
     )
     precision: Precision = Field(
-        "fp32",
+        "auto",
         description="Training arithmetic: `bf16` runs the forward pass under bfloat16 autocast "
         "with channels-last tensors (the weights, the optimiser and the losses stay float32); "
-        "`fp32` (the default until bf16's quality is measured on the real sets) runs everything "
-        "in float32; `auto` takes `bf16` where the training device computes it natively (a "
-        "CPU with AVX-512 BF16 or AMX, a GPU with bf16), else `fp32`. "
-        "The artifact is float32 either way.",
+        "`fp32` runs everything in float32; `auto` (the default) takes `bf16` where the "
+        "training device computes it natively (a CPU with AVX-512 BF16 or AMX, a GPU with "
+        "bf16), else `fp32`. The artifact is float32 either way.",
     )
 
     @field_validator("backbone")
