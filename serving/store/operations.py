@@ -117,6 +117,7 @@ def resolve(
     existing = existing_resolution(session, case.case_id)
     if existing is not None:
         checks.same_resolution(existing, grade, counterfeit)
+        session.expire(case)  # loaded before a concurrent writer committed this resolution
         return
     now = utcnow()
     resolution = ReviewResolution(
@@ -219,6 +220,7 @@ def decide(
     existing = existing_decision(session, case.case_id)
     if existing is not None:
         checks.same_decision(existing, action, final)
+        session.expire(case)  # loaded before a concurrent writer committed this decision
         return None
     floor = case.floor_price if floor_price is None else floor_price
     payload = {

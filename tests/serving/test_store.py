@@ -294,6 +294,45 @@ def test_concurrent_resolutions_from_two_engines_apply_once(store, db_url, grade
     assert [e.kind for e in store.events(case.case_id)].count("review_resolved") == 1
 
 
+@pytest.mark.parametrize("kind", ["resolution", "decision"])
+def test_a_repeat_that_read_the_case_before_the_winner_committed_answers_the_winner(
+    store, db_url, backend, monkeypatch, kind
+):
+    """Two replicas send the same decision: the one that loaded the case first answers the
+    committed decision, not the case as it was before it (PostgreSQL reads each statement
+    afresh; SQLite's writers take the lock before reading, so they never see a stale case)."""
+    if backend == "sqlite":
+        pytest.skip("SQLite write transactions begin IMMEDIATE: no writer reads a stale case")
+    resolving = kind == "resolution"
+    case = new_case(store) if resolving else new_case(store, kinds=())
+    engine = make_engine(db_url[0], schema=db_url[1])
+    other = Store(engine, store.photos)
+    lookup = "existing_resolution" if resolving else "existing_decision"
+    real, calls = getattr(operations, lookup), []
+
+    def winner_commits_first(session, case_id):  # this session has loaded the case already
+        if not calls:
+            calls.append(case_id)
+            if resolving:
+                other.resolve_review(case_id, grade="B", counterfeit=False, grader_id="g1")
+            else:
+                other.decide_pricing(case_id, action="approve", analyst_id="a1")
+        return real(session, case_id)
+
+    monkeypatch.setattr(operations, lookup, winner_commits_first)
+    if resolving:
+        again = store.resolve_review(case.case_id, grade="B", counterfeit=False, grader_id="g2")
+        assert (again.final_grade, again.review_status) == ("B", "resolved")
+        assert again.resolution.grader_id == "g1"
+    else:
+        again = store.decide_pricing(case.case_id, action="approve", analyst_id="a2")
+        assert (again.pricing_status, again.final_price) == ("approved", 120.0)
+        assert again.decision.analyst_id == "a1"
+    engine.dispose()
+    assert calls == [case.case_id]
+    assert again == store.get_case(case.case_id)
+
+
 def test_an_override_below_the_floor_is_refused_and_audited(store):
     case = new_case(store, kinds=())
     with pytest.raises(PolicyViolation, match=r"below the floor price 81\.25") as error:
