@@ -5,6 +5,12 @@
 selective threshold on confidence is chosen so that validation items answered without review
 keep the target accuracy (by a Clopper-Pearson upper bound on their error, or a point
 estimate), and a split-conformal quantile gives prediction sets with `1 - alpha` coverage.
+
+The grade is decided by cut points on the score: the calibrated distribution's median class
+(`decision="median"`), or cut points at the held-out items' grade shares (`"shares"`), so a weak
+score still calls each grade about as often as it occurs instead of calling most doubtful items
+the commonest grade. Either way the decision is monotone in the score and its confidence is
+the calibrated probability of the grade decided.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ class Calibration:
         target_accuracy: Accuracy wanted on items answered without review.
         review_level: Confidence of the bound the review cut was chosen with (0: a point
             estimate; see `selective_threshold`).
+        decision_cuts: Cut points of the grade decision when they are not `thresholds` (the
+            `shares` decision); None: the median class.
     """
 
     temperature: float
@@ -44,6 +52,7 @@ class Calibration:
     conformal_qhat: float
     target_accuracy: float
     review_level: float = 0.0
+    decision_cuts: tuple[float, ...] | None = None
 
     @property
     def answers_alone(self) -> bool:
@@ -57,9 +66,11 @@ class Calibration:
         return class_probs(t, th, self.temperature).numpy()
 
     def grade_index(self, score: np.ndarray) -> np.ndarray:
-        """Median-class decision, monotone in the score (0 = best grade)."""
+        """The decided grade (0 = best), monotone in the score: the number of decision cut
+        points below it (`decision_cuts`, else the median class's `thresholds`)."""
         score = np.asarray(score, dtype=np.float64)
-        return (score[:, None] > np.asarray(self.thresholds)[None, :]).sum(axis=1)
+        cuts = self.thresholds if self.decision_cuts is None else self.decision_cuts
+        return (score[:, None] > np.asarray(cuts)[None, :]).sum(axis=1)
 
     def prediction_sets(self, probs: np.ndarray) -> list[list[int]]:
         """Split-conformal sets: every class with `1 - p <= qhat`, never empty."""
@@ -76,7 +87,14 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:
         """Rebuild from `to_dict` output."""
-        return cls(**{**data, "thresholds": tuple(data["thresholds"])})
+        cuts = data.get("decision_cuts")
+        return cls(
+            **{
+                **data,
+                "thresholds": tuple(data["thresholds"]),
+                "decision_cuts": None if cuts is None else tuple(cuts),
+            }
+        )
 
 
 def _fit_cumulative(score: np.ndarray, target: np.ndarray, thresholds: np.ndarray):
@@ -154,6 +172,24 @@ def selective_threshold(
     return float(conf[good[-1]])
 
 
+def share_cuts(score: np.ndarray, target: np.ndarray, n_classes: int) -> tuple[float, ...]:
+    """Cut points on `score` at the cumulative grade shares of `target`: each grade below the
+    k-th cut is called for the held-out items as often as it occurs among them (ties aside).
+
+    Cut k lies halfway between the two scores around the k-th share's boundary in sorted
+    order, so the held-out items themselves fall on the side their count puts them; a grade
+    with no held-out item gets an empty interval.
+    """
+    ordered = np.sort(np.asarray(score, dtype=np.float64))
+    counts = np.bincount(np.asarray(target, dtype=np.int64), minlength=n_classes)
+    cuts = []
+    for boundary in np.cumsum(counts)[:-1]:
+        low = ordered[boundary - 1] if boundary > 0 else ordered[0] - 1.0
+        high = ordered[boundary] if boundary < len(ordered) else ordered[-1] + 1.0
+        cuts.append(float((low + high) / 2))
+    return tuple(float(c) for c in np.maximum.accumulate(cuts))
+
+
 def fit_calibration(
     score: np.ndarray,
     target: np.ndarray,
@@ -161,6 +197,7 @@ def fit_calibration(
     *,
     target_accuracy: float,
     review_level: float = 0.0,
+    decision: str = "median",
 ) -> Calibration:
     """Fit temperature, thresholds, review cut and conformal quantile on held-out items.
 
@@ -171,11 +208,16 @@ def fit_calibration(
         target_accuracy: Wanted accuracy on auto-answered items (e.g. 0.97).
         review_level: Confidence of the Clopper-Pearson bound behind the review cut (0: the
             point estimate; `selective_threshold`).
+        decision: `median` (the median class) or `shares` (`share_cuts` on these items); the
+            review cut is chosen for the grades this decision gives.
     """
     score = np.asarray(score, dtype=np.float64)
     target = np.asarray(target, dtype=np.int64)
+    if decision not in ("median", "shares"):
+        raise ValueError(f"decision must be median or shares, got {decision!r}")
     temp, cuts = _fit_cumulative(score, target, np.asarray(thresholds, dtype=np.float64))
-    partial = Calibration(temp, cuts, 0.0, 1.0, target_accuracy)
+    decided = share_cuts(score, target, len(cuts) + 1) if decision == "shares" else None
+    partial = Calibration(temp, cuts, 0.0, 1.0, target_accuracy, decision_cuts=decided)
     probs = partial.probs(score)
     pred = partial.grade_index(score)
     confidence = probs[np.arange(len(pred)), pred]
@@ -184,7 +226,7 @@ def fit_calibration(
     n = len(target)
     level = min(1.0, np.ceil((n + 1) * target_accuracy) / n)
     qhat = float(np.quantile(nonconformity, level, method="higher"))
-    return Calibration(temp, cuts, review, qhat, target_accuracy, review_level)
+    return Calibration(temp, cuts, review, qhat, target_accuracy, review_level, decided)
 
 
 def expected_calibration_error(

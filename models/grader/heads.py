@@ -3,7 +3,8 @@
 Grades are ordered A > B > C. The grade head maps a photo to one severity score `s`; with
 ordered thresholds `t_1 < t_2`, `P(grade worse than k) = sigmoid((s - t_k) / T)`. Decoding picks
 the median class, `#{k: s > t_k}`, which is the expected-cost decision for absolute-error cost
-and is monotone in `s`: a worse-looking photo can never get a better grade. Item scores are the
+and is monotone in `s`: a worse-looking photo can never get a better grade (a calibrated model
+may decide at other cut points: `models.grader.calibration`, `decision`). Item scores are the
 maximum over views, so one damaged view is enough to lower the grade.
 """
 

@@ -24,7 +24,7 @@ from training.grader.crossfit import assign_folds, fold_sets, oof_scores
 from training.grader.presets import PhotoFacts, resolve_preset
 from training.grader.train import fit_grader, train_grader_model
 
-CROSSFIT = dict(TINY, epochs=1, crossfit_folds=3, workers=1, review_level=0.95)
+CROSSFIT = dict(TINY, epochs=1, crossfit_folds=3, workers=1, review_level=0.95, decision="shares")
 
 
 def _pool(data):
@@ -113,10 +113,13 @@ def test_calibration_is_fitted_on_the_out_of_fold_scores_and_the_model_serves(to
         net.thresholds().double().numpy(),
         target_accuracy=config.target_accuracy,
         review_level=config.review_level,
+        decision=config.decision,
     )
     calibration = predictor.artifact.calibration
     assert calibration.temperature == pytest.approx(refit.temperature, rel=1e-4)
     assert calibration.thresholds == pytest.approx(refit.thresholds, abs=1e-4)
+    assert calibration.decision_cuts == pytest.approx(refit.decision_cuts, abs=1e-4)
+    assert info["review"]["decision"] == "shares"
     # the fold networks answer as one model through the serving predictor
     test = data.subset("test")
     results = predictor.predict_tensors(test.images, test.item_index, test.brands)

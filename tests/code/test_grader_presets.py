@@ -48,6 +48,7 @@ def test_auto_on_small_real_data_draws_no_damage_and_trains_one_network():
     assert config.crossfit_folds == 5  # calibrated on out-of-fold scores of train+val
     assert config.augment == "light"  # under `geometric` small real sets were not even fitted
     assert not config.keep_best  # the last state: a few dozen val items pick an early one
+    assert config.decision == "shares"  # a weak score still calls every grade
 
 
 def test_only_the_real_presets_change_the_augmentation_and_the_users_choice_wins():
@@ -65,6 +66,7 @@ def test_auto_on_larger_real_data_drops_the_drawn_damage_and_bounds_the_review_c
     assert record["chosen"] == "real"
     changed = {k for k, v in config.to_dict().items() if v != DEFAULTS.to_dict()[k]}
     assert changed == {"damage_share", "review_level", "augment", "keep_best", "epochs"}
+    assert config.decision == DEFAULTS.decision == "median"  # a full set's score is strong
     assert (config.damage_share, config.review_level) == (0.0, 0.95)
     assert config.augment == "light" and not config.keep_best
     assert (config.members, config.epochs) == (DEFAULTS.members, 60)  # three networks, 60 epochs
@@ -83,6 +85,7 @@ def test_settings_the_user_gave_win_over_the_preset(tmp_path):
         "keep_best": False,
         "epochs": 60,
         "crossfit_folds": 5,
+        "decision": "shares",
     }
     assert "your settings kept: damage_share, members" in describe_preset(record)
 

@@ -8,13 +8,16 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from sklearn.metrics import f1_score
 
 from features.problems import DataError
 from models.grader.backbones import BACKBONES, create_backbone
 from models.grader.calibration import (
+    Calibration,
     expected_calibration_error,
     fit_calibration,
     selective_threshold,
+    share_cuts,
 )
 from models.grader.counterfeit import ReferenceBank, fit_threshold
 from models.grader.heads import class_probs, decode, item_max
@@ -57,6 +60,53 @@ def test_calibration_recovers_an_overconfident_temperature():
     answered = conf >= cal.review_confidence
     assert (pred == target)[answered].mean() >= 0.9
     assert 0.1 < answered.mean() < 0.9
+
+
+def test_the_shares_decision_calls_each_grade_as_often_as_it_occurs_and_stays_monotone():
+    """A weak score on 70/16/14 grades: the median class calls over 80% of the items A; the
+    shares decision calls each grade at its held-out share, with the same probabilities."""
+    rng = np.random.default_rng(1)
+    target = rng.choice(3, size=600, p=[0.7, 0.16, 0.14])
+    score = 0.6 * target + rng.normal(0, 1, size=600)  # a score that ranks, weakly
+    median = fit_calibration(score, target, np.array([0.0, 1.0]), target_accuracy=0.97)
+    shares = fit_calibration(
+        score, target, np.array([0.0, 1.0]), target_accuracy=0.97, decision="shares"
+    )
+    assert median.decision_cuts is None and len(shares.decision_cuts) == 2
+    assert (median.temperature, median.thresholds) == (shares.temperature, shares.thresholds)
+    called_median = np.bincount(median.grade_index(score), minlength=3)
+    called_shares = np.bincount(shares.grade_index(score), minlength=3)
+    assert called_median[0] > 0.8 * len(score)  # A is 70% of the items
+    assert called_shares.tolist() == np.bincount(target, minlength=3).tolist()
+    # the rarest grade is found far more often, and macro F1 is higher
+    recall = [(shares.grade_index(score) == target)[target == k].mean() for k in range(3)]
+    recall_median = [(median.grade_index(score) == target)[target == k].mean() for k in range(3)]
+    assert min(recall) > 2 * min(recall_median)
+    f1 = {
+        name: f1_score(target, cal.grade_index(score), average="macro")
+        for name, cal in (("median", median), ("shares", shares))
+    }
+    assert f1["shares"] > f1["median"] + 0.03, f1
+    # monotone in the score, and new scores fall between the cuts as expected
+    grid = np.linspace(score.min() - 1, score.max() + 1, 500)
+    assert (np.diff(shares.grade_index(grid)) >= 0).all()
+    # the confidence is the calibrated probability of the grade decided
+    probs = shares.probs(score)
+    conf = probs[np.arange(len(score)), shares.grade_index(score)]
+    assert conf.min() < 0.5 < conf.max()
+    # stored and read back; an artifact saved before the setting reads as the median class
+    assert Calibration.from_dict(shares.to_dict()) == shares
+    old = {k: v for k, v in median.to_dict().items() if k != "decision_cuts"}
+    assert Calibration.from_dict(old) == median
+    with pytest.raises(ValueError, match="decision"):
+        fit_calibration(score, target, np.array([0.0, 1.0]), target_accuracy=0.9, decision="x")
+
+
+def test_share_cuts_with_a_grade_absent_leave_it_an_empty_interval():
+    score = np.array([0.1, 0.2, 0.3, 0.9, 1.0])
+    cuts = share_cuts(score, np.array([0, 0, 0, 2, 2]), 3)
+    assert cuts == pytest.approx((0.6, 0.6))
+    assert (np.asarray(cuts)[None, :] < score[:, None]).sum(1).tolist() == [0, 0, 0, 2, 2]
 
 
 def test_selective_threshold_reaches_target_and_refuses_when_impossible():

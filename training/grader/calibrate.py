@@ -138,6 +138,7 @@ def assemble(
         thresholds,
         target_accuracy=config.target_accuracy,
         review_level=config.review_level,
+        decision=config.decision,
     )
     authentic = items["counterfeit"].fillna(0).to_numpy() == 0
     sup = 1.0 / (1.0 + np.exp(-scores["logit"]))
@@ -177,6 +178,7 @@ def review_record(calibration: Calibration, score: np.ndarray, target: np.ndarra
         "target_accuracy": calibration.target_accuracy,
         "answers_alone": calibration.answers_alone,
         "items": len(target),
+        "decision": "median" if calibration.decision_cuts is None else "shares",
         "val_coverage": float(answered.mean()) if len(answered) else 0.0,
         "val_answered_accuracy": float((pred == target)[answered].mean())
         if answered.any()

@@ -66,6 +66,14 @@ class GraderConfig(BaseModel):
         "estimate instead (the synthetic recipe, as its targets were measured); the real "
         "presets set 0.95.",
     )
+    decision: Literal["median", "shares"] = Field(
+        "median",
+        description="How a severity score becomes a grade: `median`, the calibrated "
+        "distribution's median class (the synthetic recipe); `shares`, cut points at the "
+        "held-out items' grade shares, so each grade is called about as often as it occurs "
+        "(the `real-small` preset: a weak score otherwise calls most doubtful units the "
+        "commonest grade). Probabilities and confidence are calibrated either way.",
+    )
     target_fpr: float = Field(
         0.02, gt=0, lt=1, description="Counterfeit false-positive rate on authentic items."
     )
