@@ -186,8 +186,8 @@ def share_cuts(score: np.ndarray, target: np.ndarray, n_classes: int) -> tuple[f
     for boundary in np.cumsum(counts)[:-1]:
         low = ordered[boundary - 1] if boundary > 0 else ordered[0] - 1.0
         high = ordered[boundary] if boundary < len(ordered) else ordered[-1] + 1.0
-        cuts.append(float((low + high) / 2))
-    return tuple(float(c) for c in np.maximum.accumulate(cuts))
+        cuts.append(float((low + high) / 2))  # sorted scores: the cuts never decrease
+    return tuple(cuts)
 
 
 def fit_calibration(

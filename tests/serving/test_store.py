@@ -320,15 +320,19 @@ def test_a_repeat_that_read_the_case_before_the_winner_committed_answers_the_win
         return real(session, case_id)
 
     monkeypatch.setattr(operations, lookup, winner_commits_first)
+    try:
+        if resolving:
+            again = store.resolve_review(case.case_id, grade="B", counterfeit=False, grader_id="g2")
+        else:
+            again = store.decide_pricing(case.case_id, action="approve", analyst_id="a2")
+    finally:
+        engine.dispose()
     if resolving:
-        again = store.resolve_review(case.case_id, grade="B", counterfeit=False, grader_id="g2")
         assert (again.final_grade, again.review_status) == ("B", "resolved")
         assert again.resolution.grader_id == "g1"
     else:
-        again = store.decide_pricing(case.case_id, action="approve", analyst_id="a2")
         assert (again.pricing_status, again.final_price) == ("approved", 120.0)
         assert again.decision.analyst_id == "a1"
-    engine.dispose()
     assert calls == [case.case_id]
     assert again == store.get_case(case.case_id)
 
