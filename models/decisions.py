@@ -71,7 +71,7 @@ class PricePredictor(Protocol):
 
 
 # A predictor may also offer `prepare(items)` (the matrix and P50 computed once, accepted by
-# the methods above), `price_p50(items)` and `closing_prices(items, prices)`:
+# the methods above), `price_p50(items)` and `closing_prices(items, prices, band=(p10, p90))`:
 # `models.pricing.PricingPredictor` does; `decide` uses them where present.
 
 
@@ -197,7 +197,7 @@ def _choose(
         target_days=settings.target_days[rows],
         sell_horizon_days=settings.sell_horizon_days[rows],
         n_candidates=PRICE_CANDIDATES,
-        close_at=_closing(predictor, ready),
+        close_at=_closing(predictor, ready, (p10, p90)),
         headroom=settings.p90_headroom[rows],
     )
 
@@ -306,10 +306,11 @@ def _take(items, rows: np.ndarray):
     return items.take(rows) if hasattr(items, "x") else items.iloc[rows]
 
 
-def _closing(predictor: PricePredictor, items: pd.DataFrame):
-    """The model's expected closing price at candidate asks, where it has one."""
+def _closing(predictor: PricePredictor, items: pd.DataFrame, band: tuple[np.ndarray, np.ndarray]):
+    """The model's expected closing price at candidate asks, where it has one, over the value's
+    uncertainty that the band ([n] P10, [n] P90) implies."""
     closing = getattr(predictor, "closing_prices", None)
-    return None if closing is None else (lambda prices: closing(items, prices))
+    return None if closing is None else (lambda prices: closing(items, prices, band=band))
 
 
 def _append_codes(codes: np.ndarray, extra: np.ndarray) -> np.ndarray:

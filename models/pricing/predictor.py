@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import log_ndtr, ndtr, ndtri
 
 from features.pricing_features import grade_codes
 from models.pricing.artifact import PricingArtifact, load_artifact
@@ -174,16 +175,30 @@ class PricingPredictor:
         out[run] = days
         return out
 
-    def closing_prices(self, items: Items, prices: np.ndarray) -> np.ndarray:
+    def closing_prices(
+        self,
+        items: Items,
+        prices: np.ndarray,
+        band: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
         """Expected closing price of a sale at each asking price (for the price search).
 
         The artifact's `closing` fit (training: how sold prices followed list prices):
         close = P50 x exp(offset + slope x log(ask / P50)), never above the ask. Without one
         (older artifacts, tables without list prices) the ask itself.
 
+        With `band`, the value the fit starts from is uncertain: log value is read as normal
+        around log P50 with the spread the band implies (P10 and P90 at the band's coverage),
+        and the close is the expectation of min(ask, close at that value) over it (closed form).
+        An ask near the value then expects less than the plug-in close (a value below the
+        estimate caps the sale at the ask less often than one above it lifts it), and the price
+        search no longer treats the point estimate of the value as known.
+
         Args:
             items: n items.
             prices: [n, k] candidate asking prices.
+            band: ([n] P10, [n] P90) of the same items, or None for the point estimate; rows
+                whose band is missing or empty use the point estimate.
 
         Returns:
             [n, k] expected closing prices.
@@ -192,11 +207,15 @@ class PricingPredictor:
         closing = self.artifact.info.get("closing")
         if not closing or len(items) == 0:
             return prices
-        value = self.price_p50(items)[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_ratio = np.log(prices / value)
-            close = value * np.exp(closing["offset"] + closing["slope"] * log_ratio)
-        return np.where(np.isfinite(close), np.minimum(close, prices), prices)
+        spread = None
+        if band is not None:
+            z = ndtri(0.5 + self.price_model.coverage / 2.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                width = np.log(np.asarray(band[1], "float64") / np.asarray(band[0], "float64"))
+            spread = np.where(np.isfinite(width) & (width > 0), width / (2.0 * z), 0.0)
+        return expected_close(
+            self.price_p50(items), prices, closing["slope"], closing["offset"], spread
+        )
 
     def survival_curve(
         self,
@@ -255,3 +274,39 @@ class PricingPredictor:
     def listing_feature_names(self) -> list[str]:
         """Feature names of the time-to-sell model's listing rows (without the period)."""
         return listing_names(self.features)
+
+
+def expected_close(
+    value: np.ndarray,
+    prices: np.ndarray,
+    slope: float,
+    offset: float,
+    spread: np.ndarray | None = None,
+) -> np.ndarray:
+    """Expected closing price at each ask: E[min(ask, v x exp(offset + slope x log(ask / v)))].
+
+    With v = `value` (spread None or 0) this is the closing fit itself. With a spread, log v is
+    normal around log `value` with that standard deviation; writing u = offset + (1 - slope) x
+    log(v / ask) ~ N(m, tau^2), close / ask = min(1, e^u) and its expectation is
+    Phi(m / tau) + exp(m + tau^2 / 2) Phi(-(m + tau^2) / tau).
+
+    Args:
+        value: [n] the value the fit starts from (P50).
+        prices: [n, k] asking prices.
+        slope, offset: The artifact's closing fit.
+        spread: [n] standard deviation of log value, or None (0 everywhere).
+
+    Returns:
+        [n, k] expected closing prices, never above the ask; the ask where not finite.
+    """
+    prices = np.asarray(prices, dtype="float64")
+    value = np.asarray(value, dtype="float64")[:, None]
+    spread = np.zeros(len(value)) if spread is None else np.asarray(spread, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        m = offset + (1.0 - slope) * np.log(value / prices)
+        tau = np.broadcast_to((1.0 - slope) * np.nan_to_num(spread)[:, None], m.shape)
+        t = np.where(tau > 0, tau, 1.0)
+        below = np.exp(m + t**2 / 2.0 + log_ndtr(-(m + t**2) / t))  # E[e^u; u < 0]
+        share = np.where(tau > 0, ndtr(m / t) + below, np.minimum(1.0, np.exp(m)))
+        close = prices * share
+    return np.where(np.isfinite(close), np.minimum(close, prices), prices)

@@ -62,9 +62,40 @@ def test_closing_fit_recovers_the_anchoring_slope():
     assert fit_closing(rows[["sold_price"]], np.log1p(value)) is None  # no list price
 
 
+def test_the_expected_close_averages_the_closing_fit_over_the_values_spread():
+    from models.pricing.predictor import expected_close
+
+    value = np.array([100.0, 250.0, 40.0])
+    asks = value[:, None] * np.exp(np.linspace(-0.4, 0.4, 17))[None, :]
+    slope, offset = 0.25, -0.02
+    plug_in = np.minimum(
+        asks, value[:, None] * np.exp(offset + slope * np.log(asks / value[:, None]))
+    )
+    assert np.allclose(expected_close(value, asks, slope, offset), plug_in)
+    assert np.allclose(
+        expected_close(value, asks, slope, offset, np.array([0.0, np.nan, 0.0])), plug_in
+    )
+
+    spread = np.array([0.02, 0.07, 0.15])
+    got = expected_close(value, asks, slope, offset, spread)
+    draws = np.random.default_rng(0).standard_normal(400_000)
+    for i in range(3):
+        v = value[i] * np.exp(spread[i] * draws)[:, None]
+        sampled = np.minimum(asks[i], v * np.exp(offset + slope * np.log(asks[i] / v))).mean(axis=0)
+        assert np.allclose(got[i], sampled, rtol=2e-3), i
+    assert (got <= asks + 1e-9).all()
+    assert (np.diff(got, axis=1) > 0).all()  # asking more still closes higher
+    # at the value a sale closes below the plug-in: a lower value caps it at the ask less often
+    # than a higher one lifts it, and the wider the doubt the lower
+    at_value = np.argmin(np.abs(np.log(asks[0] / value[0])))
+    shortfall = 1 - got[:, at_value] / plug_in[:, at_value]
+    assert 0 < shortfall[0] < shortfall[1] < shortfall[2]
+
+
 def test_evaluation_reports_profit_capture_beside_truth(tmp_path):
     from features.tables import load_outcomes, read_table
     from models.pricing.artifact import load_artifact, save_artifact
+    from models.pricing.predictor import PricingPredictor
     from tests.pricing_data import fast_config
     from training.pricing.evaluate import evaluate_pricing_model
     from training.pricing.train import train_pricing_model
@@ -79,6 +110,18 @@ def test_evaluation_reports_profit_capture_beside_truth(tmp_path):
     assert 0.0 < closing["slope"] < 0.8  # the generator anchors the sale at 0.25 of the ask
     artifact = load_artifact(save_artifact(artifact, tmp_path / "model"))
     assert artifact.info["closing"] == closing
+    # the price search's close: the band's width is the doubt about the value; none, the fit
+    predictor = PricingPredictor(artifact)
+    items = frame.iloc[:20]
+    band = predictor.predict(items)
+    p10, p50, p90 = (band[f"price_p{q}"].to_numpy() for q in (10, 50, 90))
+    kink = np.exp(closing["offset"] / (1 - closing["slope"]))  # the fit's close meets the ask
+    asks = p50[:, None] * np.array([[0.9, kink, 1.2]])
+    plug_in = predictor.closing_prices(items, asks)
+    assert np.allclose(predictor.closing_prices(items, asks, band=(p50, p50)), plug_in)
+    doubted = predictor.closing_prices(items, asks, band=(p10, p90))
+    assert (doubted[:, 1] < 0.999 * plug_in[:, 1]).all()  # a lower value caps the sale there
+    assert (doubted <= asks + 1e-9).all()
     metrics = evaluate_pricing_model(artifact, frame, holdout_fraction=0.2, truth=truth)
     assert metrics["policy_units"] > 50
     for key in ("", "_p50", "_list"):
