@@ -197,8 +197,9 @@ class PricingPredictor:
         Args:
             items: n items.
             prices: [n, k] candidate asking prices.
-            band: ([n] P10, [n] P90) of the same items, or None for the point estimate; rows
-                whose band is missing or empty use the point estimate.
+            band: ([n] P10, [n] P90) of the same items (crossed ones read as sorted), or None
+                for the point estimate; rows whose band is missing or empty use the point
+                estimate.
 
         Returns:
             [n, k] expected closing prices.
@@ -211,7 +212,9 @@ class PricingPredictor:
         if band is not None:
             z = ndtri(0.5 + self.price_model.coverage / 2.0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                width = np.log(np.asarray(band[1], "float64") / np.asarray(band[0], "float64"))
+                width = np.abs(
+                    np.log(np.asarray(band[1], "float64") / np.asarray(band[0], "float64"))
+                )
             spread = np.where(np.isfinite(width) & (width > 0), width / (2.0 * z), 0.0)
         return expected_close(
             self.price_p50(items), prices, closing["slope"], closing["offset"], spread
