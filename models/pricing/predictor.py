@@ -190,8 +190,8 @@ class PricingPredictor:
         With `band`, the value the fit starts from is uncertain: log value is read as normal
         around log P50 with the spread the band implies (P10 and P90 at the band's coverage),
         and the close is the expectation of min(ask, close at that value) over it (closed form).
-        An ask near the value then expects less than the plug-in close (a value below the
-        estimate caps the sale at the ask less often than one above it lifts it), and the price
+        An ask near the value then expects less than the plug-in close (a value above the
+        estimate cannot lift the sale above the ask, one below it lowers the sale), and the price
         search no longer treats the point estimate of the value as known.
 
         Args:

@@ -85,8 +85,8 @@ def test_the_expected_close_averages_the_closing_fit_over_the_values_spread():
         assert np.allclose(got[i], sampled, rtol=2e-3), i
     assert (got <= asks + 1e-9).all()
     assert (np.diff(got, axis=1) > 0).all()  # asking more still closes higher
-    # at the value a sale closes below the plug-in: a lower value caps it at the ask less often
-    # than a higher one lifts it, and the wider the doubt the lower
+    # at the value a sale closes below the plug-in (a higher value cannot lift it above the ask,
+    # a lower one lowers it), and the wider the doubt the lower
     at_value = np.argmin(np.abs(np.log(asks[0] / value[0])))
     shortfall = 1 - got[:, at_value] / plug_in[:, at_value]
     assert 0 < shortfall[0] < shortfall[1] < shortfall[2]
@@ -120,7 +120,7 @@ def test_evaluation_reports_profit_capture_beside_truth(tmp_path):
     plug_in = predictor.closing_prices(items, asks)
     assert np.allclose(predictor.closing_prices(items, asks, band=(p50, p50)), plug_in)
     doubted = predictor.closing_prices(items, asks, band=(p10, p90))
-    assert (doubted[:, 1] < 0.999 * plug_in[:, 1]).all()  # a lower value caps the sale there
+    assert (doubted[:, 1] < 0.999 * plug_in[:, 1]).all()  # the ask caps the upside there
     assert (doubted <= asks + 1e-9).all()
     metrics = evaluate_pricing_model(artifact, frame, holdout_fraction=0.2, truth=truth)
     assert metrics["policy_units"] > 50
