@@ -74,6 +74,13 @@ def _baseline(home: Path, data: PhotoSet) -> np.ndarray | None:
     return predict_plain(net.eval(), PreprocessConfig(**record["preprocess"]), data)
 
 
+def load_run(run: Path) -> tuple[GraderConfig, GraderPredictor]:
+    """A `train grader --out` folder's settings and its model (torch engine)."""
+    saved = json.loads((run / "config.json").read_text())
+    known = {k: v for k, v in saved.items() if k in GraderConfig.model_fields and k != "preset"}
+    return GraderConfig(**known), GraderPredictor.load(run / "model", engine="torch")
+
+
 def main() -> None:
     """Parse the arguments and print a line per decision and item set."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -82,10 +89,7 @@ def main() -> None:
     parser.add_argument("--rest", type=Path, help="a photo set of items it never saw")
     parser.add_argument("--home", type=Path, help="its REGRADE_HOME (the cached baseline)")
     args = parser.parse_args()
-    saved = json.loads((args.run / "config.json").read_text())
-    known = {k: v for k, v in saved.items() if k in GraderConfig.model_fields and k != "preset"}
-    config = GraderConfig(**known)
-    predictor = GraderPredictor.load(args.run / "model", engine="torch")
+    config, predictor = load_run(args.run)
     art = predictor.artifact
     size, seed = art.preprocess.image_size, int(art.info.get("seed", 0))
     data, _ = load_photoset(args.data, size, seed=seed)

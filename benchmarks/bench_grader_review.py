@@ -15,14 +15,12 @@ the share of halvings that reach the target accuracy, and the share whose covera
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+from bench_grader_decision import load_run  # this folder (a script's sys.path[0])
 
 from models.grader.calibration import fit_calibration
-from models.grader.predictor import GraderPredictor
-from training.grader.config import GraderConfig
 from training.grader.data import load_photoset
 
 LEVELS = (0.0, 0.5, 0.8, 0.95)
@@ -36,10 +34,7 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=200)
     parser.add_argument("--coverage", type=float, default=0.85, help="the coverage target")
     args = parser.parse_args()
-    saved = json.loads((args.run / "config.json").read_text())
-    known = {k: v for k, v in saved.items() if k in GraderConfig.model_fields and k != "preset"}
-    config = GraderConfig(**known)
-    predictor = GraderPredictor.load(args.run / "model", engine="torch")
+    config, predictor = load_run(args.run)
     art = predictor.artifact
     root = args.data / "photos" if (args.data / "photos").is_dir() else args.data
     data, _ = load_photoset(root, art.preprocess.image_size, seed=int(art.info.get("seed", 0)))
