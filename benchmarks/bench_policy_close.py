@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.decisions import decide
-from models.guardrails import margin, policy_arrays, sell_probability, total_cost
+from models.guardrails import margin, sell_probability
 from models.policy import Policy
 from models.pricing.predictor import PricingPredictor
 from training.pricing import policy_eval as pe
@@ -68,32 +67,11 @@ def main() -> None:
 
 def decompose(predictor: PricingPredictor, test, truth, policy: Policy) -> None:
     """Capture of a grid choice with the model's or the truth's closing price and days."""
-    items = test.drop(columns=[c for c in pe.OUTCOME_COLUMNS if c in test.columns])
-    out = decide(items, predictor, policy)
-    listed = out["route"].isin(["resell", "restock"]).to_numpy()
-    known = truth.set_index(truth["item_id"].astype(str))
-    rows = np.flatnonzero(listed & np.isfinite(pe._numbers(items, "list_price")))
-    sub, o = items.iloc[rows], out.iloc[rows]
-    facts = known.loc[sub["item_id"].astype(str)]
-    true = {k: pe._numbers(facts, k) for k in pe.NEEDED if k != "list_price_ratio"}
-    true["list_price"] = pe._numbers(sub, "list_price")
-    settings = policy_arrays(policy, pe._texts(sub, "category"), pe._texts(sub, "grade"))
-    cost = total_cost(
-        *(pe._numbers(sub, c) for c in ("acquisition_cost", "refurb_cost", "logistics_cost"))
-    )
-    fee, hold = settings.fee_rate[:, None], settings.holding_cost_per_day[:, None]
-    horizon = settings.sell_horizon_days
-    args = (true, cost, settings.fee_rate, settings.holding_cost_per_day)
-    floor, ceiling = o["floor_price"].to_numpy(float), o["ceiling_price"].to_numpy(float)
-    top = np.where(np.isfinite(ceiling), ceiling, pe.NO_CEILING_MULTIPLE * true["market_value"])
-    best_total = pe.true_profit(pe._log_grid(floor, np.maximum(top, floor)), *args, horizon)
-    best_total = best_total.max(axis=1).sum()
-    rec = o["recommended_price"].to_numpy(float)
-    low = np.maximum(floor, o["price_p10"].to_numpy(float))
-    cap = np.where(np.isfinite(ceiling), ceiling, np.inf)
-    high = np.minimum(cap, o["price_p90"].to_numpy(float) * policy.p90_headroom)
-    searched = low <= high
-    low, high = np.where(searched, low, rec), np.where(searched, high, rec)
+    units = pe.listed_units(predictor, test, truth, policy)
+    sub, o, true, args, horizon = units.items, units.decided, units.truth, units.args, units.horizon
+    cost, fee, hold = args[1], args[2][:, None], args[3][:, None]
+    best_total = units.best.sum()
+    low, high = units.searched()
     grid = low[:, None] + (high - low)[:, None] * np.linspace(0, 1, GRID)[None, :]
     ready = predictor.prepare(sub)
     band = (o["price_p10"].to_numpy(float), o["price_p90"].to_numpy(float))

@@ -23,6 +23,7 @@ default policy.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -113,9 +114,74 @@ def policy_profit_capture(
             "policy_at_range_top",
         )
     )
-    if not set(NEEDED) <= set(truth.columns) or "item_id" not in truth.columns:
+    units = listed_units(predictor, test, truth, policy or Policy())
+    if units is None:
         return {**empty, "policy_units": 0}
-    policy = policy or Policy()
+    total_best = float(units.best.sum())
+    recommended = units.decided["recommended_price"].to_numpy(dtype="float64")
+
+    def capture(prices: np.ndarray) -> float | None:
+        if total_best <= 0:
+            return None
+        return float(true_profit(prices, *units.args, units.horizon).sum() / total_best)
+
+    in_range = true_profit(_log_grid(*units.searched()), *units.args, units.horizon).max(axis=1)
+    out, list_price = units.decided, units.truth["list_price"]
+    return {
+        "policy_profit_capture": capture(recommended),
+        "policy_profit_capture_range_best": (
+            float(in_range.sum() / total_best) if total_best > 0 else None
+        ),
+        "policy_profit_capture_p50": capture(out["price_p50"].to_numpy(dtype="float64")),
+        "policy_profit_capture_list": capture(list_price),
+        "policy_units": len(units.items),
+        "policy_at_range_top": float(np.mean(recommended >= 0.995 * units.range_high)),
+    }
+
+
+@dataclass(frozen=True)
+class ListedUnits:
+    """The holdout units the policy lists as they are, with what scoring them needs.
+
+    Attributes:
+        items: Their item rows.
+        decided: `decide`'s output for them.
+        truth: Per unit: market_value, hazard_rate, list_price, price_elasticity, weibull_shape.
+        args: (truth, total cost, fee rate, holding cost per day): `true_profit`'s arguments
+            after the prices.
+        horizon: Sell horizon in days per unit (NaN: none).
+        best: The best expected profit per unit over [floor, ceiling] under the truth.
+        range_low, range_high: The recommendation's search range, [max(floor, P10),
+            min(ceiling, P90 x p90_headroom)] (empty where the price is pinned).
+    """
+
+    items: pd.DataFrame
+    decided: pd.DataFrame
+    truth: dict[str, np.ndarray]
+    args: tuple
+    horizon: np.ndarray
+    best: np.ndarray
+    range_low: np.ndarray
+    range_high: np.ndarray
+
+    def searched(self) -> tuple[np.ndarray, np.ndarray]:
+        """The search range's ends; a unit whose price is pinned (floor or ceiling, the range
+        empty) has its recommended price at both."""
+        pinned = self.range_low > self.range_high
+        recommended = self.decided["recommended_price"].to_numpy(dtype="float64")
+        return (
+            np.where(pinned, recommended, self.range_low),
+            np.where(pinned, recommended, self.range_high),
+        )
+
+
+def listed_units(
+    predictor: PricingPredictor, test: pd.DataFrame, truth: pd.DataFrame, policy: Policy
+) -> ListedUnits | None:
+    """Price `test` with `decide` and keep the units listed as they are (see module doc);
+    None when the truth lacks a column or no unit can be scored."""
+    if not set(NEEDED) <= set(truth.columns) or "item_id" not in truth.columns:
+        return None
     items = test.drop(columns=[c for c in OUTCOME_COLUMNS if c in test.columns])
     decided = decide(items, predictor, policy)
     listed = decided["route"].isin(["resell", "restock"]).to_numpy()
@@ -124,14 +190,13 @@ def policy_profit_capture(
     found = keys.isin(known.index).to_numpy()
     rows = np.flatnonzero(listed & found & np.isfinite(_numbers(items, "list_price")))
     if len(rows) == 0:
-        return {**empty, "policy_units": 0}
+        return None
     sub, out = items.iloc[rows], decided.iloc[rows]
     facts = known.loc[keys.iloc[rows]]
-    list_price = _numbers(sub, "list_price")
     true = {
         "market_value": _numbers(facts, "market_value"),
         "hazard_rate": _numbers(facts, "hazard_rate"),
-        "list_price": list_price,
+        "list_price": _numbers(sub, "list_price"),
         "price_elasticity": _numbers(facts, "price_elasticity"),
         "weibull_shape": _numbers(facts, "weibull_shape"),
     }
@@ -146,37 +211,11 @@ def policy_profit_capture(
     floor = out["floor_price"].to_numpy(dtype="float64")
     ceiling = out["ceiling_price"].to_numpy(dtype="float64")
     top = np.where(np.isfinite(ceiling), ceiling, NO_CEILING_MULTIPLE * true["market_value"])
-    top = np.maximum(top, floor)
-    best = true_profit(_log_grid(floor, top), *args, horizon).max(axis=1)
-    recommended = out["recommended_price"].to_numpy(dtype="float64")
-    total_best = float(best.sum())
-
-    def capture(prices: np.ndarray) -> float | None:
-        if total_best <= 0:
-            return None
-        return float(true_profit(prices, *args, horizon).sum() / total_best)
-
+    best = true_profit(_log_grid(floor, np.maximum(top, floor)), *args, horizon).max(axis=1)
     cap = np.where(np.isfinite(ceiling), ceiling, np.inf)
-    range_top = np.minimum(cap, out["price_p90"].to_numpy() * settings.p90_headroom)
-    range_low = np.maximum(floor, out["price_p10"].to_numpy(dtype="float64"))
-    searched = range_low <= range_top  # elsewhere the price is pinned (floor or ceiling)
-    in_range = true_profit(
-        _log_grid(
-            np.where(searched, range_low, recommended), np.where(searched, range_top, recommended)
-        ),
-        *args,
-        horizon,
-    ).max(axis=1)
-    return {
-        "policy_profit_capture": capture(recommended),
-        "policy_profit_capture_range_best": (
-            float(in_range.sum() / total_best) if total_best > 0 else None
-        ),
-        "policy_profit_capture_p50": capture(out["price_p50"].to_numpy(dtype="float64")),
-        "policy_profit_capture_list": capture(list_price),
-        "policy_units": len(rows),
-        "policy_at_range_top": float(np.mean(recommended >= 0.995 * range_top)),
-    }
+    high = np.minimum(cap, out["price_p90"].to_numpy() * settings.p90_headroom)
+    low = np.maximum(floor, out["price_p10"].to_numpy(dtype="float64"))
+    return ListedUnits(sub, out, true, args, horizon, best, low, high)
 
 
 def _log_grid(low: np.ndarray, high: np.ndarray) -> np.ndarray:
