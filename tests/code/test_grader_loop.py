@@ -37,6 +37,27 @@ def trained(toy, tmp_path_factory):
     return result, data
 
 
+def test_training_gives_torch_its_thread_count_back(toy):
+    """Training runs on `threads`; what runs next in the process (an evaluation's inference
+    engine takes torch's thread count) gets the count it had before, also after a failure."""
+    from training.grader.baseline import train_plain
+    from training.grader.train import fit_grader
+
+    _, data = toy
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fit_grader(GraderConfig(epochs=1, threads=1, **TINY), data)
+        assert torch.get_num_threads() == 2
+        train_plain(data.subset("train"), epochs=1, seed=0, threads=1)
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError, match="train and the val split"):
+            fit_grader(GraderConfig(epochs=1, threads=1, **TINY), data.subset("test"))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_training_loss_decreases(toy):
     _, data = toy
     torch.manual_seed(0)

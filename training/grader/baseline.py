@@ -29,6 +29,7 @@ from torch import nn
 from features.schema import GRADES
 from models.grader.preprocess import PreprocessConfig, fit_stats, normalize
 from training.grader.data import PhotoSet
+from training.grader.distributed import torch_threads
 
 BASELINE_ARCH = "resnet10t"
 """The timm architecture of the plain baseline (timm's own widths)."""
@@ -66,7 +67,13 @@ def train_plain(
     Returns:
         The trained network (eval mode) and the preprocessing it was trained with.
     """
-    torch.set_num_threads(threads)
+    with torch_threads(threads):
+        return _train_plain(train, epochs, seed, arch)
+
+
+def _train_plain(
+    train: PhotoSet, epochs: int, seed: int, arch: str
+) -> tuple[nn.Module, PreprocessConfig]:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     mean, std = fit_stats(train.images)

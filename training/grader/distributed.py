@@ -145,6 +145,19 @@ def training_precision(requested: str, device: torch.device) -> str:
     return "bf16" if requested == "bf16" or (requested == "auto" and native) else "fp32"
 
 
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Torch's CPU threads set to `threads` inside the block and restored after it: training
+    runs on `threads`, and what runs next in the process (an evaluation's inference engine,
+    which takes torch's thread count) gets the count it had before."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def launched_shard(device: str = "auto") -> Shard | None:
     """This process's rank when a launcher (`torchrun`) started several: its `RANK` and
     `WORLD_SIZE` environment, training on `training_device(device, rank)`; None for a single

@@ -38,6 +38,7 @@ from training.grader.distributed import (
     launched_shard,
     process_group,
     run_group,
+    torch_threads,
     training_device,
     training_precision,
 )
@@ -324,7 +325,11 @@ def _plan(
 def train_share(config: GraderConfig, data: PhotoSet) -> None:
     """A torchrun rank other than 0: train its share of every new member, keep nothing (rank 0
     runs `fit_grader` with the same config and data)."""
-    torch.set_num_threads(config.threads)
+    with torch_threads(config.threads):
+        _train_share(config, data)
+
+
+def _train_share(config: GraderConfig, data: PhotoSet) -> None:
     if config.crossfit_folds:
         reason = "cross-fitting trains each network in one process"
         raise DataError([Problem(CROSSFIT_SETTING, reason)])
@@ -346,8 +351,19 @@ def fit_grader(
         data: All items with their `split` (train, val for calibration, test untouched).
         on_epoch: Called with (epoch, metrics) after every epoch.
         info: More training details for the artifact's `info` (e.g. the preset chosen).
+
+    Torch runs on `config.threads` CPU threads meanwhile, and on as many as before afterwards.
     """
-    torch.set_num_threads(config.threads)
+    with torch_threads(config.threads):
+        return _fit_grader(config, data, on_epoch, info)
+
+
+def _fit_grader(
+    config: GraderConfig,
+    data: PhotoSet,
+    on_epoch: EpochHook | None,
+    info: dict[str, Any] | None,
+) -> FittedGrader:
     started = time.perf_counter()
     if config.crossfit_folds:
         artifact, history = _fit_crossfit(config, data, on_epoch, info)
