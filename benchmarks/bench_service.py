@@ -33,6 +33,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +78,7 @@ def offline(home: Path, files: list[bytes], batch: int, units: int) -> dict[str,
     from serving.runtime import load_grader
     from serving.settings import load_settings
 
-    grader = load_grader(load_settings({"REGRADE_HOME": str(home)}))
+    grader = load_grader(load_settings({"REGRADE_HOME": str(home)}))  # torch's threads, as served
     facts = [{"brand": ITEM["brand"]}] * batch
 
     def one_batch() -> None:
@@ -252,6 +253,7 @@ def main() -> None:
     files = photos(args.photos, args.photo_size)
     results: dict[str, object] = {"settings": {k: str(v) for k, v in vars(args).items()}}
     results["load_average_before"] = os.getloadavg()
+    results["torch_threads"] = torch.get_num_threads()  # the offline engine's (a fresh process's)
     print(f"load average {os.getloadavg()[0]:.2f} (the figures mean most on an idle machine)")
     units = args.clients * args.requests
     before = offline(home.resolve(), files, args.clients, units)

@@ -215,17 +215,16 @@ class Regrade:
             runtime.store.engine.dispose()
 
     async def _grade(self, runtime: Runtime, images: list[Image.Image], brand: str | None) -> Any:
-        units = [{"photos": images, "brand": brand}]
+        facts = {"brand": brand}
         if runtime.grader is not None:  # batching off: in this worker, in the grade lane
-            grader = runtime.grader
-            return (await self.lanes.run(self.lanes.grade, grader.predict_items, *_split(units)))[0]
+            return await self.lanes.grade.grade(runtime.grader.predict_items, images, facts)
         remote = getattr(self.grader_runner, "to_async", None)  # served: the runner's client
         if remote is not None:  # its calls wait on the event loop, holding no thread
             # as arrays, pickled out of band: a PIL image would be copied on the event loop;
             # resized here to the network's input, so a 40 Mpx photo crosses as a few KB
             grader_dir = str(runtime.models["grader"].path)
             arrays = await self.lanes.run(self.lanes.decode, _arrays, images, grader_dir)
-            sent = [{"photos": arrays, "brand": brand}]
+            sent = [{"photos": arrays, **facts}]
             for attempt in range(1, RUNNER_ATTEMPTS + 1):
                 try:
                     return (await remote.grade_units(sent))[0]
@@ -237,8 +236,9 @@ class Regrade:
                         "the grader is overloaded (its queue passed its latency budget of "
                         f"{MAX_LATENCY_MS} ms); nothing was stored, retry in a moment"
                     ) from exc
-        # in-process (a test client): a local GraderRunner
-        return (await self.lanes.run(self.lanes.grade, self.grader_runner.grade_units, units))[0]
+        # in-process (a test client): a local GraderRunner's grader, in this worker's grade lane
+        predict = self.grader_runner.predictor.predict_items
+        return await self.lanes.grade.grade(predict, images, facts)
 
     async def _photos_and_grade(
         self, runtime: Runtime, form: dict[str, Any], ctx: bentoml.Context

@@ -124,6 +124,7 @@ def test_photo_lanes_run_below_the_price_lane():
         run = lambda lane: asyncio.run(Lanes.run(lane, niceness))  # noqa: E731
         base = niceness()
         assert run(lanes.price) == run(lanes.store) == base
-        assert run(lanes.decode) == run(lanes.grade) == min(19, base + PHOTO_NICE)
+        graded = asyncio.run(lanes.grade.grade(lambda _, facts: [niceness()], [], {}))
+        assert run(lanes.decode) == graded == min(19, base + PHOTO_NICE)
     finally:
         lanes.close()
