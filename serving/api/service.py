@@ -3,7 +3,8 @@
 `Regrade` is what `regrade serve` (`bentoml serve serving.api.service:Regrade`) runs. Photos are
 graded by `GraderRunner`, a second service whose batchable API groups the photos of concurrent
 requests into one forward pass (adaptive batching); with `REGRADE_BATCHING=0` the API worker grades
-in-line instead. Either way each photo is decoded once, by the upload check; the runner gets it
+in-line instead, the units queued while it grades going together (`serving.api.lanes.GradeQueue`).
+Either way each photo is decoded once, by the upload check; the runner gets it
 resized to the grader's input in the API worker (the grader's own resize, so the same answer), the
 in-line grader gets the decoded image. The review, pricing-decision, outcome, case and photo routes
 are the FastAPI app of `serving.api.routes`. Middleware adds API-key auth (`serving.api.auth`), the

@@ -88,7 +88,7 @@ def replicas(postgres_url, tmp_path_factory):
                 "REGRADE_DATABASE_URL": cases_db,
                 "REGRADE_PHOTO_STORE": str(work / "shared-photos"),
                 "REGRADE_POLICY": str(policy),
-                "REGRADE_BATCHING": "0",  # no grading runner: a process less per replica
+                "REGRADE_BATCHING": "0",  # graded in the API worker (the runner process idles)
             }
             envs = [{**os.environ, **service_env(work / f"replica-{n}", **shared)} for n in (1, 2)]
             logs = [work / f"replica-{n}.log" for n in (1, 2)]
