@@ -118,18 +118,26 @@ class GraderRunner:
 
     def __init__(self) -> None:
         die_with_parent()
-        self.predictor = load_grader(load_settings())
+        settings = load_settings()
+        # BentoML starts a declared dependency whatever the settings; with batching off the API
+        # worker grades in-line and never calls this one, which then loads no grader (about a
+        # gigabyte less)
+        self.predictor = load_grader(settings) if settings.batching else None
         heap.settle()
 
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_ITEMS, max_latency_ms=MAX_LATENCY_MS)
     def grade_units(self, units: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Grade units, each `{"photos": [decoded image or its pixels, ...], "brand": ...}`."""
+        if self.predictor is None:
+            raise StartupError("this grading runner holds no grader: REGRADE_BATCHING is off")
         results = self.predictor.predict_items(*_split(units))
         return [r.to_dict() for r in results]
 
     @bentoml.api
     def alive(self) -> dict[str, Any]:
         """The grader this runner holds (the API worker's /readyz asks: is the runner up?)."""
+        if self.predictor is None:
+            return {"name": None, "version": None}
         return {"name": self.predictor.name, "version": self.predictor.version}
 
     @bentoml.api

@@ -37,6 +37,21 @@ def test_batching_off_grades_in_the_api_worker_with_the_same_answer(home, tmp_pa
     assert len(answers["0"]["photos"]) == 3
 
 
+def test_with_batching_off_the_idle_runner_loads_no_grader(home, monkeypatch):
+    """BentoML starts the runner process either way; with batching off nothing calls it."""
+    from serving.api.service import GraderRunner
+    from serving.runtime import StartupError
+
+    for name, value in service_env(home, REGRADE_BATCHING="0").items():
+        monkeypatch.setenv(name, value)
+    idle = GraderRunner.inner()
+    assert idle.predictor is None and idle.alive() == {"name": None, "version": None}
+    with pytest.raises(StartupError, match="holds no grader: REGRADE_BATCHING is off"):
+        idle.grade_units([{"photos": [], "brand": None}])
+    monkeypatch.setenv("REGRADE_BATCHING", "1")
+    assert GraderRunner.inner().alive() == {"name": "regrade-grader", "version": "1"}
+
+
 def test_starts_from_the_model_cache_when_the_registry_is_unreachable(home, tmp_path):
     env = service_env(
         home,
