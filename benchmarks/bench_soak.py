@@ -84,6 +84,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--sample-s", type=float, default=5.0)
     parser.add_argument("--photo-size", type=int, default=256, help="pixels per side")
+    parser.add_argument(
+        "--batching", type=int, choices=(0, 1), default=0, help="REGRADE_BATCHING (default 0)"
+    )
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "soak.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="regrade-soak-"))
@@ -94,7 +97,7 @@ def main() -> None:
         print("training throwaway champions (resnet10t_half, 96 px) ...", flush=True)
         home = service_home(work / "models", image_size=96, backbone="resnet10t_half", tta="hflip")
     files = photos(3, args.photo_size)
-    process, base = start(home.resolve(), work, batching=True)
+    process, base = start(home.resolve(), work, batching=bool(args.batching))
     counts: dict = {"requests": 0, "errors": 0, "examples": []}
     samples: list[tuple[float, dict[str, float]]] = []
     try:

@@ -22,7 +22,7 @@ the home (`REGRADE_HOME`) when it exists. Nothing is created or connected here;
 | max_request_bytes | REGRADE_MAX_REQUEST_BYTES | 48 MiB per request body |
 | max_request_pixels | REGRADE_MAX_REQUEST_PIXELS | 100 Mpx decoded per /grade or /assess |
 | request_timeout_s | REGRADE_REQUEST_TIMEOUT_S | 30 s to read and grade one request's photos |
-| batching | REGRADE_BATCHING | on (1); 0 grades in the API worker without adaptive batching |
+| batching | REGRADE_BATCHING | off (0): grade in the API worker; 1: in the batching runner |
 | double_grading_share | REGRADE_DOUBLE_GRADING_SHARE | 0.05: share of resolved cases graded again |
 | session_secret | REGRADE_SESSION_SECRET | generated once, kept in home/session-secret |
 | listing_sku_pattern | REGRADE_LISTING_SKU_PATTERN | {item_id}-R{grade} |
@@ -228,7 +228,10 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Longest a /grade or /assess may take to read and grade photos."
     )
     batching: bool = Field(
-        True, description="Grade photos through the adaptive-batching runner (off: in-line)."
+        False,
+        description="Grade photos through the adaptive-batching runner process (off: in the API "
+        "worker, the units queued while it grades going together; more answers a second on a "
+        "few cores, docs/service.md).",
     )
     double_grading_share: float = Field(
         0.05,

@@ -1,25 +1,26 @@
 """The regrade BentoML service: `/grade`, `/price`, `/assess`, and the people's routes mounted.
 
 `Regrade` is what `regrade serve` (`bentoml serve serving.api.service:Regrade`) runs. Photos are
-graded by `GraderRunner`, a second service whose batchable API groups the photos of concurrent
-requests into one forward pass (adaptive batching); with `REGRADE_BATCHING=0` the API worker grades
-in-line instead, the units queued while it grades going together (`serving.api.lanes.GradeQueue`).
-Either way each photo is decoded once, by the upload check; the runner gets it
-resized to the grader's input in the API worker (the grader's own resize, so the same answer), the
-in-line grader gets the decoded image. The review, pricing-decision, outcome, case and photo routes
-are the FastAPI app of `serving.api.routes`. Middleware adds API-key auth (`serving.api.auth`), the
-body size limit and upload-form checks (`serving.api.uploads.UploadGuard`), a `/readyz` that
-reports the model versions, `/docs` and `/docs.json` (`serving.api.probes`), and refusals in one
-error shape, logged as one INFO line each (`serving.api.refusals`). The middlewares and the routes
-get the runtime this service loads through one `RuntimeSlot` (`serving.api.state`); each request
-reads the slot once, so `POST /admin/reload` (or the `REGRADE_RELOAD_S` alias poll,
-`serving.api.reload`) swaps in the new champions while requests in flight finish on the old.
+graded in the API worker, the units queued while it grades going together
+(`serving.api.lanes.GradeQueue`); with `REGRADE_BATCHING=1` by `GraderRunner` instead, a second
+service whose batchable API groups the photos of concurrent requests into one forward pass
+(adaptive batching; docs/service.md says when each pays). Either way each photo is decoded once, by
+the upload check; the runner gets it resized to the grader's input in the API worker (the grader's
+own resize, so the same answer), the in-line grader gets the decoded image. The review,
+pricing-decision, outcome, case and photo routes are the FastAPI app of `serving.api.routes`.
+Middleware adds API-key auth (`serving.api.auth`), the body size limit and upload-form checks
+(`serving.api.uploads.UploadGuard`), a `/readyz` that reports the model versions, `/docs` and
+`/docs.json` (`serving.api.probes`), and refusals in one error shape, logged as one INFO line each
+(`serving.api.refusals`). The middlewares and the routes get the runtime this service loads through
+one `RuntimeSlot` (`serving.api.state`); each request reads the slot once, so `POST /admin/reload`
+(or the `REGRADE_RELOAD_S` alias poll, `serving.api.reload`) swaps in the new champions while
+requests in flight finish on the old.
 
-The three APIs are async: their blocking steps (decoding, grading, pricing, the case write) run
-in bounded thread pools of their own (`serving.api.lanes`), so `/price` never waits behind a
-slow `/grade`. A `/grade` or `/assess` may post at most `max_request_pixels` in all (413 before
-any photo is decoded) and must have read and graded its photos within `request_timeout_s`
-(504). Each worker dies with `regrade serve` (`serving.api.lifeline`).
+The three APIs are async: their blocking steps (decoding, grading, pricing, the case write) run in
+bounded thread pools of their own (`serving.api.lanes`), so `/price` never waits behind a slow
+`/grade`. A `/grade` or `/assess` may post at most `max_request_pixels` in all (413 before any
+photo is decoded) and must have read and graded its photos within `request_timeout_s` (504). Each
+worker dies with `regrade serve` (`serving.api.lifeline`).
 """
 
 from __future__ import annotations

@@ -79,7 +79,8 @@ def test_a_read_only_database_is_not_ready_and_assess_answers_503(home, tmp_path
 def test_a_grading_runner_that_does_not_answer_is_not_ready(home, tmp_path):
     from serving.api.service import SLOT
 
-    env = service_env(home, REGRADE_DATABASE_URL=f"sqlite:///{tmp_path / 'regrade.db'}")
+    database = f"sqlite:///{tmp_path / 'regrade.db'}"
+    env = service_env(home, REGRADE_DATABASE_URL=database, REGRADE_BATCHING="1")
     with running_service(env) as client:
         ready = client.get("/readyz").json()
         assert ready["ready"] is True and ready["batching"] is True
