@@ -97,9 +97,17 @@ class GradeQueue:
     async def grade(self, predict: Predict[R], photos: list[Any], facts: dict[str, Any]) -> R:
         """The result of `predict([photos], [facts])[0]`, graded in this lane's thread with
         the other units queued beside it for the same `predict` (cancelling the await before
-        its call starts skips the unit)."""
+        its call starts skips the unit).
+
+        Raises:
+            RuntimeError: the lane is closed (the worker is stopping).
+        """
+        if self._closed:
+            raise RuntimeError("the grade lane is closed: the worker is stopping")
         unit = _Unit(predict, photos, facts, contextvars.copy_context())
         self._units.put(unit)
+        if self._closed:  # closed meanwhile: its thread may be gone already
+            unit.future.cancel()
         return await asyncio.wrap_future(unit.future)
 
     def close(self) -> None:

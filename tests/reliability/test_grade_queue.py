@@ -155,6 +155,8 @@ def test_closing_cancels_the_units_still_queued():
 
     asyncio.run(scenario())
     assert grader.calls == [["a"]]
+    with pytest.raises(RuntimeError, match="the grade lane is closed"):
+        asyncio.run(lane.grade(grader.predict_items, ["p"], {"name": "c"}))
 
 
 def test_a_real_grader_answers_each_unit_together_as_alone(tmp_path_factory):
