@@ -1,10 +1,10 @@
 """The in-worker grade lane (`REGRADE_BATCHING=0`): units of concurrent requests go together.
 
 While the lane's thread grades one call, the units of the requests that arrive queue up and go
-in the next call together (one call per unit cost `/grade` a quarter of its throughput on 8
-clients, benchmarks/README.md). Each request still gets its own answer, a unit whose request
-gave up is never graded, one bad unit fails only its own request, and units for different
-graders (a reload between requests) never share a call.
+in the next call together (a call per unit answered 65 `/grade`s a second where grouping
+answers 87-97 on 8 clients, benchmarks/README.md). Each request still gets its own answer, a
+unit whose request gave up is never graded, one bad unit fails only its own request, and units
+for different graders (a reload between requests) never share a call.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ class Grader:
         return [f"{name}:{len(p)}" for name, p in zip(names, photos, strict=True)]
 
 
-async def _grade_while_held(lane, grader, names, predict=None):
-    """Grade `first` alone while the rest queue behind it; all answers (or errors) in order."""
-    predict = predict or grader.predict_items
+async def _grade_while_held(lane, grader, names):
+    """Grade the first name alone while the rest queue behind it; all answers (or errors), in
+    order."""
+    predict = grader.predict_items
     first = asyncio.ensure_future(lane.grade(predict, ["photo"], {"name": names[0]}))
     await asyncio.to_thread(grader.started.wait, 10)  # the lane's thread is busy with it
     rest = [asyncio.ensure_future(lane.grade(predict, ["p", "q"], {"name": n})) for n in names[1:]]
