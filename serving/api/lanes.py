@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 import os
 import queue
 import threading
@@ -35,6 +36,8 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+log = logging.getLogger(__name__)
 
 DECODE_THREADS = 2
 """Photos decoded at once (a decoded 40 Mpx photo is 120 MB: this also bounds memory)."""
@@ -125,7 +128,14 @@ class GradeQueue:
                     unit.future.cancel()
                 return self._cancel_queued()
             for predict in dict.fromkeys(u.predict for u in taken):  # in order, per grader
-                _grade_together([u for u in taken if u.predict == predict])
+                group = [u for u in taken if u.predict == predict]
+                try:
+                    _grade_together(group)
+                except Exception as exc:  # the thread must live on: later units wait on it
+                    log.exception("the grade lane failed a call")
+                    for unit in group:
+                        if not unit.future.done():
+                            unit.future.set_exception(exc)
 
     def _take(self) -> list[_Unit]:
         """The first unit queued (waiting for it) and the units behind it, up to `max_units`

@@ -198,3 +198,27 @@ def test_a_real_grader_answers_each_unit_together_as_alone(tmp_path_factory):
         assert other.grade == one.grade and len(other.photos) == len(one.photos)
         assert other.probabilities == pytest.approx(one.probabilities, abs=1e-5)
         assert other.counterfeit.score == pytest.approx(one.counterfeit.score, abs=1e-5)
+
+
+def test_the_lane_lives_on_when_a_call_fails_outside_the_grader(monkeypatch):
+    """A bug around the grader's call answers that call's units with the error; the lane's
+    thread goes on grading (were it to die, every later request would wait out its limit)."""
+    import serving.api.lanes as lanes
+
+    lane, grader = GradeQueue(), Grader()
+    real, failures = lanes._grade_together, []
+
+    def broken_once(units):
+        if not failures:
+            failures.append(len(units))
+            raise KeyError("a bug")
+        return real(units)
+
+    monkeypatch.setattr(lanes, "_grade_together", broken_once)
+    try:
+        with pytest.raises(KeyError, match="a bug"):
+            asyncio.run(lane.grade(grader.predict_items, ["p"], {"name": "a"}))
+        assert asyncio.run(lane.grade(grader.predict_items, ["p"], {"name": "b"})) == "b:1"
+    finally:
+        lane.close()
+    assert failures == [1] and grader.calls == [["b"]]
