@@ -36,12 +36,19 @@ class Grader:
         return [f"{name}:{len(p)}" for name, p in zip(names, photos, strict=True)]
 
 
+async def _occupy(lane, grader, name="a"):
+    """Queue a one-photo unit for `grader` and wait until the lane's thread is busy with it
+    (held there until `grader.release` is set); its answer's future."""
+    first = asyncio.ensure_future(lane.grade(grader.predict_items, ["p"], {"name": name}))
+    await asyncio.to_thread(grader.started.wait, 10)
+    return first
+
+
 async def _grade_while_held(lane, grader, names):
     """Grade the first name alone while the rest queue behind it; all answers (or errors), in
     order."""
     predict = grader.predict_items
-    first = asyncio.ensure_future(lane.grade(predict, ["photo"], {"name": names[0]}))
-    await asyncio.to_thread(grader.started.wait, 10)  # the lane's thread is busy with it
+    first = await _occupy(lane, grader, names[0])
     rest = [asyncio.ensure_future(lane.grade(predict, ["p", "q"], {"name": n})) for n in names[1:]]
     await asyncio.sleep(0.05)  # all queued
     grader.release.set()
@@ -84,8 +91,7 @@ def test_a_request_that_gave_up_before_its_call_is_not_graded():
     lane, grader = GradeQueue(), Grader(hold_first=True)
 
     async def scenario():
-        first = asyncio.ensure_future(lane.grade(grader.predict_items, ["p"], {"name": "a"}))
-        await asyncio.to_thread(grader.started.wait, 10)
+        first = await _occupy(lane, grader)
         quitter = asyncio.ensure_future(lane.grade(grader.predict_items, ["p"], {"name": "b"}))
         staying = asyncio.ensure_future(lane.grade(grader.predict_items, ["p"], {"name": "c"}))
         await asyncio.sleep(0.05)
@@ -105,8 +111,7 @@ def test_units_for_different_graders_never_share_a_call():
     lane, old, new = GradeQueue(), Grader(hold_first=True), Grader()
 
     async def scenario():
-        first = asyncio.ensure_future(lane.grade(old.predict_items, ["p"], {"name": "a"}))
-        await asyncio.to_thread(old.started.wait, 10)
+        first = await _occupy(lane, old)
         rest = [
             asyncio.ensure_future(lane.grade(grader.predict_items, ["p"], {"name": name}))
             for grader, name in ((old, "b"), (new, "c"), (old, "d"))
@@ -144,8 +149,7 @@ def test_closing_cancels_the_units_still_queued():
     lane, grader = GradeQueue(), Grader(hold_first=True)
 
     async def scenario():
-        first = asyncio.ensure_future(lane.grade(grader.predict_items, ["p"], {"name": "a"}))
-        await asyncio.to_thread(grader.started.wait, 10)
+        first = await _occupy(lane, grader)
         queued = asyncio.ensure_future(lane.grade(grader.predict_items, ["p"], {"name": "b"}))
         await asyncio.sleep(0.05)
         lane.close()
