@@ -48,12 +48,25 @@ class PreprocessConfig:
         )
 
 
+REDUCE_TO = 8
+"""A photo whose shorter side is at least twice this many times the input side is first
+shrunk by a whole factor (box averaging, in C without Python's lock) to between this many and
+twice as many times the input side, then resized as any other. Copying a photo of tens of
+megapixels into a tensor holds Python's lock throughout, which stalled every other request of
+the service's worker; the shrunk photo resizes to nearly the same input
+(tests/code/test_preprocess_large.py bounds the difference)."""
+
+
 def to_uint8(image: Image.Image | bytes, image_size: int) -> torch.Tensor:
-    """Decode (when bytes) and resize a photo to a `[3, S, S]` uint8 tensor."""
+    """Decode (when bytes) and resize a photo to a `[3, S, S]` uint8 tensor (a very large one
+    shrunk first: `REDUCE_TO`)."""
     if isinstance(image, bytes | bytearray):
         image = open_image(bytes(image))
     elif image.mode != "RGB":
         image = image.convert("RGB")
+    factor = min(image.size) // (REDUCE_TO * image_size)
+    if factor >= 2:
+        image = image.reduce(factor)
     resize = v2.Compose([v2.PILToTensor(), v2.Resize((image_size, image_size), antialias=True)])
     return resize(image)
 
