@@ -114,9 +114,15 @@ def resize_for_grader(image: Image.Image, size: int) -> np.ndarray:
 
 
 def load_grader_at(
-    path: Path | str, name: str, version: str | None, *, engine: str = "onnxruntime"
+    path: Path | str,
+    name: str,
+    version: str | None,
+    *,
+    engine: str = "onnxruntime",
+    threads: int | None = None,
 ) -> GraderPredictor:
-    """The grader in a model folder, verified and probed (`engine`: see `GraderPredictor`).
+    """The grader in a model folder, verified and probed (`engine`, `threads`: see
+    `GraderPredictor`).
 
     Raises:
         StartupError: a file does not match its digest, the folder cannot be loaded, or the
@@ -126,7 +132,9 @@ def load_grader_at(
     from models.grader.predictor import GraderPredictor
 
     try:
-        grader = GraderPredictor.load(Path(path), name=name, version=version, engine=engine)
+        grader = GraderPredictor.load(
+            Path(path), name=name, version=version, engine=engine, threads=threads
+        )
         probe_grader(grader, path)
     except Exception as exc:  # any failure to load or run: this model cannot serve
         raise _refused("grader", Path(path), exc) from exc
@@ -147,14 +155,24 @@ def load_pricing_at(path: Path | str) -> PricingPredictor:
     return pricing
 
 
-def load_grader(settings: Settings) -> GraderPredictor:
-    """The grader predictor the settings name (the champion by default), verified and probed.
+def load_grader(settings: Settings, threads: int | None = None) -> GraderPredictor:
+    """The grader predictor the settings name (the champion by default), verified and probed
+    (`threads` per call: see `GraderPredictor`).
 
     Raises:
         StartupError: no such model, or it cannot be loaded or fails the probe.
     """
     found = resolve("grader", settings)
-    return load_grader_at(found.path, found.name or GRADER.registered_name, found.version)
+    name = found.name or GRADER.registered_name
+    return load_grader_at(found.path, name, found.version, threads=threads)
+
+
+def call_threads(settings: Settings) -> int:
+    """The threads of each call of the API worker's grader: torch's threads shared among the
+    `grade_calls` calls it runs at once (one each on a machine's cores, by default)."""
+    import torch
+
+    return max(1, torch.get_num_threads() // settings.grade_calls)
 
 
 def check_models(settings: Settings) -> dict[str, ResolvedModel]:
@@ -208,7 +226,7 @@ def load_runtime(settings: Settings, *, with_grader: bool) -> Runtime:
         policy = load_policy(settings.policy) if settings.policy else Policy()
     except Exception as exc:
         raise StartupError(f"cannot start: policy {settings.policy}: {exc}") from exc
-    grader = load_grader(settings) if with_grader else None
+    grader = load_grader(settings, call_threads(settings)) if with_grader else None
     return Runtime(
         settings=settings,
         pricing=load_pricing_at(models["pricing"].path),
@@ -248,5 +266,6 @@ def reload_runtime(current: Runtime) -> Runtime:
     grader = None
     if current.grader is not None:
         found = models["grader"]
-        grader = load_grader_at(found.path, found.name or GRADER.registered_name, found.version)
+        name = found.name or GRADER.registered_name
+        grader = load_grader_at(found.path, name, found.version, threads=call_threads(settings))
     return replace(current, pricing=pricing, grader=grader, models=models)

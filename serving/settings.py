@@ -23,6 +23,7 @@ the home (`REGRADE_HOME`) when it exists. Nothing is created or connected here;
 | max_request_pixels | REGRADE_MAX_REQUEST_PIXELS | 100 Mpx decoded per /grade or /assess |
 | request_timeout_s | REGRADE_REQUEST_TIMEOUT_S | 30 s to read and grade one request's photos |
 | batching | REGRADE_BATCHING | off (0): grade in the API worker; 1: in the batching runner |
+| grade_threads | REGRADE_GRADE_THREADS | 0: one grader call at once per core (batching off) |
 | double_grading_share | REGRADE_DOUBLE_GRADING_SHARE | 0.05: share of resolved cases graded again |
 | session_secret | REGRADE_SESSION_SECRET | generated once, kept in home/session-secret |
 | listing_sku_pattern | REGRADE_LISTING_SKU_PATTERN | {item_id}-R{grade} |
@@ -233,6 +234,14 @@ class Settings(BaseSettings):
         "worker, the units queued while it grades going together; more answers a second on a "
         "few cores, docs/service.md).",
     )
+    grade_threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Grader calls the API worker runs at once with batching off, the cores "
+        "shared among them (0: one per core the service may use, each call on one core: the "
+        "most answers a second; 1: one call at a time on every core, the fastest single answer).",
+    )
     double_grading_share: float = Field(
         0.05,
         ge=0.0,
@@ -323,6 +332,17 @@ class Settings(BaseSettings):
         """BentoML's home for `regrade serve` (`BENTOML_HOME`): its Prometheus multiprocess
         folder, which every start wipes, lives there, so two homes never share one."""
         return self.home / "bentoml"
+
+    @property
+    def grade_calls(self) -> int:
+        """Grader calls the API worker runs at once (`grade_threads`; 0: the cores this process
+        may run on)."""
+        if self.grade_threads:
+            return self.grade_threads
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # no affinity on this platform
+            return os.cpu_count() or 1
 
     @property
     def model_cache_dir(self) -> Path:

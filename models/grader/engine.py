@@ -3,7 +3,8 @@
 Both take a normalised batch `[N, 3, S, S]` and return the per-photo `score`, `counterfeit`
 logit and PatchCore `patches` of `GraderNet.forward(..., with_patches=True)`. The ONNX graph is
 exported in memory from the loaded weights when the predictor starts (nothing is downloaded or
-stored) and runs with the same number of threads as torch. ONNX Runtime is the default because
+stored) and runs each call on as many threads as it is given (torch's count unless told: a
+service grading several calls at once gives each one core). ONNX Runtime is the default because
 it gives the same outputs as eager torch (tested to 1e-4) several times faster on a CPU
 (docs/grader.md; `benchmarks/bench_grader.py` measures it).
 """
@@ -52,9 +53,11 @@ class OnnxEngine:
     Args:
         net: A trained network (not modified).
         image_size: Side of the square input.
+        threads: Threads per call (None: torch's count). Calls from several threads at once
+            run side by side, each on its own `threads`.
     """
 
-    def __init__(self, net: GraderNet, image_size: int):
+    def __init__(self, net: GraderNet, image_size: int, threads: int | None = None):
         import onnxruntime as ort
 
         buf = io.BytesIO()
@@ -77,7 +80,7 @@ class OnnxEngine:
             for module, training in modes.items():
                 module.training = training
         options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         # idle threads sleep instead of spinning: the cores are shared with photo decoding
         # and /price, which a spinning thread would starve
@@ -91,10 +94,13 @@ class OnnxEngine:
         return {key: torch.from_numpy(v) for key, v in zip(OUTPUTS, values, strict=True)}
 
 
-def make_engine(net: GraderNet, image_size: int, kind: str = "onnxruntime"):
-    """The engine `kind` (one of `ENGINES`) for a loaded network."""
+def make_engine(
+    net: GraderNet, image_size: int, kind: str = "onnxruntime", threads: int | None = None
+):
+    """The engine `kind` (one of `ENGINES`) for a loaded network (`threads` per call: ONNX
+    Runtime's; the eager engine runs on torch's)."""
     if kind == "onnxruntime":
-        return OnnxEngine(net, image_size)
+        return OnnxEngine(net, image_size, threads)
     if kind == "torch":
         return TorchEngine(net)
     raise ValueError(f"unknown grader engine {kind!r}: expected one of {ENGINES}")

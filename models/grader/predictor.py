@@ -117,6 +117,7 @@ class GraderPredictor:
         batch_size: Photos per forward pass.
         engine: `onnxruntime` (default: same scores, several times faster on a CPU) or `torch`
             (see `models.grader.engine`).
+        threads: The engine's threads per call (None: torch's count; see `make_engine`).
     """
 
     def __init__(
@@ -127,6 +128,7 @@ class GraderPredictor:
         version: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         engine: str = "onnxruntime",
+        threads: int | None = None,
     ):
         self.artifact = artifact
         self.name = name
@@ -134,7 +136,7 @@ class GraderPredictor:
         self.batch_size = batch_size
         self.net = artifact.net.eval()
         self.engine = engine
-        self._run = make_engine(self.net, artifact.preprocess.image_size, engine)
+        self._run = make_engine(self.net, artifact.preprocess.image_size, engine, threads)
         self._normalize = normalize(artifact.preprocess)
 
     @classmethod
@@ -145,9 +147,11 @@ class GraderPredictor:
         name: str = GRADER.registered_name,
         version: str | None = None,
         engine: str = "onnxruntime",
+        threads: int | None = None,
     ) -> GraderPredictor:
         """Load from an artifact folder alone."""
-        return cls(load_artifact(model_dir), name=name, version=version, engine=engine)
+        artifact = load_artifact(model_dir)
+        return cls(artifact, name=name, version=version, engine=engine, threads=threads)
 
     @property
     def labels(self) -> tuple[str, ...]:

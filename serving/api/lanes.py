@@ -7,7 +7,7 @@ The APIs are async instead and hand each blocking step to a lane, a thread pool 
 | lane | work | threads |
 |---|---|---|
 | decode | reading and decoding photos | `DECODE_THREADS` |
-| grade | the grader in this worker (batching off): `GradeQueue` | 1, units queued go together |
+| grade | the grader in this worker (batching off): `GradeQueue` | `grade_threads` (one per core) |
 | price | `/price` | `PRICE_THREADS` |
 | store | `/assess`'s pricing, provenance check and case write | `STORE_THREADS` |
 
@@ -78,24 +78,30 @@ class _Unit(Generic[R]):
 
 
 class GradeQueue:
-    """The grade lane: one thread grading the units of concurrent requests.
+    """The grade lane: `threads` threads grading the units of concurrent requests.
 
-    Each request queues its unit and awaits its answer. The thread takes the first unit queued
-    and every unit queued behind it (at most `max_units`, waiting for none), and grades those
-    with the same grader in one `predict_items` call: while one call runs, the requests that
+    Each request queues its unit and awaits its answer. A free thread takes the first unit
+    queued and every unit queued behind it (at most `max_units`, waiting for none), and grades
+    those with the same grader in one `predict_items` call: while calls run, the requests that
     arrive queue up and go together in the next, which costs less per unit than one call each
-    and no request waits for a batch to fill. A unit whose request gave up before its call
-    started is skipped. When a call of several units fails, each is graded alone again, so
-    one bad unit fails only its own request.
+    and no request waits for a batch to fill. With several threads, calls run side by side:
+    on a few cores, one call per core (each on one thread) answers more units a second than
+    one call at a time on all of them (docs/service.md). A unit whose request gave up before
+    its call started is skipped. When a call of several units fails, each is graded alone
+    again, so one bad unit fails only its own request.
     """
 
-    def __init__(self, max_units: int = GROUP_UNITS) -> None:
-        """Start the lane's thread (at the photo lanes' lower priority)."""
+    def __init__(self, max_units: int = GROUP_UNITS, threads: int = 1) -> None:
+        """Start the lane's threads (at the photo lanes' lower priority)."""
         self.max_units = max_units
         self._closed = False
         self._units: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name="regrade-grade", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"regrade-grade_{i}", daemon=True)
+            for i in range(max(1, threads))
+        ]
+        for thread in self._threads:
+            thread.start()
 
     async def grade(self, predict: Predict[R], photos: list[Any], facts: dict[str, Any]) -> R:
         """The result of `predict([photos], [facts])[0]`, graded in this lane's thread with
@@ -114,10 +120,10 @@ class GradeQueue:
         return await asyncio.wrap_future(unit.future)
 
     def close(self) -> None:
-        """Stop the thread after the call running now; units still queued are cancelled."""
+        """Stop the threads after the calls running now; units still queued are cancelled."""
         self._closed = True
         self._cancel_queued()
-        self._units.put(None)
+        self._units.put(None)  # wakes a thread; each one leaving wakes the next
 
     def _serve(self) -> None:
         _lower_priority()
@@ -126,7 +132,9 @@ class GradeQueue:
             if self._closed:
                 for unit in taken:
                     unit.future.cancel()
-                return self._cancel_queued()
+                self._cancel_queued()
+                self._units.put(None)  # the next thread's wake-up
+                return
             for predict in dict.fromkeys(u.predict for u in taken):  # in order, per grader
                 group = [u for u in taken if u.predict == predict]
                 try:
@@ -191,12 +199,13 @@ def _grade_alone(unit: _Unit) -> None:
 class Lanes:
     """The thread pools of one API worker (see the module's table)."""
 
-    def __init__(self) -> None:
-        """Start the pools (their threads start with the first work)."""
+    def __init__(self, grade_threads: int = 1) -> None:
+        """Start the pools (the pools' threads start with the first work; the grade lane's
+        `grade_threads` at once)."""
         self.decode = ThreadPoolExecutor(
             DECODE_THREADS, thread_name_prefix="regrade-decode", initializer=_lower_priority
         )
-        self.grade = GradeQueue()
+        self.grade = GradeQueue(threads=grade_threads)
         self.price = ThreadPoolExecutor(PRICE_THREADS, thread_name_prefix="regrade-price")
         self.store = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="regrade-store")
 

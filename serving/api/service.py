@@ -161,7 +161,7 @@ class Regrade:
         settings = load_settings()
         runtime = load_runtime(settings, with_grader=not settings.batching)
         self.limits = Limits.from_settings(settings)
-        self.lanes = Lanes()
+        self.lanes = Lanes(settings.grade_calls)
         log_refusals()
         # built on the worker's event loop: the alias poll's thread calls the runner through it
         self._loop = _loop_token()

@@ -70,3 +70,11 @@ def test_onnx_threads_sleep_when_idle():
     engine = make_engine(GraderNet("resnet10t_quarter", n_classes=3).eval(), TOY_SIZE)
     options = engine.session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_onnx_threads_per_call_default_to_torchs_and_can_be_set():
+    net = GraderNet("resnet10t_quarter", n_classes=3).eval()
+    default = make_engine(net, TOY_SIZE).session.get_session_options()
+    one = make_engine(net, TOY_SIZE, threads=1).session.get_session_options()
+    assert default.intra_op_num_threads == torch.get_num_threads()
+    assert one.intra_op_num_threads == 1

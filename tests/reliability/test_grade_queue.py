@@ -226,3 +226,50 @@ def test_the_lane_lives_on_when_a_call_fails_outside_the_grader(monkeypatch):
     finally:
         lane.close()
     assert failures == [1] and grader.calls == [["b"]]
+
+
+class HoldsA(Grader):
+    """Holds only the calls that grade unit `a` (until `release`)."""
+
+    def predict_items(self, photos, facts):
+        names = [f["name"] for f in facts]
+        self.calls.append(names)
+        if "a" in names:
+            self.started.set()
+            self.release.wait(10)
+        return [f"{name}:{len(p)}" for name, p in zip(names, photos, strict=True)]
+
+
+def test_with_two_threads_a_call_runs_beside_a_slow_one():
+    """One call per core: a unit queued while a call runs is graded by the free thread at once,
+    not after it."""
+    lane, grader = GradeQueue(threads=2), HoldsA(hold_first=True)
+
+    async def scenario():
+        first = await _occupy(lane, grader)
+        second = await asyncio.wait_for(lane.grade(grader.predict_items, ["p"], {"name": "b"}), 5)
+        held = not first.done()
+        grader.release.set()
+        return held, second, await first
+
+    try:
+        held, second, first = asyncio.run(scenario())
+    finally:
+        lane.close()
+    assert held and second == "b:1" and first == "a:1"
+    assert grader.calls == [["a"], ["b"]]
+
+
+def test_closing_stops_every_thread_of_the_lane():
+    lane, grader = GradeQueue(threads=3), Grader(hold_first=True)
+
+    async def scenario():
+        first = await _occupy(lane, grader)
+        lane.close()  # one thread is busy, two wait for units
+        grader.release.set()
+        return await first
+
+    assert asyncio.run(scenario()) == "a:1"  # the call running finishes
+    for thread in lane._threads:
+        thread.join(5)
+    assert len(lane._threads) == 3 and not any(t.is_alive() for t in lane._threads)

@@ -74,3 +74,28 @@ def test_a_missing_champion_is_a_clear_start_up_error(tmp_path):
     settings = load_settings({"REGRADE_HOME": str(tmp_path)})
     with pytest.raises(StartupError, match=r"no grader model at models:/regrade-grader@champion"):
         load_runtime(settings, with_grader=False)
+
+
+def test_with_batching_off_the_worker_shares_its_cores_among_grader_calls(home, tmp_path):
+    """`grade_threads` calls at once (default: one per core), each on its share of torch's
+    threads, and the worker's grader built for that share."""
+    import os
+
+    from serving.runtime import call_threads, load_runtime
+    from serving.settings import load_settings
+    from training.grader.distributed import torch_threads
+
+    env = service_env(home, REGRADE_DATABASE_URL=f"sqlite:///{tmp_path}/db")
+    assert load_settings(env).grade_calls == len(os.sched_getaffinity(0))
+    settings = load_settings({**env, "REGRADE_GRADE_THREADS": "2"})
+    assert settings.grade_calls == 2
+    with torch_threads(4):
+        assert call_threads(settings) == 2
+        assert call_threads(load_settings({**env, "REGRADE_GRADE_THREADS": "1"})) == 4
+        assert call_threads(load_settings({**env, "REGRADE_GRADE_THREADS": "8"})) == 1
+        runtime = load_runtime(settings, with_grader=True)
+    try:
+        options = runtime.grader._run.session.get_session_options()
+        assert options.intra_op_num_threads == 2
+    finally:
+        runtime.store.engine.dispose()
