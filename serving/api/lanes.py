@@ -104,9 +104,9 @@ class GradeQueue:
             thread.start()
 
     async def grade(self, predict: Predict[R], photos: list[Any], facts: dict[str, Any]) -> R:
-        """The result of `predict([photos], [facts])[0]`, graded in this lane's thread with
-        the other units queued beside it for the same `predict` (cancelling the await before
-        its call starts skips the unit).
+        """The result of `predict([photos], [facts])[0]`, graded in one of this lane's threads
+        with the other units queued beside it for the same `predict` (cancelling the await
+        before its call starts skips the unit).
 
         Raises:
             RuntimeError: the lane is closed (the worker is stopping).

@@ -32,7 +32,8 @@ def test_a_grader_resolves_three_cases_with_the_keyboard_and_the_queue_shrinks(l
     before = int(page.inner_text("#open-count"))
     assert before >= 3
     first = page.locator("#review-queue tbody tr").first.get_attribute("data-case")
-    page.locator("#review-queue tbody tr a").first.click()
+    with page.expect_navigation():  # its load: the page's keys work once review.js has run
+        page.locator("#review-queue tbody tr a").first.click()
     decided = []
     for grade_key, grade in (("1", "A"), ("b", "B"), ("3", "C")):
         page.wait_for_selector("#decide")
