@@ -26,11 +26,16 @@ def coreset(patches: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     first = int(torch.randint(len(patches), (1,), generator=gen))
     chosen = [first]
-    nearest = torch.cdist(patches, patches[first : first + 1]).squeeze(1)
+    squares = (patches * patches).sum(1)  # once: each step is then one matrix-vector product
+
+    def distances(i: int) -> torch.Tensor:  # squared, to every patch (same order as distances)
+        return (squares - 2 * (patches @ patches[i]) + squares[i]).clamp_min_(0)
+
+    nearest = distances(first)
     for _ in range(size - 1):
         pick = int(torch.argmax(nearest))
         chosen.append(pick)
-        nearest = torch.minimum(nearest, torch.cdist(patches, patches[pick : pick + 1]).squeeze(1))
+        nearest = torch.minimum(nearest, distances(pick))
     return patches[chosen].clone()
 
 
