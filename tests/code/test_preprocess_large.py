@@ -28,17 +28,32 @@ def _plain(image: Image.Image, size: int):
     return v2.Compose([v2.PILToTensor(), v2.Resize((size, size), antialias=True)])(image)
 
 
+def _reductions(monkeypatch) -> list[int]:
+    """The factors `Image.reduce` is called with from now on."""
+    factors, reduce = [], Image.Image.reduce
+
+    def spy(self, factor, *args, **kwargs):
+        factors.append(factor)
+        return reduce(self, factor, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "reduce", spy)
+    return factors
+
+
 @pytest.mark.parametrize(("width", "height", "size"), [(4032, 3024, 96), (3200, 3200, 160)])
-def test_a_large_photo_gives_the_input_of_the_plain_resize(width, height, size):
+def test_a_large_photo_gives_the_input_of_the_plain_resize(width, height, size, monkeypatch):
     image = _photo(width, height)
-    assert min(image.size) >= 2 * REDUCE_TO * size  # shrunk first
-    got, plain = to_uint8(image, size).int(), _plain(image, size).int()
+    plain = _plain(image, size).int()
+    factors = _reductions(monkeypatch)
+    got = to_uint8(image, size).int()
+    assert factors == [min(width, height) // (REDUCE_TO * size)] and factors[0] >= 2  # shrunk
     assert got.shape == plain.shape == (3, size, size)
     diff = (got - plain).abs().float()
     assert diff.mean() < 0.5 and diff.max() <= 3
 
 
-def test_a_photo_below_the_threshold_is_resized_as_before():
+def test_a_photo_below_the_threshold_is_resized_as_before(monkeypatch):
     image = _photo(1200, 900)
-    assert min(image.size) < 2 * REDUCE_TO * 96
+    factors = _reductions(monkeypatch)
     assert (to_uint8(image, 96) == _plain(image, 96)).all()
+    assert factors == []  # not shrunk
