@@ -332,6 +332,8 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "bench.json")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     work = Path(tempfile.mkdtemp(prefix="regrade-bench-"))
     home = args.home
     if home is None:
