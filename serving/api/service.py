@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -55,7 +56,14 @@ from serving.api.reload import AliasPoller
 from serving.api.request_models import AssessForm, GradeForm, Item, ItemFacts, PriceRequest
 from serving.api.routes import create_app
 from serving.api.state import RuntimeSlot
-from serving.api.uploads import NAMES_KEY, Limits, Photo, UploadGuard, check_photos, decode_photo
+from serving.api.uploads import (
+    NAMES_KEY,
+    Limits,
+    PastDeadline,
+    Photo,
+    UploadGuard,
+    read_photos,
+)
 from serving.errors import Overloaded, TimedOut
 from serving.results import GradeResult
 from serving.runtime import (
@@ -262,13 +270,17 @@ class Regrade:
         deadline = asyncio.timeout(limit_s)
         try:
             async with deadline:
-                posted = await lanes.run(
-                    lanes.decode, check_photos, form["photos"], self.limits, _photo_names(ctx)
+                photos = await lanes.run(
+                    lanes.decode,
+                    read_photos,
+                    form["photos"],
+                    self.limits,
+                    _photo_names(ctx),
+                    time.monotonic() + limit_s,
                 )
-                photos = [await lanes.run(lanes.decode, decode_photo, p) for p in posted]
                 result = await self._grade(runtime, [p.image for p in photos], form.get("brand"))
         except TimeoutError as exc:
-            if not deadline.expired():
+            if not (deadline.expired() or isinstance(exc, PastDeadline)):
                 raise
             raise TimedOut(
                 f"reading and grading the photos took over the limit of {limit_s:g} s "

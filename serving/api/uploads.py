@@ -5,12 +5,14 @@ Two layers: `UploadGuard`, an ASGI middleware, refuses a request body over `max_
 upload form (see the class); `check_photos` then checks the posted photos by their files and
 headers: how many, each one's size, the pixels of all of them together (`max_request_pixels`,
 413 before any is decoded), and `decode_photo` decodes each (`features.images.open_image`: not
-an image, truncated, decompression bomb). Each photo is decoded here, once: the grader gets the
-decoded image and the case store the type and size read from its header.
+an image, truncated, decompression bomb); `read_photos` does both for one unit. Each photo is
+decoded here, once: the grader gets the decoded image and the case store the type and size read
+from its header.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,6 +158,35 @@ def decode_photo(posted: Posted) -> Photo:
     except ImageError as exc:
         raise IntakeError(posted.field, str(exc)) from exc
     return Photo(posted.data, posted.filename, image, posted.header)
+
+
+class PastDeadline(TimeoutError):
+    """`read_photos` passed its deadline before it began decoding a photo."""
+
+
+def read_photos(
+    paths: list[Path],
+    limits: Limits,
+    names: list[str | None] | None = None,
+    deadline: float | None = None,
+) -> list[Photo]:
+    """`check_photos`, then `decode_photo` on each in order: one unit's photos in one call, so
+    they take one trip to a decode thread and back, not one a photo.
+
+    Args:
+        deadline: A `time.monotonic()` past which no photo's decode begins (None: no limit).
+
+    Raises:
+        IntakeError, UploadTooLarge: as `check_photos` and `decode_photo`.
+        PastDeadline: the deadline passed before the last photo's decode began (those not
+            begun are not decoded).
+    """
+    photos = []
+    for posted in check_photos(paths, limits, names):
+        if deadline is not None and time.monotonic() > deadline:
+            raise PastDeadline(f"{posted.field} was not decoded: the deadline passed")
+        photos.append(decode_photo(posted))
+    return photos
 
 
 def _refusal(exc: IntakeError) -> Response:

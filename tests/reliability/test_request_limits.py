@@ -9,10 +9,13 @@ Nothing is stored either way. In-process service (the same code as under `regrad
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from PIL import Image
 
+from serving.api import uploads
+from serving.api.uploads import Limits, PastDeadline, read_photos
 from tests.serving.api_models import (
     auth,
     count_cases,
@@ -92,3 +95,41 @@ def test_a_request_over_its_time_limit_is_504_with_the_reason_and_stores_nothing
     assert answer.status_code == 504, answer.text
     assert "over the limit of 0.001 s (request_timeout_s)" in answer.json()["error"]
     assert count_cases(url) == 0
+
+
+def _posted(tmp_path, photos: list[bytes]) -> list:
+    paths = []
+    for pos, data in enumerate(photos):
+        paths.append(tmp_path / f"p{pos}.png")
+        paths[-1].write_bytes(data)
+    return paths
+
+
+LIMITS = Limits(max_photos=8, max_photo_bytes=10**7, max_request_bytes=10**8,
+                max_request_pixels=10**8, request_timeout_s=60.0)  # fmt: skip
+
+
+def test_read_photos_decodes_each_photo_of_a_unit_in_one_call(tmp_path):
+    paths = _posted(tmp_path, [blank_png(30, 20), blank_png(40, 10)])
+    photos = read_photos(paths, LIMITS, ["a.png", None], deadline=time.monotonic() + 60)
+    assert [p.image.size for p in photos] == [(30, 20), (40, 10)]
+    assert [p.image.mode for p in photos] == ["RGB", "RGB"]
+    assert [p.filename for p in photos] == ["a.png", None]
+
+
+def test_read_photos_decodes_no_photo_begun_past_its_deadline(tmp_path, monkeypatch):
+    paths = _posted(tmp_path, [blank_png(30, 20)] * 3)
+    decoded = []
+
+    def slow_decode(posted):
+        decoded.append(posted.field)
+        time.sleep(0.05)
+        return posted
+
+    monkeypatch.setattr(uploads, "decode_photo", slow_decode)
+    with pytest.raises(PastDeadline, match=r"photos\[1\] was not decoded"):
+        read_photos(paths, LIMITS, deadline=time.monotonic() + 0.02)
+    assert decoded == ["photos[0]"]
+    with pytest.raises(PastDeadline, match=r"photos\[0\]"):
+        read_photos(paths, LIMITS, deadline=time.monotonic() - 1)
+    assert decoded == ["photos[0]"]
