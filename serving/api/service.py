@@ -29,6 +29,7 @@ import asyncio
 import functools
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -36,9 +37,10 @@ import anyio.from_thread
 import anyio.lowlevel
 import bentoml
 import numpy as np
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from PIL import Image
-from starlette.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.responses import JSONResponse, Response
 
 from models.artifact import ArtifactError
 from models.kinds import GRADER
@@ -46,7 +48,7 @@ from serving import assess
 from serving.api import heap
 from serving.api.answer_models import AssessResponse, GradeResponse, PriceResponse
 from serving.api.auth import ApiKeyAuth, actor_in
-from serving.api.errors import ANSWERED, error_response
+from serving.api.errors import ANSWERED, error_response, validation_body
 from serving.api.idempotency import HEADER, intake_key
 from serving.api.lanes import Lanes
 from serving.api.lifeline import die_with_parent
@@ -92,6 +94,23 @@ log = logging.getLogger(__name__)
 
 SLOT = RuntimeSlot()
 """This worker's runtime, for the middlewares and routes (filled by `Regrade` at start-up)."""
+
+
+def _unexpected(exc: Exception) -> JSONResponse:
+    """The answer BentoML gives an API's unexpected error: a BentoML error's own status (a
+    4xx body as BentoML writes it, which `Refusals` rewrites), else 500, logged with its
+    traceback."""
+    message = {"error": "An unexpected error has occurred, please check the server log."}
+    status, body = 500, message
+    if isinstance(exc, BentoMLException):
+        status = exc.error_code.value
+        if status in (401, 403):
+            body = {"error": "Authorization error"}
+        elif status < 500:
+            body = [{"error": str(exc)}]
+    if status >= 500:
+        log.error("/grade failed", exc_info=exc)
+    return JSONResponse(body, status_code=status)
 
 
 def _refused(exc: Exception, ctx: bentoml.Context | None = None) -> JSONResponse:
@@ -177,6 +196,7 @@ class Regrade:
             _input_size(str(runtime.models["grader"].path))
         SLOT.loader = self._reloaded
         SLOT.grader_check = self._runner_alive
+        SLOT.grade_form = self._grade_form
         SLOT.fill(runtime)
         heap.settle()  # loaded: full collections no longer walk the start-up objects
         self._poller = AliasPoller(SLOT, settings.reload_s)
@@ -259,9 +279,18 @@ class Regrade:
         return await self.lanes.grade.grade(predict, images, facts)
 
     async def _photos_and_grade(
-        self, runtime: Runtime, form: dict[str, Any], ctx: bentoml.Context
+        self,
+        runtime: Runtime,
+        files: list[Path] | list[bytes],
+        names: list[str | None] | None,
+        brand: str | None,
     ) -> tuple[list[Photo], GradeResult]:
         """The posted photos, decoded, and their grade, within `request_timeout_s`.
+
+        Args:
+            files: The photos as posted (files BentoML wrote, or their bytes).
+            names: The client's file names, when known.
+            brand: The unit's brand (its counterfeit reference bank).
 
         Raises:
             TimedOut: past the time limit (photos not yet started are not decoded).
@@ -271,14 +300,9 @@ class Regrade:
         try:
             async with deadline:
                 photos = await lanes.run(
-                    lanes.decode,
-                    read_photos,
-                    form["photos"],
-                    self.limits,
-                    _photo_names(ctx),
-                    time.monotonic() + limit_s,
+                    lanes.decode, read_photos, files, self.limits, names, time.monotonic() + limit_s
                 )
-                result = await self._grade(runtime, [p.image for p in photos], form.get("brand"))
+                result = await self._grade(runtime, [p.image for p in photos], brand)
         except TimeoutError as exc:
             if not (deadline.expired() or isinstance(exc, PastDeadline)):
                 raise
@@ -297,10 +321,37 @@ class Regrade:
         """
         runtime = self.runtime
         try:
-            _, graded = await self._photos_and_grade(runtime, form, ctx)
+            _, graded = await self._photos_and_grade(
+                runtime, form["photos"], _photo_names(ctx), form.get("brand")
+            )
         except ANSWERED as exc:
             return _refused(exc, ctx)  # type: ignore[return-value]
         return GradeResponse(**graded.model_dump(), model_versions=runtime.versions())
+
+    async def _grade_form(
+        self, fields: dict[str, Any], photos: list[bytes], names: list[str | None]
+    ) -> Response:
+        """`/grade`'s answer to a form the upload guard has read (`UploadGuard`): the `grade`
+        API's checks, grade and answer, without BentoML's reading of the request.
+
+        Answers as BentoML answers the API: a failed schema check 400 (the one error shape),
+        the answered errors theirs, anything else 500 with the error logged.
+        """
+        try:
+            try:
+                form = GradeForm.model_validate(fields)
+            except ValidationError as exc:
+                errors = exc.errors(include_context=False, include_input=False)
+                return JSONResponse(validation_body(errors), status_code=400)
+            runtime = self.runtime
+            try:
+                _, graded = await self._photos_and_grade(runtime, photos, names, form.brand)
+            except ANSWERED as exc:
+                return error_response(exc)
+            answer = GradeResponse(**graded.model_dump(), model_versions=runtime.versions())
+        except Exception as exc:
+            return _unexpected(exc)
+        return Response(answer.model_dump_json(), media_type="application/json")
 
     @bentoml.api(route="/price", input_spec=PriceRequest)
     async def price(self, items: list[Item]) -> PriceResponse:
@@ -346,7 +397,9 @@ class Regrade:
                 return AssessResponse.model_validate(
                     {**first.model_dump(), "grade": first.grade_result, "price": first.price_result}
                 )
-            photos, graded = await self._photos_and_grade(runtime, form, ctx)
+            photos, graded = await self._photos_and_grade(
+                runtime, form["photos"], _photo_names(ctx), form.get("brand")
+            )
             # past the time limit's reach: a case write, once started, is never abandoned
             case, assessment = await self.lanes.run(
                 self.lanes.store,

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from fastapi import HTTPException, Request
+from starlette.responses import Response
 
 from serving.api import heap
 from serving.runtime import Runtime
@@ -66,6 +67,9 @@ class RuntimeSlot:
         self.last_reload: ReloadOutcome | None = None
         self.grader_check: Callable[[], None] | None = None
         """Raises when the grading runner cannot answer (set by the service when batching)."""
+        self.grade_form: Callable[..., Awaitable[Response]] | None = None
+        """Answers a `/grade` form the upload guard has parsed (set by the service):
+        `(fields, photos, names)`, see `serving.api.uploads.UploadGuard`."""
 
     def fill(self, runtime: Runtime | None) -> None:
         """Make `runtime` the one answering (None: not ready)."""

@@ -12,9 +12,11 @@ from its header.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from starlette.datastructures import UploadFile
@@ -91,12 +93,12 @@ class Photo:
 
 
 def check_photos(
-    paths: list[Path], limits: Limits, names: list[str | None] | None = None
+    paths: list[Path] | list[bytes], limits: Limits, names: list[str | None] | None = None
 ) -> list[Posted]:
     """Read the posted photos of one unit and check them by their headers, decoding none.
 
     Args:
-        paths: The uploaded files, as posted.
+        paths: The uploaded files, as posted (where BentoML wrote them, or their bytes).
         limits: How many photos, how large each file, how many pixels in all.
         names: The client's file names (for the answer), when known.
 
@@ -114,14 +116,14 @@ def check_photos(
     posted = []
     for pos, path in enumerate(paths):
         field = f"photos[{pos}]"
-        size = Path(path).stat().st_size
+        size = len(path) if isinstance(path, bytes) else Path(path).stat().st_size
         if size > limits.max_photo_bytes:
             raise UploadTooLarge(
                 field, f"{size:,} bytes, over the limit of {limits.max_photo_bytes:,}"
             )
         if size == 0:
             raise IntakeError(field, "empty file")
-        data = Path(path).read_bytes()
+        data = path if isinstance(path, bytes) else Path(path).read_bytes()
         try:
             header = sniff(data)  # the header only: the type and size the store records
         except PhotoFormatError as exc:
@@ -165,7 +167,7 @@ class PastDeadline(TimeoutError):
 
 
 def read_photos(
-    paths: list[Path],
+    paths: list[Path] | list[bytes],
     limits: Limits,
     names: list[str | None] | None = None,
     deadline: float | None = None,
@@ -215,10 +217,29 @@ async def _read_body(receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _form_problem(scope, body: bytes) -> IntakeError | None:
-    """The first field of a multipart body that is not as the upload routes expect, if any.
+@dataclass(frozen=True)
+class PostedForm:
+    """An upload form as the guard read it.
+
+    Attributes:
+        fields: The text fields as BentoML reads a form for its input model: each one's last
+            value, parsed as JSON where it is JSON, else the text.
+        photos: The `photos` files' bytes, in order (read only for a route the guard answers).
+        names: The client's file names of the photos.
+    """
+
+    fields: dict[str, Any]
+    photos: list[bytes]
+    names: list[str | None]
+
+
+async def _read_form(scope, body: bytes, photos: bool) -> PostedForm | IntakeError:
+    """The upload form in a multipart body, or the first field not as the upload routes expect.
 
     Leaves the photos' file names in the scope's state (BentoML hands the API nameless files).
+
+    Args:
+        photos: Read the photos' bytes too (else `PostedForm.photos` is empty).
     """
 
     async def once():
@@ -228,21 +249,33 @@ async def _form_problem(scope, body: bytes) -> IntakeError | None:
         form = await Request(scope, once).form()
     except Exception as exc:  # starlette's MultiPartException or HTTPException
         return IntakeError("body", f"not a valid multipart form ({getattr(exc, 'detail', exc)})")
-    names: list[str | None] = []
+    read = PostedForm({}, [], [])
     try:
         for key, value in form.multi_items():
             is_file = isinstance(value, UploadFile)
             if key == "photos":
                 if not is_file:
-                    field = f"photos[{len(names)}]"
+                    field = f"photos[{len(read.names)}]"
                     return IntakeError(field, "must be a file upload, not a text field")
-                names.append(value.filename)
+                read.names.append(value.filename)
+                if photos:
+                    read.photos.append(await value.read())
             elif is_file:
                 return IntakeError(key, "must be a text field, not a file upload")
+            else:
+                read.fields[key] = _text_value(value)
     finally:
         await form.close()
-    scope.setdefault("state", {})[NAMES_KEY] = names
-    return None
+    scope.setdefault("state", {})[NAMES_KEY] = read.names
+    return read
+
+
+def _text_value(text: str) -> Any:
+    """A text field's value as BentoML gives it to an input model: JSON where it parses."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 class UploadGuard:
@@ -251,7 +284,11 @@ class UploadGuard:
     Any route: 413 for a body over `max_bytes` (declared or counted). `/grade` and `/assess`:
     415 unless the body is multipart; 400 for a malformed form, a `photos` entry that is not a
     file (BentoML would fetch it as a URL or read it as a server path) or a file under another
-    field name.
+    field name. A `/grade` form that passes is answered by the slot's `grade_form` (set by the
+    service) from the form read here: BentoML's own reading of it (a second multipart parse,
+    each photo written to a temporary file and read back, its input and output models) cost
+    about a third of the event loop's time a request (benchmarks/README.md). `/assess` goes on
+    to BentoML.
     """
 
     def __init__(self, app, slot: RuntimeSlot):
@@ -278,11 +315,18 @@ class UploadGuard:
             if not kind.startswith("multipart/form-data"):
                 refusal = NotAForm("body", "send photos and fields as multipart/form-data")
             else:
+                answer = self.slot.grade_form if scope.get("path") == "/grade" else None
                 try:
                     body = await _read_body(receive, limit)
                 except BodyTooLarge:
                     body, refusal = b"", too_large
-                refusal = refusal or await _form_problem(scope, body)
+                if refusal is None:
+                    read = await _read_form(scope, body, photos=answer is not None)
+                    if isinstance(read, IntakeError):
+                        refusal = read
+                    elif answer is not None:
+                        response = await answer(read.fields, read.photos, read.names)
+                        return await response(scope, receive, send)
                 receive = _replay(body, receive)
         if refusal is not None:
             return await _refusal(refusal)(scope, receive, send)
