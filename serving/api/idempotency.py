@@ -45,13 +45,19 @@ def header_key(values: Sequence[str]) -> str | None:
     return key
 
 
-def body_sha256(fields: dict[str, Any], photos: Sequence[Path], names: Sequence[str | None]) -> str:
-    """The SHA-256 (hex) of a posted unit: its fields as JSON, then each photo's name and bytes."""
+def body_sha256(
+    fields: dict[str, Any], photos: Sequence[Path] | Sequence[bytes], names: Sequence[str | None]
+) -> str:
+    """The SHA-256 (hex) of a posted unit: its fields as JSON, then each photo's name and bytes
+    (`photos` the files, or their bytes: the same hash)."""
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode())
-    for pos, path in enumerate(photos):
+    for pos, photo in enumerate(photos):
         name = names[pos] if pos < len(names) else None
         digest.update(f"\0photo {pos} {name or ''}\0".encode())
-        with Path(path).open("rb") as handle:
+        if isinstance(photo, bytes):
+            digest.update(photo)
+            continue
+        with Path(photo).open("rb") as handle:
             while chunk := handle.read(CHUNK):
                 digest.update(chunk)
     return digest.hexdigest()
@@ -60,7 +66,7 @@ def body_sha256(fields: dict[str, Any], photos: Sequence[Path], names: Sequence[
 def intake_key(
     values: Sequence[str],
     fields: dict[str, Any],
-    photos: Sequence[Path],
+    photos: Sequence[Path] | Sequence[bytes],
     names: Sequence[str | None] | None,
     owner: str = "",
 ) -> IntakeKey | None:
@@ -69,7 +75,7 @@ def intake_key(
     Args:
         values: Every value of the request's `Idempotency-Key` header.
         fields: The item fields as posted.
-        photos: The posted photos' files, in order.
+        photos: The posted photos' files (or their bytes), in order.
         names: Their file names.
         owner: The hash of the API key that sent the request: a key is scoped to it.
 

@@ -9,7 +9,9 @@ the upload check; the runner gets it resized to the grader's input in the API wo
 own resize, so the same answer), the in-line grader gets the decoded image. The review,
 pricing-decision, outcome, case and photo routes are the FastAPI app of `serving.api.routes`.
 Middleware adds API-key auth (`serving.api.auth`), the body size limit and upload-form checks
-(`serving.api.uploads.UploadGuard`), a `/readyz` that reports the model versions, `/docs` and
+(`serving.api.uploads.UploadGuard`, which then answers `/grade` and `/assess` from the form it
+read, `Regrade._form_answer`: BentoML's APIs of those routes document them and answer only where
+the guard does not), a `/readyz` that reports the model versions, `/docs` and
 `/docs.json` (`serving.api.probes`), and refusals in one error shape, logged as one INFO line each
 (`serving.api.refusals`). The middlewares and the routes get the runtime this service loads through
 one `RuntimeSlot` (`serving.api.state`); each request reads the slot once, so `POST /admin/reload`
@@ -39,7 +41,8 @@ import bentoml
 import numpy as np
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from PIL import Image
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
 from models.artifact import ArtifactError
@@ -63,6 +66,7 @@ from serving.api.uploads import (
     Limits,
     PastDeadline,
     Photo,
+    PostedForm,
     UploadGuard,
     read_photos,
 )
@@ -96,10 +100,10 @@ SLOT = RuntimeSlot()
 """This worker's runtime, for the middlewares and routes (filled by `Regrade` at start-up)."""
 
 
-def _unexpected(exc: Exception) -> JSONResponse:
+def _unexpected(path: str, exc: Exception) -> JSONResponse:
     """The answer BentoML gives an API's unexpected error: a BentoML error's own status (a
     4xx body as BentoML writes it, which `Refusals` rewrites), else 500, logged with its
-    traceback."""
+    traceback naming the route `path`."""
     message = {"error": "An unexpected error has occurred, please check the server log."}
     status, body = 500, message
     if isinstance(exc, BentoMLException):
@@ -109,7 +113,7 @@ def _unexpected(exc: Exception) -> JSONResponse:
         elif status < 500:
             body = [{"error": str(exc)}]
     if status >= 500:
-        log.error("/grade failed", exc_info=exc)
+        log.error("%s failed", path, exc_info=exc)
     return JSONResponse(body, status_code=status)
 
 
@@ -196,7 +200,7 @@ class Regrade:
             _input_size(str(runtime.models["grader"].path))
         SLOT.loader = self._reloaded
         SLOT.grader_check = self._runner_alive
-        SLOT.grade_form = self._grade_form
+        SLOT.form_answer = self._form_answer
         SLOT.fill(runtime)
         heap.settle()  # loaded: full collections no longer walk the start-up objects
         self._poller = AliasPoller(SLOT, settings.reload_s)
@@ -319,38 +323,45 @@ class Regrade:
         Multipart form: `photos` (files) and, optionally, the unit's facts (`brand` picks the
         counterfeit reference bank). Nothing is stored.
         """
-        runtime = self.runtime
         try:
-            _, graded = await self._photos_and_grade(
-                runtime, form["photos"], _photo_names(ctx), form.get("brand")
-            )
+            return await self._graded(form, form["photos"], _photo_names(ctx))
         except ANSWERED as exc:
             return _refused(exc, ctx)  # type: ignore[return-value]
+
+    async def _graded(
+        self, form: dict[str, Any], files: list[Path] | list[bytes], names: list[str | None] | None
+    ) -> GradeResponse:
+        """`/grade`'s answer to a checked form (raises the errors in `ANSWERED`)."""
+        runtime = self.runtime
+        _, graded = await self._photos_and_grade(runtime, files, names, form.get("brand"))
         return GradeResponse(**graded.model_dump(), model_versions=runtime.versions())
 
-    async def _grade_form(
-        self, fields: dict[str, Any], photos: list[bytes], names: list[str | None]
-    ) -> Response:
-        """`/grade`'s answer to a form the upload guard has read (`UploadGuard`): the `grade`
-        API's checks, grade and answer, without BentoML's reading of the request.
+    async def _form_answer(self, read: PostedForm, scope: dict[str, Any]) -> Response:
+        """The answer to an upload form the upload guard has read (`UploadGuard`): the `grade`
+        or `assess` API's checks and answer, without BentoML's reading of the request.
 
-        Answers as BentoML answers the API: a failed schema check 400 (the one error shape),
-        the answered errors theirs, anything else 500 with the error logged.
+        Answers as BentoML answers the APIs: a failed schema check 400 (the one error shape),
+        the errors in `ANSWERED` theirs, anything else 500 with the error logged.
         """
+        path = scope["path"]
+        spec = GradeForm if path == "/grade" else AssessForm
         try:
             try:
-                form = GradeForm.model_validate(fields)
+                checked = spec.model_validate(read.fields)
             except ValidationError as exc:
                 errors = exc.errors(include_context=False, include_input=False)
                 return JSONResponse(validation_body(errors), status_code=400)
-            runtime = self.runtime
+            form = {name: getattr(checked, name) for name in spec.model_fields}
             try:
-                _, graded = await self._photos_and_grade(runtime, photos, names, form.brand)
+                if spec is GradeForm:
+                    answer: BaseModel = await self._graded(form, read.photos, read.names)
+                else:
+                    keys = Headers(scope=scope).getlist(HEADER)
+                    answer = await self._assessed(form, read.photos, read.names, keys, scope)
             except ANSWERED as exc:
                 return error_response(exc)
-            answer = GradeResponse(**graded.model_dump(), model_versions=runtime.versions())
         except Exception as exc:
-            return _unexpected(exc)
+            return _unexpected(path, exc)
         return Response(answer.model_dump_json(), media_type="application/json")
 
     @bentoml.api(route="/price", input_spec=PriceRequest)
@@ -373,46 +384,60 @@ class Regrade:
         answers the first answer, status 200 and the same case id, and stores nothing; the same
         key with another body is a 409; a bad key is a 400 naming the header.
         """
+        try:
+            return await self._assessed(
+                form,
+                form["photos"],
+                _photo_names(ctx),
+                ctx.request.headers.getlist(HEADER),
+                ctx.request.scope,
+            )
+        except ANSWERED as exc:
+            return _refused(exc, ctx)  # type: ignore[return-value]
+
+    async def _assessed(
+        self,
+        form: dict[str, Any],
+        files: list[Path] | list[bytes],
+        names: list[str | None] | None,
+        keys: list[str],
+        scope: dict[str, Any],
+    ) -> AssessResponse:
+        """`/assess`'s answer to a checked form (raises the errors in `ANSWERED`).
+
+        Args:
+            keys: Every value of the request's `Idempotency-Key` header.
+            scope: The request's ASGI scope (the caller's identity, `actor_in`).
+        """
         facts = {name: form.get(name) for name in ItemFacts.model_fields}
         item = {
             "item_id": form["item_id"],
             "category": form["category"],
             **ItemFacts.model_construct(**facts).columns(),
         }
-        runtime, actor = self.runtime, actor_in(ctx.request.scope)
-        try:
-            key = intake_key(
-                ctx.request.headers.getlist(HEADER),
-                item,
-                form["photos"],
-                _photo_names(ctx),
-                actor.key_hash if actor else "",
+        runtime, actor = self.runtime, actor_in(scope)
+        key = intake_key(keys, item, files, names, actor.key_hash if actor else "")
+        first = (
+            await self.lanes.run(self.lanes.store, runtime.store.replay_intake, key)
+            if key is not None
+            else None
+        )
+        if first is not None:
+            return AssessResponse.model_validate(
+                {**first.model_dump(), "grade": first.grade_result, "price": first.price_result}
             )
-            first = (
-                await self.lanes.run(self.lanes.store, runtime.store.replay_intake, key)
-                if key is not None
-                else None
-            )
-            if first is not None:
-                return AssessResponse.model_validate(
-                    {**first.model_dump(), "grade": first.grade_result, "price": first.price_result}
-                )
-            photos, graded = await self._photos_and_grade(
-                runtime, form["photos"], _photo_names(ctx), form.get("brand")
-            )
-            # past the time limit's reach: a case write, once started, is never abandoned
-            case, assessment = await self.lanes.run(
-                self.lanes.store,
-                assess.assess_unit,
-                runtime,
-                item,
-                graded,
-                [PhotoInput(p.data, p.filename, header=p.header) for p in photos],
-                actor=actor,
-                intake_key=key,
-            )
-        except ANSWERED as exc:
-            return _refused(exc, ctx)  # type: ignore[return-value]
+        photos, graded = await self._photos_and_grade(runtime, files, names, form.get("brand"))
+        # past the time limit's reach: a case write, once started, is never abandoned
+        case, assessment = await self.lanes.run(
+            self.lanes.store,
+            assess.assess_unit,
+            runtime,
+            item,
+            graded,
+            [PhotoInput(p.data, p.filename, header=p.header) for p in photos],
+            actor=actor,
+            intake_key=key,
+        )
         answer = {"grade": graded, "price": assessment.price, "model_versions": case.model_versions}
         return AssessResponse.model_validate({**case.model_dump(), **answer})
 

@@ -67,9 +67,9 @@ class RuntimeSlot:
         self.last_reload: ReloadOutcome | None = None
         self.grader_check: Callable[[], None] | None = None
         """Raises when the grading runner cannot answer (set by the service when batching)."""
-        self.grade_form: Callable[..., Awaitable[Response]] | None = None
-        """Answers a `/grade` form the upload guard has parsed (set by the service):
-        `(fields, photos, names)`, see `serving.api.uploads.UploadGuard`."""
+        self.form_answer: Callable[..., Awaitable[Response]] | None = None
+        """Answers an upload form the upload guard has read, `(form, scope)` (set by the
+        service; `serving.api.uploads.UploadGuard`)."""
 
     def fill(self, runtime: Runtime | None) -> None:
         """Make `runtime` the one answering (None: not ready)."""

@@ -284,11 +284,10 @@ class UploadGuard:
     Any route: 413 for a body over `max_bytes` (declared or counted). `/grade` and `/assess`:
     415 unless the body is multipart; 400 for a malformed form, a `photos` entry that is not a
     file (BentoML would fetch it as a URL or read it as a server path) or a file under another
-    field name. A `/grade` form that passes is answered by the slot's `grade_form` (set by the
-    service) from the form read here: BentoML's own reading of it (a second multipart parse,
-    each photo written to a temporary file and read back, its input and output models) cost
-    about a third of the event loop's time a request (benchmarks/README.md). `/assess` goes on
-    to BentoML.
+    field name. A form that passes is answered by the slot's `form_answer` (set by the service)
+    from the form read here: BentoML's own reading of it (a second multipart parse, each photo
+    written to a temporary file and read back, its input and output models) cost about a third
+    of the event loop's time a `/grade` (benchmarks/README.md).
     """
 
     def __init__(self, app, slot: RuntimeSlot):
@@ -315,7 +314,7 @@ class UploadGuard:
             if not kind.startswith("multipart/form-data"):
                 refusal = NotAForm("body", "send photos and fields as multipart/form-data")
             else:
-                answer = self.slot.grade_form if scope.get("path") == "/grade" else None
+                answer = self.slot.form_answer
                 try:
                     body = await _read_body(receive, limit)
                 except BodyTooLarge:
@@ -325,8 +324,7 @@ class UploadGuard:
                     if isinstance(read, IntakeError):
                         refusal = read
                     elif answer is not None:
-                        response = await answer(read.fields, read.photos, read.names)
-                        return await response(scope, receive, send)
+                        return await (await answer(read, scope))(scope, receive, send)
                 receive = _replay(body, receive)
         if refusal is not None:
             return await _refusal(refusal)(scope, receive, send)
