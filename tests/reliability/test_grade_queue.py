@@ -1,10 +1,10 @@
 """The in-worker grade lane (`REGRADE_BATCHING=0`): units of concurrent requests go together.
 
 While the lane's thread grades one call, the units of the requests that arrive queue up and go
-in the next call together (a call per unit answered 65 `/grade`s a second where grouping
-answers 87-97 on 8 clients, benchmarks/README.md). Each request still gets its own answer, a
-unit whose request gave up is never graded, one bad unit fails only its own request, and units
-for different graders (a reload between requests) never share a call.
+in the next call together (fewer, larger calls answer more `/grade`s a second:
+benchmarks/README.md). Each request still gets its own answer, a unit whose request gave up is
+never graded, one bad unit fails only its own request, and units for different graders (a
+reload between requests) never share a call.
 """
 
 from __future__ import annotations
